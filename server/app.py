@@ -1,0 +1,88 @@
+"""create_app(settings): builds one worker's aiohttp application with everything hung off it."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from server import appkeys
+from server.auth import Auth
+from server.http import api, health, pages
+from server.http.i18n import Catalogs
+from server.realtime.connections import Connections
+from server.realtime.presence import PresenceService
+from server.realtime.server import close_all, create_sio, start_manager, stop_manager
+from server.settings import Settings
+from server.store.connection import connect
+from server.store.events import EventStore
+from server.store.identity import IdentityStore
+from server.store.presence import PresenceStore
+from server.store.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    """Redis pool, the stores on it, and the signing secret every worker shares."""
+    settings = app[appkeys.SETTINGS]
+    client = connect(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout,
+        health_check_interval=settings.redis_health_check_interval,
+    )
+    await client.ping()
+    app[appkeys.REDIS] = client
+    app[appkeys.EVENTS] = EventStore(client)
+    identity = IdentityStore(client)
+    app[appkeys.IDENTITY] = identity
+    app[appkeys.PRESENCE_STORE] = PresenceStore(client)
+    app[appkeys.RATES] = RateLimiter(client)
+    secret = settings.secret or await identity.secret()
+    app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
+    yield
+    await client.aclose()
+
+
+async def _realtime(app: web.Application) -> AsyncIterator[None]:
+    """Broadcast channel and presence loops; on the way out, leave presence and close sockets."""
+    sio = app[appkeys.SIO]
+    start_manager(sio)
+    presence = PresenceService(app)
+    async for _ in presence.run():
+        yield
+    await stop_manager(sio)
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    await close_all(app[appkeys.SIO])
+
+
+def create_app(settings: Settings) -> web.Application:
+    """One worker's application. settings.redis_url must point at a running server."""
+    if not settings.redis_url:
+        raise ValueError("create_app needs settings.redis_url (the CLI starts an embedded server)")
+    app = web.Application(
+        client_max_size=settings.max_payload_bytes,
+        middlewares=[pages.security_headers, api.errors_middleware],
+    )
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.WORKER_ID] = secrets.token_hex(8)
+    app[appkeys.CONNECTIONS] = Connections()
+    app[appkeys.CATALOGS] = Catalogs()
+    sio = create_sio(app)
+    sio.attach(app)
+    app[appkeys.SIO] = sio
+    health.setup(app)
+    api.setup(app)
+    pages.setup(app)
+    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_realtime)
+    app.on_shutdown.append(_on_shutdown)
+    # Objects made at start-up live for the whole run: keep the collector off them.
+    gc.collect()
+    gc.freeze()
+    return app

@@ -1,0 +1,30 @@
+"""Everything shared hangs off the aiohttp app under these typed keys (no module globals)."""
+
+from __future__ import annotations
+
+import socketio
+from aiohttp import web
+
+from server.auth import Auth
+from server.http.i18n import Catalogs
+from server.realtime.connections import Connections
+from server.settings import Settings
+from server.store.connection import Client
+from server.store.events import EventStore
+from server.store.identity import IdentityStore
+from server.store.presence import PresenceStore
+from server.store.ratelimit import RateLimiter
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS: web.AppKey[Client] = web.AppKey("redis")
+SIO = web.AppKey("sio", socketio.AsyncServer)
+AUTH = web.AppKey("auth", Auth)
+EVENTS = web.AppKey("events", EventStore)
+IDENTITY = web.AppKey("identity", IdentityStore)
+PRESENCE_STORE = web.AppKey("presence_store", PresenceStore)
+RATES = web.AppKey("rates", RateLimiter)
+CONNECTIONS = web.AppKey("connections", Connections)
+CATALOGS = web.AppKey("catalogs", Catalogs)
+WORKER_ID = web.AppKey("worker_id", str)
+# The presence loops (server.realtime.presence.PresenceService) are owned by their
+# cleanup context and need no key.

@@ -1,0 +1,401 @@
+"""The JSON API: organizers manage events, sessions and invites; the audience joins by code."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from server import appkeys
+from server.auth import PARTICIPANT_COOKIE, now
+from server.domain import events as ev
+from server.domain import identity as idn
+from server.domain import validate
+from server.domain.identity import Principal
+from server.errors import HTTP_STATUS, Forbidden, Invalid, NotFound, PodiumError, Unauthorized
+from server.realtime import protocol as p
+from server.store.events import new_id
+
+logger = logging.getLogger(__name__)
+
+MAX_INVITE_HOURS = 24 * 90
+NAME_MAX = 60
+
+
+def json_ok(status: int = 200, **payload: Any) -> web.Response:
+    """A successful JSON answer, in the same shape as a socket ack."""
+    return web.json_response({"ok": True, **payload}, status=status)
+
+
+def json_error(exc: PodiumError) -> web.Response:
+    """A failed JSON answer with the error's code and its HTTP status."""
+    return web.json_response({"ok": False, "error": exc.to_dict()}, status=HTTP_STATUS[exc.code])
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every API failure is JSON with a code from the fixed list; nothing leaks a traceback."""
+    if not request.path.startswith("/api/"):
+        response: web.StreamResponse = await handler(request)
+        return response
+    try:
+        response = await handler(request)
+        return response
+    except PodiumError as exc:
+        logger.info("%s %s refused: %s %s", request.method, request.path, exc.code, exc.message)
+        return json_error(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(Invalid("The request is too large."))
+    except web.HTTPException:
+        raise
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path)
+        return web.json_response(
+            {"ok": False, "error": {"code": "internal", "message": "Something went wrong on our side."}},
+            status=500,
+        )
+
+
+async def body(request: web.Request) -> Any:
+    """The request's JSON body (an empty body reads as {})."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Invalid("The body must be JSON.") from None
+
+
+def bearer(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer` header."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ").strip()
+    return None
+
+
+async def invite_holder(request: web.Request) -> Principal:
+    """The caller, from their invite token (Bearer), or Unauthorized."""
+    token = bearer(request)
+    if not token:
+        raise Unauthorized("Sign in with your invite link.")
+    auth = request.app[appkeys.AUTH]
+    pid = auth.participant_or_none(request.cookies.get(PARTICIPANT_COOKIE))
+    return await auth.invite_principal(token, person=pid)
+
+
+async def organizer(request: web.Request, event_id: str | None = None) -> Principal:
+    """The caller as an organizer (of event_id, when given), or Unauthorized/Forbidden."""
+    who = await invite_holder(request)
+    if event_id is None:
+        if who.role != idn.ORGANIZER:
+            raise Unauthorized("Only organizers may do that.")
+    else:
+        idn.require_manage_event(who, event_id)
+    return who
+
+
+def check_origin(request: web.Request) -> None:
+    """Cookie-authenticated writes must come from one of Podium's own pages."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") not in request.app[appkeys.SETTINGS].origins:
+        raise Forbidden("This page is not allowed to call Podium.")
+
+
+def invite_url(request: web.Request, role: str, session_id: str, token: str) -> str:
+    """The link an invite holder opens; the token rides in the fragment, never sent in logs."""
+    base = request.app[appkeys.SETTINGS].base_url
+    path = {idn.MODERATOR: "/m", idn.SPEAKER: "/studio", idn.SCREEN: "/s", idn.ORGANIZER: "/o"}[role]
+    if session_id and role != idn.ORGANIZER:
+        path += f"/{session_id}"
+    return f"{base}{path}#t={token}"
+
+
+async def event_view(request: web.Request, event: ev.Event, with_invites: bool) -> dict[str, Any]:
+    """An event with its sessions (and, for organizers, its invites)."""
+    sessions = await request.app[appkeys.EVENTS].list_sessions(event.id)
+    current = ev.current_session(sessions, now())
+    out: dict[str, Any] = {
+        "event": event.public(),
+        "sessions": [s.public(event.time_zone) for s in sessions],
+        "current_session": current.id if current else None,
+    }
+    if with_invites:
+        invites = await request.app[appkeys.IDENTITY].list_invites(event.id)
+        out["invites"] = [i.public() for i in invites]
+    return out
+
+
+async def broadcast_session(request: web.Request, session: ev.Session, event: ev.Event) -> None:
+    """Tell everyone in a session that it (or its event) changed, with its new version."""
+    await request.app[appkeys.SIO].emit(
+        p.SESSION_DELTA,
+        {
+            "session": session.id,
+            "v": session.version,
+            "changes": {"session": session.public(event.time_zone), "event": event.public()},
+        },
+        room=p.session_room(session.id),
+    )
+
+
+# --- audience ------------------------------------------------------------------------
+
+
+async def public_event(request: web.Request) -> web.Response:
+    """GET /api/codes/{code}: what anyone with the code may see."""
+    code = ev.normalize_code(request.match_info["code"])
+    event = await request.app[appkeys.EVENTS].event_by_code(code)
+    return json_ok(**await event_view(request, event, with_invites=False))
+
+
+async def join_by_code(request: web.Request) -> web.Response:
+    """POST /api/codes/{code}/join {name?}: an anonymous identity for this browser."""
+    check_origin(request)
+    settings = request.app[appkeys.SETTINGS]
+    auth = request.app[appkeys.AUTH]
+    ip = request.remote or "-"
+    await request.app[appkeys.RATES].hit(f"httpjoin:{ip}", settings.join_per_minute_per_ip, 60)
+    data = validate.payload(await body(request), {"name"})
+    name = validate.optional_text(data.get("name"), "name", max_len=NAME_MAX) if "name" in data else None
+    code = ev.normalize_code(request.match_info["code"])
+    event = await request.app[appkeys.EVENTS].event_by_code(code)
+    pid = auth.participant_or_none(request.cookies.get(PARTICIPANT_COOKIE)) or auth.new_participant_id()
+    name = await request.app[appkeys.IDENTITY].touch_participant(pid, now(), name)
+    token = auth.participant_token(pid, settings.participant_cookie_days)
+    response = json_ok(
+        participant={"id": pid, "name": name, "token": token},
+        **await event_view(request, event, with_invites=False),
+    )
+    set_participant_cookie(response, settings, token)
+    return response
+
+
+def set_participant_cookie(response: web.StreamResponse, settings: Any, token: str) -> None:
+    """The signed, HttpOnly cookie that keeps a browser the same person across reloads."""
+    response.set_cookie(
+        PARTICIPANT_COOKIE,
+        token,
+        max_age=int(settings.participant_cookie_days * 86400),
+        httponly=True,
+        samesite="Lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+async def me(request: web.Request) -> web.Response:
+    """GET /api/me: an invite holder's role, event and the sessions they may enter."""
+    who = await invite_holder(request)
+    events = request.app[appkeys.EVENTS]
+    if who.event_id is None:
+        return json_ok(role=who.role, root=True, event=None, sessions=[])
+    event = await events.get_event(who.event_id)
+    sessions = await events.list_sessions(event.id)
+    if who.session_id:
+        sessions = [s for s in sessions if s.id == who.session_id]
+    return json_ok(
+        role=who.role,
+        root=False,
+        event=event.public(),
+        sessions=[s.public(event.time_zone) for s in sessions],
+    )
+
+
+# --- organizer: events ---------------------------------------------------------------
+
+
+async def list_events(request: web.Request) -> web.Response:
+    """GET /api/events: the events this organizer may manage."""
+    who = await organizer(request)
+    events = await request.app[appkeys.EVENTS].list_events()
+    mine = [e.public() for e in events if idn.can_manage_event(who, e.id)]
+    return json_ok(events=mine, root=who.is_root)
+
+
+async def create_event(request: web.Request) -> web.Response:
+    """POST /api/events {name, time_zone, languages?, code?}."""
+    who = await organizer(request)
+    idn.require_root(who)
+    store = request.app[appkeys.EVENTS]
+    data = await body(request)
+    event_id = new_id()
+    draft = ev.new_event(data, event_id, now(), code="PENDING")
+    if not (isinstance(data, dict) and data.get("code")):
+        draft = replace(draft, code=await store.fresh_code(event_id))
+    event = await store.create_event(draft)
+    logger.info("event %s created (%s)", event.id, event.code)
+    return json_ok(status=201, **await event_view(request, event, with_invites=True))
+
+
+async def get_event(request: web.Request) -> web.Response:
+    """GET /api/events/{event_id}: the event, its sessions and invites."""
+    event_id = validate.identifier(request.match_info["event_id"], "event")
+    await organizer(request, event_id)
+    event = await request.app[appkeys.EVENTS].get_event(event_id)
+    return json_ok(**await event_view(request, event, with_invites=True))
+
+
+async def update_event(request: web.Request) -> web.Response:
+    """PATCH /api/events/{event_id} {name?, code?, time_zone?, languages?}."""
+    event_id = validate.identifier(request.match_info["event_id"], "event")
+    await organizer(request, event_id)
+    store = request.app[appkeys.EVENTS]
+    old = await store.get_event(event_id)
+    new = await store.update_event(old, ev.update_event(old, await body(request)))
+    for session in await store.list_sessions(event_id):
+        version = await store.bump_version(session.id)
+        if version:
+            await broadcast_session(request, replace(session, version=version), new)
+    return json_ok(**await event_view(request, new, with_invites=True))
+
+
+async def delete_event(request: web.Request) -> web.Response:
+    """DELETE /api/events/{event_id} {confirm: <the event's name>}: gone, links and all."""
+    event_id = validate.identifier(request.match_info["event_id"], "event")
+    await organizer(request, event_id)
+    store = request.app[appkeys.EVENTS]
+    event = await store.get_event(event_id)
+    data = validate.payload(await body(request), {"confirm"}, required={"confirm"})
+    if data["confirm"] != event.name:
+        raise Invalid("Type the event's name exactly to confirm deleting it.", field="confirm")
+    session_ids, invite_ids = await store.delete_event(event)
+    sio = request.app[appkeys.SIO]
+    for session_id in session_ids:
+        await sio.emit(p.SESSION_DELETED, {"session": session_id}, room=p.session_room(session_id))
+    await close_invite_connections(request, invite_ids, "The event was deleted.")
+    logger.info("event %s deleted", event_id)
+    return json_ok()
+
+
+# --- organizer: sessions -------------------------------------------------------------
+
+
+async def create_session(request: web.Request) -> web.Response:
+    """POST /api/events/{event_id}/sessions {title, starts_at, ends_at, stream_url?}."""
+    event_id = validate.identifier(request.match_info["event_id"], "event")
+    await organizer(request, event_id)
+    store = request.app[appkeys.EVENTS]
+    event = await store.get_event(event_id)
+    session = await store.create_session(ev.new_session(await body(request), event, new_id()))
+    return json_ok(status=201, session=session.public(event.time_zone))
+
+
+async def _session_for_organizer(request: web.Request) -> tuple[ev.Session, ev.Event]:
+    session_id = validate.identifier(request.match_info["session_id"], "session")
+    store = request.app[appkeys.EVENTS]
+    who = await invite_holder(request)
+    session = await store.get_session(session_id)
+    idn.require_manage_event(who, session.event_id)
+    return session, await store.get_event(session.event_id)
+
+
+async def update_session(request: web.Request) -> web.Response:
+    """PATCH /api/sessions/{session_id} {title?, starts_at?, ends_at?, stream_url?}."""
+    session, event = await _session_for_organizer(request)
+    updated = ev.update_session(session, event, await body(request))
+    updated = await request.app[appkeys.EVENTS].update_session(updated)
+    await broadcast_session(request, updated, event)
+    return json_ok(session=updated.public(event.time_zone))
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    """DELETE /api/sessions/{session_id}: its session-scoped invites stop working."""
+    session, _event = await _session_for_organizer(request)
+    await request.app[appkeys.EVENTS].delete_session(session)
+    identity = request.app[appkeys.IDENTITY]
+    revoked = [i.id for i in await identity.list_invites(session.event_id) if i.session_id == session.id]
+    for invite_id in revoked:
+        await identity.revoke_invite(invite_id)
+    await request.app[appkeys.SIO].emit(
+        p.SESSION_DELETED, {"session": session.id}, room=p.session_room(session.id)
+    )
+    await close_invite_connections(request, revoked, "This session was deleted.")
+    return json_ok()
+
+
+async def session_presence(request: web.Request) -> web.Response:
+    """GET /api/sessions/{session_id}/presence: who is here now."""
+    session, _event = await _session_for_organizer(request)
+    seq, counts = await request.app[appkeys.PRESENCE_STORE].counts(session.id)
+    return json_ok(session=session.id, seq=seq, counts=counts)
+
+
+# --- organizer: invites --------------------------------------------------------------
+
+
+async def create_invite(request: web.Request) -> web.Response:
+    """POST /api/events/{event_id}/invites {role, session_id?, label?, hours?}."""
+    event_id = validate.identifier(request.match_info["event_id"], "event")
+    await organizer(request, event_id)
+    data = validate.payload(await body(request), {"role", "session_id", "label", "hours"}, {"role"})
+    role = validate.choice(data["role"], "role", idn.INVITE_ROLES)
+    session_id = ""
+    if data.get("session_id") is not None:
+        session_id = validate.identifier(data["session_id"], "session_id")
+        session = await request.app[appkeys.EVENTS].get_session(session_id)
+        if session.event_id != event_id:
+            raise NotFound("No such session in this event.")
+    if role == idn.ORGANIZER and session_id:
+        raise Invalid("An organizer link is for the whole event.", field="session_id")
+    label = validate.optional_text(data.get("label"), "label", max_len=80)
+    hours = data.get("hours", 72)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= MAX_INVITE_HOURS:
+        raise Invalid(f"hours must be a number from 1 to {MAX_INVITE_HOURS}.", field="hours")
+    await request.app[appkeys.EVENTS].get_event(event_id)
+    invite, token = await request.app[appkeys.AUTH].create_invite(
+        role, event_id, session_id, label, float(hours)
+    )
+    return json_ok(
+        status=201,
+        invite=invite.public(),
+        token=token,
+        url=invite_url(request, role, session_id, token),
+    )
+
+
+async def revoke_invite(request: web.Request) -> web.Response:
+    """POST /api/invites/{invite_id}/revoke: the link stops working and its sockets close."""
+    invite_id = validate.identifier(request.match_info["invite_id"], "invite")
+    identity = request.app[appkeys.IDENTITY]
+    invite = await identity.get_invite(invite_id)
+    who = await invite_holder(request)
+    if not invite.event_id:
+        idn.require_root(who)
+    else:
+        idn.require_manage_event(who, invite.event_id)
+    await identity.revoke_invite(invite_id)
+    await close_invite_connections(request, [invite_id], "This link was revoked by the organizer.")
+    return json_ok(invite={**invite.public(), "revoked": True})
+
+
+async def close_invite_connections(request: web.Request, invite_ids: list[str], message: str) -> None:
+    """Tell every socket opened with these invites why, then close them on every worker."""
+    sio = request.app[appkeys.SIO]
+    for invite_id in invite_ids:
+        room = p.invite_room(invite_id)
+        await sio.emit(p.CLOSED, {"code": "unauthorized", "message": message}, room=room)
+        await sio.manager.disconnect_room(room)
+
+
+def setup(app: web.Application) -> None:
+    """Add the API routes."""
+    r = app.router
+    r.add_get("/api/codes/{code}", public_event)
+    r.add_post("/api/codes/{code}/join", join_by_code)
+    r.add_get("/api/me", me)
+    r.add_get("/api/events", list_events)
+    r.add_post("/api/events", create_event)
+    r.add_get("/api/events/{event_id}", get_event)
+    r.add_patch("/api/events/{event_id}", update_event)
+    r.add_delete("/api/events/{event_id}", delete_event)
+    r.add_post("/api/events/{event_id}/sessions", create_session)
+    r.add_post("/api/events/{event_id}/invites", create_invite)
+    r.add_patch("/api/sessions/{session_id}", update_session)
+    r.add_delete("/api/sessions/{session_id}", delete_session)
+    r.add_get("/api/sessions/{session_id}/presence", session_presence)
+    r.add_post("/api/invites/{invite_id}/revoke", revoke_invite)

@@ -1,0 +1,39 @@
+"""Health checks for load balancers: /healthz (process up), /readyz (store reachable, writable)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from server import appkeys
+from server.store import keys
+
+logger = logging.getLogger(__name__)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up and serving."""
+    return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Redis answers and accepts a write within a second; else 503."""
+    r = request.app[appkeys.REDIS]
+    key = f"{keys.PREFIX}ready:{request.app[appkeys.WORKER_ID]}"
+    try:
+        async with asyncio.timeout(1.0):
+            await r.set(key, "1", ex=10)
+            ok = await r.get(key) == "1"
+    except (RedisError, TimeoutError, OSError) as exc:
+        logger.warning("not ready: %s", exc)
+        ok = False
+    return web.json_response({"ok": ok}, status=200 if ok else 503)
+
+
+def setup(app: web.Application) -> None:
+    """Add the health routes."""
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

@@ -1,0 +1,178 @@
+"""The pages: audience, organizer, moderator, hall screen and speaker studio, plus the QR code."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+import segno
+from aiohttp import web
+
+from server import appkeys
+from server.auth import PARTICIPANT_COOKIE, now
+from server.domain import events as ev
+from server.errors import Invalid, NotFound
+from server.http.api import event_view, set_participant_cookie
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+VENDOR = {
+    # url name -> file inside web/node_modules (installed from web/package.json)
+    "socket.io.esm.min.js": "socket.io-client/dist/socket.io.esm.min.js",
+    "socket.io.esm.min.js.map": "socket.io-client/dist/socket.io.esm.min.js.map",
+}
+
+# Pages only load what Podium serves itself; user text is never executed.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob: https:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'self'; form-action 'self'"
+)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Headers that keep pages from being framed, sniffed or scripted from elsewhere."""
+    response: web.StreamResponse = await handler(request)
+    if not response.prepared:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def render(
+    request: web.Request, template: str, page: str, config: dict[str, Any], status: int = 200
+) -> web.Response:
+    """A page in the caller's language, with its config and strings handed to its script."""
+    catalogs = request.app[appkeys.CATALOGS]
+    lang = catalogs.negotiate(request)
+    strings = catalogs.catalog(lang)
+
+    def t(key: str, **values: Any) -> str:
+        return catalogs.translate(lang, key, **values)
+
+    context = {
+        "lang": lang,
+        "dir": catalogs.direction(lang),
+        "t": t,
+        "page": page,
+        "config": {**config, "lang": lang, "page": page},
+        "strings": strings,
+    }
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    return response
+
+
+async def landing(request: web.Request) -> web.Response:
+    """GET /: type an event code."""
+    return render(request, "landing.html", "landing", {"error": None})
+
+
+async def go(request: web.Request) -> web.StreamResponse:
+    """GET /go?code=...: the landing form, normalized and checked."""
+    try:
+        code = ev.normalize_code(request.query.get("code", ""))
+        await request.app[appkeys.EVENTS].event_by_code(code)
+    except (Invalid, NotFound):
+        return render(request, "landing.html", "landing", {"error": "landing.unknown_code"}, status=404)
+    raise web.HTTPSeeOther(f"/e/{code}")
+
+
+async def audience(request: web.Request) -> web.Response:
+    """GET /e/{code}: the audience page; the browser gets its participant cookie here."""
+    try:
+        code = ev.normalize_code(request.match_info["code"])
+        event = await request.app[appkeys.EVENTS].event_by_code(code)
+    except (Invalid, NotFound):
+        return render(request, "landing.html", "landing", {"error": "landing.unknown_code"}, status=404)
+    settings = request.app[appkeys.SETTINGS]
+    auth = request.app[appkeys.AUTH]
+    identity = request.app[appkeys.IDENTITY]
+    pid = auth.participant_or_none(request.cookies.get(PARTICIPANT_COOKIE))
+    fresh = pid is None
+    if pid is None:
+        pid = auth.new_participant_id()
+    name = await identity.touch_participant(pid, now())
+    view = await event_view(request, event, with_invites=False)
+    where = request.query.get("w")
+    response = render(
+        request,
+        "audience.html",
+        "audience",
+        {**view, "name": name, "where": where if where in ("hall", "remote") else None},
+    )
+    if fresh or "renew" in request.query:
+        set_participant_cookie(
+            response, settings, auth.participant_token(pid, settings.participant_cookie_days)
+        )
+    return response
+
+
+async def qr_svg(request: web.Request) -> web.Response:
+    """GET /e/{code}/qr.svg?w=hall: the join QR, drawn here (no outside service)."""
+    code = ev.normalize_code(request.match_info["code"])
+    await request.app[appkeys.EVENTS].event_by_code(code)
+    url = f"{request.app[appkeys.SETTINGS].base_url}/e/{code}"
+    if request.query.get("w") in ("hall", "remote"):
+        url += f"?w={request.query['w']}"
+    out = io.BytesIO()
+    segno.make(url, error="m").save(
+        out, kind="svg", scale=10, border=2, xmldecl=False, svgns=True, title=code
+    )
+    return web.Response(
+        body=out.getvalue(),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+def role_page(template: str, page: str) -> Any:
+    """A page opened with an invite link; its script reads the token from the fragment."""
+
+    async def handler(request: web.Request) -> web.Response:
+        session_id = request.match_info.get("session_id")
+        return render(request, template, page, {"session_id": session_id})
+
+    return handler
+
+
+async def vendor(request: web.Request) -> web.FileResponse:
+    """GET /static/vendor/{name}: browser packages installed from npm, served by Podium."""
+    name = request.match_info["name"]
+    if name not in VENDOR:
+        raise web.HTTPNotFound()
+    path = WEB / "node_modules" / VENDOR[name]
+    if not path.exists():
+        raise web.HTTPServiceUnavailable(text="Run `make install`: web/node_modules is missing.")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def setup(app: web.Application) -> None:
+    """Add the page routes, templates and static files."""
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(WEB / "templates"),
+        autoescape=jinja2.select_autoescape(["html"], default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
+    r = app.router
+    r.add_get("/", landing)
+    r.add_get("/go", go)
+    r.add_get("/e/{code}", audience)
+    r.add_get("/e/{code}/qr.svg", qr_svg)
+    r.add_get("/o", role_page("organizer.html", "organizer"))
+    for prefix, template, page in (
+        ("/m", "moderator.html", "moderator"),
+        ("/s", "screen.html", "screen"),
+        ("/studio", "studio.html", "studio"),
+    ):
+        r.add_get(prefix, role_page(template, page))
+        r.add_get(prefix + "/{session_id}", role_page(template, page))
+    r.add_get("/static/vendor/{name}", vendor)
+    r.add_static("/static/", WEB / "static", append_version=False)

@@ -1,0 +1,68 @@
+"""One place turns every handler's outcome into an ack, so no client ever waits forever.
+
+python-socketio sends no ack at all when a handler raises; this wrapper maps typed
+errors to their code, Redis trouble to `unavailable`, and anything else to
+`internal` (logged with its traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from server import appkeys
+from server.errors import Invalid, PodiumError, error
+from server.logs import bind
+from server.realtime.connections import Conn
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Application, Conn, Any], Awaitable[dict[str, Any]]]
+
+# Per-socket flood limit, refilled continuously (the bucket's size allows short bursts).
+BURST = 20.0
+
+
+def register(sio: socketio.AsyncServer, app: web.Application, name: str, fn: Handler) -> None:
+    """Serve event `name` with fn(app, conn, payload), always answering with one ack."""
+    settings = app[appkeys.SETTINGS]
+    rate = settings.socket_events_per_10s / 10.0
+
+    async def on_event(sid: str, *args: Any) -> dict[str, Any]:
+        conn = app[appkeys.CONNECTIONS].get(sid)
+        with bind(conn=sid, session=conn.session_id if conn else None):
+            if conn is None:
+                return error("unauthorized", "This connection is not signed in; reconnect.")
+            if not conn.take(rate, BURST):
+                logger.info("flood from %s on %s", sid, name)
+                return error("rate_limited", "Too many messages; slow down.", retry_after=1)
+            try:
+                if len(args) > 1:
+                    raise Invalid("Send one payload object.")
+                return await fn(app, conn, args[0] if args else None)
+            except PodiumError as exc:
+                logger.info("%s refused: %s %s", name, exc.code, exc.message)
+                return {"ok": False, "error": exc.to_dict()}
+            except RedisError:
+                logger.exception("%s: store unavailable", name)
+                return error("unavailable", "Podium cannot reach its store; try again shortly.")
+            except Exception:
+                logger.exception("%s failed", name)
+                return error("internal", "Something went wrong on our side.")
+
+    sio.on(name, on_event)
+
+
+def register_unknown(sio: socketio.AsyncServer) -> None:
+    """Any event without a handler still gets an ack that says so."""
+
+    async def on_unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
+        logger.info("unknown event %r from %s", str(event)[:64], sid)
+        return error("invalid", "Unknown event.")
+
+    sio.on("*", on_unknown)

@@ -1,0 +1,112 @@
+"""The Socket.IO server: websocket-only, Origin-checked, broadcasting through Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from server import appkeys
+from server.realtime import handlers, session
+
+logger = logging.getLogger(__name__)
+
+
+class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """AsyncRedisManager that can also close every socket of a room on every worker.
+
+    Used when an invite is revoked or an event deleted. It rides on the manager's own
+    'disconnect' message (sid None, room set), so no second subscription is needed.
+    """
+
+    async def disconnect_room(self, room: str, namespace: str = "/") -> None:
+        """Disconnect the room's sockets here and on every other worker."""
+        message = {
+            "method": "disconnect",
+            "sid": None,
+            "room": room,
+            "namespace": namespace,
+            "host_id": self.host_id,
+        }
+        await self._disconnect_local_room(room, namespace)
+        await self._publish(message)
+
+    async def _disconnect_local_room(self, room: str, namespace: str) -> None:
+        sids = [sid for sid, _eio in self.get_participants(namespace, room)]
+        for sid in sids:
+            await self.server.disconnect(sid, namespace=namespace, ignore_queue=True)
+
+    async def _handle_disconnect(self, message: dict[str, Any]) -> None:
+        if message.get("sid") is None and isinstance(message.get("room"), str):
+            await self._disconnect_local_room(message["room"], message.get("namespace") or "/")
+        else:
+            await super()._handle_disconnect(message)
+
+
+def create_sio(app: web.Application) -> socketio.AsyncServer:
+    """Build the server and its handlers for one app (no module-level server)."""
+    settings = app[appkeys.SETTINGS]
+    manager = PodiumRedisManager(
+        settings.redis_url,
+        channel="podium:socketio",
+        redis_options={
+            "socket_timeout": None,  # the listener blocks on pub/sub by design
+            "socket_connect_timeout": settings.redis_socket_timeout,
+            "health_check_interval": settings.redis_health_check_interval,
+        },
+    )
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        # Websocket only: no long-polling, so no request of a connection can land on
+        # another worker and no sticky sessions are needed.
+        transports=["websocket"],
+        # Origins are checked in the connect handler, which can then say why it refused.
+        cors_allowed_origins=lambda _origin: True,
+        max_http_buffer_size=settings.max_payload_bytes,
+        ping_interval=20,
+        ping_timeout=20,
+        logger=False,
+        engineio_logger=False,
+    )
+    session.register(sio, app)
+    handlers.register_unknown(sio)
+    return sio
+
+
+async def close_all(sio: socketio.AsyncServer) -> None:
+    """On shutdown, close this worker's sockets (clients reconnect to another worker)."""
+    eio = sio.eio
+    for eio_sid in list(eio.sockets):
+        try:
+            await eio.disconnect(eio_sid)
+        except Exception:
+            logger.debug("closing %s failed", eio_sid, exc_info=True)
+
+
+def start_manager(sio: socketio.AsyncServer) -> None:
+    """Subscribe to the broadcast channel now, not at the first connection."""
+    if not sio.manager_initialized:
+        sio.manager_initialized = True
+        sio.manager.initialize()
+
+
+async def stop_manager(sio: socketio.AsyncServer) -> None:
+    """Stop the listener and close the manager's Redis connections."""
+    manager = sio.manager
+    task = getattr(manager, "thread", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(BaseException):  # cancelled, or it had already failed
+            await task
+    for name in ("pubsub", "redis"):
+        client = getattr(manager, name, None)
+        if client is not None:
+            try:
+                await client.aclose()
+            except Exception:
+                logger.debug("closing the manager's %s failed", name, exc_info=True)
+    manager.connected = False

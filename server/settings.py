@@ -1,0 +1,142 @@
+"""One frozen Settings object: defaults in config/*.toml, overridden by the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config" / "default.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to know, read once at start-up."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    public_url: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    data_dir: Path = ROOT / "var"
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    secret: str = field(default="", repr=False)
+    organizer_token: str = field(default="", repr=False)
+    organizer_link_hours: int = 168
+    participant_cookie_days: int = 30
+    secure_cookies: bool = False
+
+    redis_url: str = field(default="", repr=False)
+    redis_socket_timeout: float = 5.0
+    redis_health_check_interval: int = 15
+
+    heartbeat_seconds: float = 5.0
+    worker_ttl_seconds: float = 15.0
+    sweep_seconds: float = 5.0
+    presence_broadcast_ms: int = 500
+
+    join_per_minute_per_ip: int = 60
+    socket_events_per_10s: int = 50
+    max_payload_bytes: int = 65536
+
+    @property
+    def base_url(self) -> str:
+        """The address people use to reach Podium, without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """Browser origins allowed to open sockets and send cookie-authenticated writes."""
+        if self.allowed_origins:
+            return frozenset(o.rstrip("/") for o in self.allowed_origins)
+        return frozenset(
+            {
+                self.base_url,
+                f"http://localhost:{self.port}",
+                f"http://127.0.0.1:{self.port}",
+            }
+        )
+
+
+# Maps "section.key" in the TOML files to Settings fields where the names differ.
+_TOML_NAMES = {
+    "redis.url": "redis_url",
+    "redis.socket_timeout": "redis_socket_timeout",
+    "redis.health_check_interval": "redis_health_check_interval",
+    "presence.broadcast_ms": "presence_broadcast_ms",
+}
+
+# Conventional environment names (Heroku, Procfile runners) on top of PODIUM_*.
+_PLAIN_ENV = {
+    "PORT": "port",
+    "HOST": "host",
+    "REDIS_URL": "redis_url",
+    "WEB_CONCURRENCY": "workers",
+}
+
+
+def _flatten(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            raise ValueError(f"config: [{section}] must be a table")
+        for key, value in values.items():
+            out[_TOML_NAMES.get(f"{section}.{key}", str(key))] = value
+    return out
+
+
+def _coerce(name: str, value: Any, current: Any) -> Any:
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    if isinstance(current, Path):
+        return Path(value)
+    if isinstance(current, tuple):
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return tuple(str(v) for v in value)
+    return str(value)
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read config/default.toml, then PODIUM_CONFIG, then the environment, then overrides."""
+    env = dict(os.environ if env is None else env)
+    raw: dict[str, Any] = {}
+    for path in (str(DEFAULT_CONFIG), env.get("PODIUM_CONFIG") or ""):
+        if path and Path(path).exists():
+            with open(path, "rb") as fh:
+                raw.update(_flatten(tomllib.load(fh)))
+    names = {f.name for f in fields(Settings)}
+    for key, value in env.items():
+        if key in _PLAIN_ENV and value != "":
+            raw[_PLAIN_ENV[key]] = value
+        elif key.startswith("PODIUM_") and key not in ("PODIUM_CONFIG", "PODIUM_CHROMIUM"):
+            name = key.removeprefix("PODIUM_").lower()
+            for section in ("server_", "security_", "presence_", "limits_"):
+                if name.startswith(section) and name.removeprefix(section) in names:
+                    name = name.removeprefix(section)
+            if name in names:
+                raw[name] = value
+    raw.update(overrides)
+    base = Settings()
+    unknown = set(raw) - names
+    if unknown:
+        raise ValueError(f"config: unknown settings {sorted(unknown)}")
+    values = {k: _coerce(k, v, getattr(base, k)) for k, v in raw.items()}
+    settings = replace(base, **values)
+    if not settings.data_dir.is_absolute():
+        settings = replace(settings, data_dir=ROOT / settings.data_dir)
+    return settings

@@ -1,0 +1,29 @@
+"""Connecting to Redis/Valkey with timeouts, health checks and retries with jittered backoff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# A redis.asyncio.Redis made with decode_responses=True. redis-py's annotations assume
+# bytes replies whatever the option, so the stores treat replies as the str they are.
+Client = Any
+
+
+def connect(url: str, *, socket_timeout: float = 5.0, health_check_interval: int = 15) -> aioredis.Redis:
+    """A client pool for url; retried commands must be idempotent (ours are: sets, Lua with ids)."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        health_check_interval=health_check_interval,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        client_name="podium",
+    )

@@ -1,0 +1,193 @@
+"""Events and sessions in Redis. Each session change bumps its version in the same MULTI."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import replace
+
+from server.domain.events import Event, Session, new_code
+from server.errors import Conflict, NotFound
+from server.store import keys, scripts
+from server.store.connection import Client
+
+
+def new_id() -> str:
+    """A random, URL-safe id (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def _event_fields(event: Event) -> dict[str, str | int]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "code": event.code,
+        "time_zone": event.time_zone,
+        "languages": json.dumps(list(event.languages)),
+        "created_at": event.created_at,
+    }
+
+
+def _event_from(raw: dict[str, str]) -> Event:
+    return Event(
+        id=raw["id"],
+        name=raw["name"],
+        code=raw["code"],
+        time_zone=raw["time_zone"],
+        languages=tuple(json.loads(raw["languages"])),
+        created_at=int(raw["created_at"]),
+    )
+
+
+def _session_fields(session: Session) -> dict[str, str | int]:
+    return {
+        "id": session.id,
+        "event_id": session.event_id,
+        "title": session.title,
+        "starts_at": session.starts_at,
+        "ends_at": session.ends_at,
+        "stream_url": session.stream_url,
+    }
+
+
+def _session_from(raw: dict[str, str]) -> Session:
+    return Session(
+        id=raw["id"],
+        event_id=raw["event_id"],
+        title=raw["title"],
+        starts_at=int(raw["starts_at"]),
+        ends_at=int(raw["ends_at"]),
+        stream_url=raw.get("stream_url", ""),
+        version=int(raw.get("v", 0)),
+    )
+
+
+class EventStore:
+    """Create, read, change and delete events and their sessions."""
+
+    def __init__(self, client: Client) -> None:
+        self.r = client
+        self._update = scripts.load(client, "update_versioned")
+
+    async def claim_code(self, code: str, event_id: str) -> bool:
+        """Reserve a join code for event_id; False if another event holds it."""
+        if await self.r.set(keys.code(code), event_id, nx=True):
+            return True
+        return bool(await self.r.get(keys.code(code)) == event_id)
+
+    async def fresh_code(self, event_id: str) -> str:
+        """A random join code no other event holds, already reserved."""
+        for _ in range(50):
+            code = new_code()
+            if await self.claim_code(code, event_id):
+                return code
+        raise Conflict("Could not find a free join code; try again.")
+
+    async def create_event(self, event: Event) -> Event:
+        """Store a new event; its code must be free (it is claimed here if not yet)."""
+        if not await self.claim_code(event.code, event.id):
+            raise Conflict(f"The code {event.code} is taken by another event.", field="code")
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.event(event.id), mapping=_event_fields(event))
+            pipe.zadd(keys.EVENTS, {event.id: event.created_at})
+            await pipe.execute()
+        return event
+
+    async def get_event(self, event_id: str) -> Event:
+        """The event, or NotFound."""
+        raw = await self.r.hgetall(keys.event(event_id))
+        if not raw:
+            raise NotFound("No such event.")
+        return _event_from(raw)
+
+    async def event_by_code(self, code: str) -> Event:
+        """The event a join code leads to, or NotFound."""
+        event_id = await self.r.get(keys.code(code))
+        if not event_id:
+            raise NotFound("No event has this code. Check the code and try again.")
+        return await self.get_event(event_id)
+
+    async def list_events(self) -> list[Event]:
+        """Every event, oldest first."""
+        ids = await self.r.zrange(keys.EVENTS, 0, -1)
+        if not ids:
+            return []
+        async with self.r.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.hgetall(keys.event(event_id))
+            rows = await pipe.execute()
+        return [_event_from(raw) for raw in rows if raw]
+
+    async def update_event(self, old: Event, new: Event) -> Event:
+        """Store an event's changes; a new code is claimed first and the old one released."""
+        if new.code != old.code and not await self.claim_code(new.code, new.id):
+            raise Conflict(f"The code {new.code} is taken by another event.", field="code")
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.event(new.id), mapping=_event_fields(new))
+            if new.code != old.code:
+                pipe.delete(keys.code(old.code))
+            await pipe.execute()
+        return new
+
+    async def delete_event(self, event: Event) -> tuple[list[str], list[str]]:
+        """Delete an event with its sessions and invites; returns (session ids, invite ids)."""
+        session_ids = await self.r.zrange(keys.event_sessions(event.id), 0, -1)
+        invite_ids = await self.r.zrange(keys.event_invites(event.id), 0, -1)
+        async with self.r.pipeline(transaction=True) as pipe:
+            for session_id in session_ids:
+                pipe.delete(keys.session(session_id))
+            for invite_id in invite_ids:
+                pipe.delete(keys.invite(invite_id))
+            pipe.delete(keys.event_sessions(event.id), keys.event_invites(event.id))
+            pipe.delete(keys.event(event.id), keys.code(event.code))
+            pipe.zrem(keys.EVENTS, event.id)
+            await pipe.execute()
+        return session_ids, invite_ids
+
+    async def create_session(self, session: Session) -> Session:
+        """Store a new session of an existing event, at version 1."""
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.session(session.id), mapping={**_session_fields(session), "v": 1})
+            pipe.zadd(keys.event_sessions(session.event_id), {session.id: session.starts_at})
+            await pipe.execute()
+        return replace(session, version=1)
+
+    async def get_session(self, session_id: str) -> Session:
+        """The session, or NotFound."""
+        raw = await self.r.hgetall(keys.session(session_id))
+        if not raw:
+            raise NotFound("No such session.")
+        return _session_from(raw)
+
+    async def list_sessions(self, event_id: str) -> list[Session]:
+        """An event's sessions in order of their start."""
+        ids = await self.r.zrange(keys.event_sessions(event_id), 0, -1)
+        if not ids:
+            return []
+        async with self.r.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.hgetall(keys.session(session_id))
+            rows = await pipe.execute()
+        return [_session_from(raw) for raw in rows if raw]
+
+    async def update_session(self, session: Session) -> Session:
+        """Store a session's changes and bump its version in the same atomic step."""
+        flat: list[str | int] = []
+        for field, value in _session_fields(session).items():
+            flat += [field, value]
+        version = int(await self._update(keys=[keys.session(session.id)], args=flat))
+        if not version:
+            raise NotFound("No such session.")
+        await self.r.zadd(keys.event_sessions(session.event_id), {session.id: session.starts_at})
+        return replace(session, version=version)
+
+    async def bump_version(self, session_id: str) -> int:
+        """Bump a session's version (e.g. after its event changed); 0 if it is gone."""
+        return int(await self._update(keys=[keys.session(session_id)], args=[]))
+
+    async def delete_session(self, session: Session) -> None:
+        """Delete a session (its invites are revoked by the caller)."""
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.session(session.id))
+            pipe.zrem(keys.event_sessions(session.event_id), session.id)
+            await pipe.execute()

@@ -1,0 +1,130 @@
+"""Invite links, audience participants and the signing secret, in Redis."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from server.errors import NotFound
+from server.store import keys
+from server.store.connection import Client
+
+ROOT_EVENT = ""  # an invite with no event: the start-up organizer, over every event
+
+
+@dataclass(frozen=True)
+class Invite:
+    """A private link that grants one role in one event (or one session of it)."""
+
+    id: str
+    role: str
+    event_id: str  # ROOT_EVENT for the start-up organizer
+    session_id: str  # "" for the whole event
+    label: str
+    created_at: int
+    expires_at: int
+    revoked: bool
+
+    def public(self) -> dict[str, Any]:
+        """The organizer's view (without the token, which is shown only once)."""
+        return {
+            "id": self.id,
+            "role": self.role,
+            "event_id": self.event_id or None,
+            "session_id": self.session_id or None,
+            "label": self.label,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "revoked": self.revoked,
+        }
+
+
+def _invite_from(raw: dict[str, str]) -> Invite:
+    return Invite(
+        id=raw["id"],
+        role=raw["role"],
+        event_id=raw.get("event_id", ""),
+        session_id=raw.get("session_id", ""),
+        label=raw.get("label", ""),
+        created_at=int(raw["created_at"]),
+        expires_at=int(raw["expires_at"]),
+        revoked=raw.get("revoked") == "1",
+    )
+
+
+class IdentityStore:
+    """Invites, participants and the secret every worker signs with."""
+
+    def __init__(self, client: Client) -> None:
+        self.r = client
+
+    async def secret(self) -> str:
+        """The shared signing secret, made once and kept (every worker gets the same)."""
+        await self.r.set(keys.SECRET, secrets.token_urlsafe(48), nx=True)
+        value = await self.r.get(keys.SECRET)
+        assert value
+        return str(value)
+
+    async def create_invite(self, invite: Invite) -> Invite:
+        """Store a new invite; it lives a day past its expiry, for the organizer's list."""
+        fields = {
+            "id": invite.id,
+            "role": invite.role,
+            "event_id": invite.event_id,
+            "session_id": invite.session_id,
+            "label": invite.label,
+            "created_at": invite.created_at,
+            "expires_at": invite.expires_at,
+            "revoked": "1" if invite.revoked else "0",
+        }
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.invite(invite.id), mapping=fields)
+            pipe.expireat(keys.invite(invite.id), invite.expires_at + 86400)
+            if invite.event_id:
+                pipe.zadd(keys.event_invites(invite.event_id), {invite.id: invite.created_at})
+            await pipe.execute()
+        return invite
+
+    async def get_invite(self, invite_id: str) -> Invite:
+        """The invite, or NotFound."""
+        raw = await self.r.hgetall(keys.invite(invite_id))
+        if not raw:
+            raise NotFound("No such invite.")
+        return _invite_from(raw)
+
+    async def list_invites(self, event_id: str) -> list[Invite]:
+        """An event's invites, oldest first (expired ones drop out a day after expiry)."""
+        ids = await self.r.zrange(keys.event_invites(event_id), 0, -1)
+        if not ids:
+            return []
+        async with self.r.pipeline(transaction=False) as pipe:
+            for invite_id in ids:
+                pipe.hgetall(keys.invite(invite_id))
+            rows = await pipe.execute()
+        gone = [i for i, raw in zip(ids, rows, strict=True) if not raw]
+        if gone:
+            await self.r.zrem(keys.event_invites(event_id), *gone)
+        return [_invite_from(raw) for raw in rows if raw]
+
+    async def revoke_invite(self, invite_id: str) -> None:
+        """Mark an invite revoked: its token stops working at the next check."""
+        if not await self.r.exists(keys.invite(invite_id)):
+            raise NotFound("No such invite.")
+        await self.r.hset(keys.invite(invite_id), "revoked", "1")
+
+    async def touch_participant(self, participant_id: str, now: int, name: str | None = None) -> str:
+        """Record an audience member (and their display name); returns the name."""
+        key = keys.participant(participant_id)
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, "created_at", now)
+            if name is not None:
+                pipe.hset(key, "name", name)
+            pipe.hget(key, "name")
+            pipe.expire(key, 400 * 86400)
+            result = await pipe.execute()
+        return str(result[-2] or "")
+
+    async def participant_name(self, participant_id: str) -> str:
+        """An audience member's display name ("" when they gave none)."""
+        return str(await self.r.hget(keys.participant(participant_id), "name") or "")

@@ -1,0 +1,80 @@
+"""Every Redis key Podium uses, in one place. All start with PREFIX so a shared server is safe.
+
+Podium runs against one Redis/Valkey primary (not Cluster): its Lua scripts touch
+keys derived inside the script from PREFIX, which Cluster would refuse.
+"""
+
+from __future__ import annotations
+
+PREFIX = "podium:"
+
+SECRET = PREFIX + "secret"
+EVENTS = PREFIX + "events"  # zset event id -> created_at
+WORKERS = PREFIX + "workers"  # zset worker id -> last heartbeat (ms)
+PRESENCE_DIRTY = PREFIX + "presence:dirty"  # set of session ids with unsent counts
+
+
+def event(event_id: str) -> str:
+    """Hash: the event's fields."""
+    return f"{PREFIX}ev:{event_id}"
+
+
+def event_sessions(event_id: str) -> str:
+    """Zset: session id -> starts_at."""
+    return f"{PREFIX}ev:{event_id}:sessions"
+
+
+def event_invites(event_id: str) -> str:
+    """Zset: invite id -> created_at."""
+    return f"{PREFIX}ev:{event_id}:invites"
+
+
+def code(join_code: str) -> str:
+    """String: join code -> event id."""
+    return f"{PREFIX}code:{join_code}"
+
+
+def session(session_id: str) -> str:
+    """Hash: the session's fields and its version `v`."""
+    return f"{PREFIX}ses:{session_id}"
+
+
+def invite(invite_id: str) -> str:
+    """Hash: an invite link's role, scope, label, expiry and revocation."""
+    return f"{PREFIX}inv:{invite_id}"
+
+
+def participant(participant_id: str) -> str:
+    """Hash: an audience member's display name and first visit."""
+    return f"{PREFIX}p:{participant_id}"
+
+
+def rate(bucket: str) -> str:
+    """String counter of one rate-limit window."""
+    return f"{PREFIX}rl:{bucket}"
+
+
+# Presence keys are also built inside presence.lua from PREFIX; keep the two in step.
+def presence_counts(session_id: str) -> str:
+    """Hash: "role|where" -> people; "_seq" -> presence sequence number."""
+    return f"{PREFIX}ses:{session_id}:pcounts"
+
+
+def presence_members(session_id: str) -> str:
+    """Hash: "role|person" -> open connections."""
+    return f"{PREFIX}ses:{session_id}:pmembers"
+
+
+def presence_where(session_id: str) -> str:
+    """Hash: "role|person" -> hall or remote."""
+    return f"{PREFIX}ses:{session_id}:pwhere"
+
+
+def connection(conn_id: str) -> str:
+    """Hash: a socket's session, member and worker."""
+    return f"{PREFIX}conn:{conn_id}"
+
+
+def worker_connections(worker_id: str) -> str:
+    """Set: the sockets a worker holds."""
+    return f"{PREFIX}worker:{worker_id}:conns"

@@ -1,0 +1,109 @@
+-- Live presence, changed atomically. One script, one operation per call (ARGV[2]).
+-- Keys are built from the prefix (ARGV[1]) and must match server/store/keys.py.
+-- A "member" is "role|person": a person with three tabs open is one member with
+-- three connections, counted once under "role|where" in the session's counts.
+local P = ARGV[1]
+local op = ARGV[2]
+
+local function counts_key(s) return P .. 'ses:' .. s .. ':pcounts' end
+local function members_key(s) return P .. 'ses:' .. s .. ':pmembers' end
+local function where_key(s) return P .. 'ses:' .. s .. ':pwhere' end
+local function conn_key(c) return P .. 'conn:' .. c end
+local function worker_key(w) return P .. 'worker:' .. w .. ':conns' end
+local DIRTY = P .. 'presence:dirty'
+local WORKERS = P .. 'workers'
+
+local function role_of(member)
+  return string.match(member, '^([^|]+)|')
+end
+
+-- Remove one connection; the member leaves the counts with their last connection.
+local function leave(conn)
+  local info = redis.call('HMGET', conn_key(conn), 'session', 'member', 'worker')
+  local s, member, worker = info[1], info[2], info[3]
+  if not s then return 0 end
+  redis.call('DEL', conn_key(conn))
+  redis.call('SREM', worker_key(worker), conn)
+  local left = redis.call('HINCRBY', members_key(s), member, -1)
+  if left <= 0 then
+    redis.call('HDEL', members_key(s), member)
+    local where = redis.call('HGET', where_key(s), member)
+    redis.call('HDEL', where_key(s), member)
+    if where then
+      redis.call('HINCRBY', counts_key(s), role_of(member) .. '|' .. where, -1)
+    end
+    redis.call('SADD', DIRTY, s)
+  end
+  return 1
+end
+
+if op == 'join' then
+  -- ARGV: conn, session, member, where, worker. Returns the member's where.
+  local conn, s, member, where, worker = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  leave(conn)
+  redis.call('HSET', conn_key(conn), 'session', s, 'member', member, 'worker', worker)
+  redis.call('SADD', worker_key(worker), conn)
+  local n = redis.call('HINCRBY', members_key(s), member, 1)
+  if n == 1 then
+    redis.call('HSET', where_key(s), member, where)
+    redis.call('HINCRBY', counts_key(s), role_of(member) .. '|' .. where, 1)
+    redis.call('SADD', DIRTY, s)
+    return where
+  end
+  return redis.call('HGET', where_key(s), member) or where
+
+elseif op == 'leave' then
+  -- ARGV: conn. Returns 1 if the connection was present.
+  return leave(ARGV[3])
+
+elseif op == 'where' then
+  -- ARGV: session, member, where. Moves a present member between hall and remote.
+  local s, member, where = ARGV[3], ARGV[4], ARGV[5]
+  local old = redis.call('HGET', where_key(s), member)
+  if not old then return 0 end
+  if old ~= where then
+    redis.call('HSET', where_key(s), member, where)
+    local role = role_of(member)
+    redis.call('HINCRBY', counts_key(s), role .. '|' .. old, -1)
+    redis.call('HINCRBY', counts_key(s), role .. '|' .. where, 1)
+    redis.call('SADD', DIRTY, s)
+  end
+  return 1
+
+elseif op == 'reap' then
+  -- ARGV: worker, cutoff_ms. Drops every connection of a worker that stopped
+  -- heartbeating before cutoff (checked again here, in case it just came back).
+  local worker, cutoff = ARGV[3], tonumber(ARGV[4])
+  local seen = redis.call('ZSCORE', WORKERS, worker)
+  if seen and tonumber(seen) > cutoff then return -1 end
+  local conns = redis.call('SMEMBERS', worker_key(worker))
+  for _, conn in ipairs(conns) do leave(conn) end
+  redis.call('DEL', worker_key(worker))
+  redis.call('ZREM', WORKERS, worker)
+  return #conns
+
+elseif op == 'flush' then
+  -- ARGV: gate_ms, max. Takes up to max sessions whose counts changed and whose last
+  -- broadcast is older than gate_ms (whichever worker sent it), and returns for each
+  -- {session, seq, field1, n1, ...}. This is what coalesces presence broadcasts.
+  local gate, max = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local out = {}
+  local dirty = redis.call('SRANDMEMBER', DIRTY, max)
+  for _, s in ipairs(dirty) do
+    if redis.call('SET', P .. 'ses:' .. s .. ':pgate', '1', 'NX', 'PX', gate) then
+      redis.call('SREM', DIRTY, s)
+      local seq = redis.call('HINCRBY', counts_key(s), '_seq', 1)
+      local entry = {s, seq}
+      local all = redis.call('HGETALL', counts_key(s))
+      for i = 1, #all, 2 do
+        if all[i] ~= '_seq' then
+          table.insert(entry, all[i])
+          table.insert(entry, all[i + 1])
+        end
+      end
+      table.insert(out, entry)
+    end
+  end
+  return out
+end
+return redis.error_reply('unknown presence op ' .. tostring(op))

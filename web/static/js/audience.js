@@ -1,0 +1,119 @@
+// The audience page (/e/<code>): a phone, one hand. Join, say where you are, see who is here.
+import { $, h, config, formatTime, localZone } from "./dom.js";
+import { t, lang } from "./i18n.js";
+import { Live } from "./live.js";
+import { PresenceView } from "./presence.js";
+
+const cfg = config();
+const event = cfg.event;
+let sessions = cfg.sessions;
+const whereKey = `podium.where.${event.code}`;
+const sessionKey = `podium.session.${event.code}`;
+
+if (cfg.where) localStorage.setItem(whereKey, cfg.where); // came in through the hall's QR
+let where = localStorage.getItem(whereKey) || "remote";
+
+const presence = new PresenceView($("#presence"), $("#live-count"));
+const select = $("#session-select");
+
+function sessionById(id) {
+  return sessions.find((s) => s.id === id);
+}
+
+function showSession(session) {
+  $("#session-title").textContent = session ? session.title : t("audience.no_session");
+  if (!session) {
+    $("#session-times").textContent = "";
+    return;
+  }
+  const here = formatTime(session.starts_at, event.time_zone, lang);
+  const mine = localZone();
+  let text = t("audience.starts", { time: here });
+  if (mine && mine !== event.time_zone) {
+    text += " · " + t("audience.your_time", { time: formatTime(session.starts_at, mine, lang) });
+  }
+  $("#session-times").textContent = text;
+}
+
+function fillSessions(selected) {
+  select.replaceChildren(...sessions.map((s) =>
+    h("option", { value: s.id, selected: s.id === selected, text: s.title })));
+  select.disabled = sessions.length === 0;
+}
+
+const live = new Live({
+  onSnapshot(snap) {
+    presence.reset();
+    presence.update(snap.presence);
+    showSession(snap.session);
+    if (snap.you.where) setWhereRadio(snap.you.where);
+  },
+  onPresence: (msg) => presence.update(msg),
+  onDelta(msg) {
+    const changed = msg.changes.session;
+    if (changed) {
+      sessions = sessions.map((s) => (s.id === changed.id ? changed : s));
+      fillSessions(live.sessionId);
+      showSession(changed);
+    }
+  },
+  onDeleted(msg) {
+    sessions = sessions.filter((s) => s.id !== msg.session);
+    fillSessions(sessions[0]?.id);
+    if (sessions[0]) enter(sessions[0].id);
+    else showSession(null);
+  },
+  onClosed(info) {
+    live.showBanner(info.message || t("conn.closed"));
+  },
+});
+
+function setWhereRadio(value) {
+  for (const input of document.querySelectorAll('#where input[name="where"]')) {
+    input.checked = input.value === value;
+  }
+}
+
+async function enter(sessionId) {
+  localStorage.setItem(sessionKey, sessionId);
+  showSession(sessionById(sessionId));
+  const ack = await live.enter(sessionId, where);
+  if (!ack.ok) live.showBanner(ack.error.message);
+}
+
+select.addEventListener("change", () => enter(select.value));
+document.querySelectorAll('#where input[name="where"]').forEach((input) => {
+  input.addEventListener("change", async () => {
+    where = input.value;
+    localStorage.setItem(whereKey, where);
+    await live.setWhere(where);
+  });
+});
+
+$("#save-name").addEventListener("click", async () => {
+  const status = $("#name-status");
+  status.textContent = "";
+  try {
+    const res = await fetch(`/api/codes/${encodeURIComponent(event.code)}/join`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: $("#name").value }),
+    });
+    const data = await res.json();
+    if (data.ok) {
+      $("#name").value = data.participant.name;
+      status.textContent = data.participant.name ? t("audience.name_saved") : t("audience.anonymous");
+    } else {
+      status.textContent = data.error.message;
+    }
+  } catch {
+    status.textContent = t("conn.timeout");
+  }
+});
+
+setWhereRadio(where);
+const initial = sessionById(localStorage.getItem(sessionKey)) ? localStorage.getItem(sessionKey) : cfg.current_session;
+fillSessions(initial);
+live.connect();
+if (initial) enter(initial);
+else showSession(null);

@@ -1,0 +1,40 @@
+// Renders a session's live counts; keeps only the newest (by seq) of what arrives.
+import { h } from "./dom.js";
+import { t, formatNumber } from "./i18n.js";
+
+const ROLES = ["audience", "speaker", "moderator", "screen"];
+
+export class PresenceView {
+  constructor(detail, headline) {
+    this.detail = detail;
+    this.headline = headline;
+    this.seq = -1;
+  }
+
+  reset() {
+    this.seq = -1;
+  }
+
+  update({ seq, counts }) {
+    if (seq < this.seq) return; // an older broadcast overtaken by a snapshot
+    this.seq = seq;
+    const here = counts.total;
+    if (this.headline) {
+      this.headline.textContent = t("presence.here", { n: formatNumber(here) });
+      this.headline.dataset.count = String(here);
+    }
+    if (!this.detail) return;
+    const rows = ROLES.map((role) => {
+      const c = counts[role];
+      return h("tr", { "data-role": role },
+        h("th", { scope: "row", text: t(`presence.role.${role}`) }),
+        h("td", { "data-where": "hall", text: formatNumber(c.hall) }),
+        h("td", { "data-where": "remote", text: formatNumber(c.remote) }));
+    });
+    this.detail.replaceChildren(h("table", { class: "counts" },
+      h("thead", {}, h("tr", {}, h("th", {}), h("th", { scope: "col", text: t("where.hall") }),
+        h("th", { scope: "col", text: t("where.remote") }))),
+      h("tbody", {}, rows)));
+    this.detail.dataset.total = String(here);
+  }
+}

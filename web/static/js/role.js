@@ -1,0 +1,87 @@
+// Pages opened with an invite link (moderator, hall screen, speaker studio). The token
+// arrives in the URL fragment (never sent to a server log), is kept in this browser so a
+// reload keeps the role, and travels only in the socket's auth and the API's header.
+import { $, h, config, formatTime } from "./dom.js";
+import { t, lang } from "./i18n.js";
+import { Live } from "./live.js";
+import { PresenceView } from "./presence.js";
+
+const cfg = config();
+const storeKey = `podium.token.${cfg.page}`;
+
+function takeToken() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const fresh = params.get("t");
+  if (fresh) {
+    localStorage.setItem(storeKey, fresh);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return localStorage.getItem(storeKey);
+}
+
+const token = takeToken();
+
+function signinMessage(text) {
+  const el = $("#signin");
+  el.textContent = text;
+  el.hidden = false;
+  $("#stage").hidden = true;
+}
+
+async function api(path) {
+  const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  return res.json();
+}
+
+async function main() {
+  if (!token) {
+    signinMessage(t("role.need_link"));
+    return;
+  }
+  const me = await api("/api/me");
+  if (!me.ok) {
+    if (me.error.code === "unauthorized") localStorage.removeItem(storeKey);
+    signinMessage(me.error.message);
+    return;
+  }
+  if (me.event) $("#event-name").textContent = me.event.name;
+  let sessionId = cfg.session_id;
+  if (!sessionId && me.sessions.length === 1) sessionId = me.sessions[0].id;
+  if (!sessionId) {
+    const picker = $("#picker");
+    picker.hidden = false;
+    const base = "/" + location.pathname.split("/")[1];
+    $("#sessions").replaceChildren(...me.sessions.map((s) =>
+      h("li", {}, h("a", { href: `${base}/${s.id}` }, s.title),
+        " ", h("span", { class: "hint", text: formatTime(s.starts_at, s.time_zone, lang) }))));
+    if (me.sessions.length === 0) $("#sessions").append(h("li", { text: t("role.no_sessions") }));
+    return;
+  }
+  const presence = new PresenceView($("#presence"), $("#live-count"));
+  const live = new Live({
+    auth: () => ({ token }),
+    onSnapshot(snap) {
+      $("#stage").hidden = false;
+      $("#event-name").textContent = snap.event.name;
+      $("#session-title").textContent = snap.session.title;
+      presence.reset();
+      presence.update(snap.presence);
+      document.dispatchEvent(new CustomEvent("podium:snapshot", { detail: snap }));
+    },
+    onPresence: (msg) => presence.update(msg),
+    onDelta(msg) {
+      if (msg.changes.session) $("#session-title").textContent = msg.changes.session.title;
+      if (msg.changes.event) $("#event-name").textContent = msg.changes.event.name;
+    },
+    onDeleted: () => signinMessage(t("role.session_deleted")),
+    onClosed(info) {
+      if (info.code === "unauthorized") localStorage.removeItem(storeKey);
+      signinMessage(info.message || t("conn.closed"));
+    },
+  });
+  live.connect();
+  const ack = await live.enter(sessionId);
+  if (!ack.ok) signinMessage(ack.error.message);
+}
+
+main();
