@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -78,13 +79,18 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
 
 
 async def close_all(sio: socketio.AsyncServer) -> None:
-    """On shutdown, close this worker's sockets (clients reconnect to another worker)."""
+    """On shutdown, tell this worker's sockets to go (clients reconnect to another worker).
+
+    engine.io's own disconnect() waits for each socket's send queue to drain, which never
+    happens for a client that is already gone; close without waiting instead.
+    """
     eio = sio.eio
-    for eio_sid in list(eio.sockets):
+    for eio_sid, sock in list(eio.sockets.items()):
         try:
-            await eio.disconnect(eio_sid)
+            await asyncio.wait_for(sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT), 1.0)
         except Exception:
             logger.debug("closing %s failed", eio_sid, exc_info=True)
+        eio.sockets.pop(eio_sid, None)
 
 
 def start_manager(sio: socketio.AsyncServer) -> None:

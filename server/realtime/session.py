@@ -91,13 +91,20 @@ async def snapshot(app: web.Application, conn: Conn, session: Session, event: Ev
     name = ""
     if who.participant_id:
         name = await app[appkeys.IDENTITY].participant_name(who.participant_id)
-    return {
+    snap: dict[str, Any] = {
         "v": session.version,
         "session": session.public(event.time_zone),
         "event": event.public(),
         "you": {"role": who.role, "name": name, "where": conn.where},
         "presence": {"seq": seq, "counts": counts},
     }
+    if who.presence_role == idn.MODERATOR:
+        # Staff only: the links that reach this session (labels, roles, expiry; never tokens).
+        invites = await app[appkeys.IDENTITY].list_invites(event.id)
+        snap["staff"] = {
+            "invites": [i.public() for i in invites if i.session_id in ("", session.id) and not i.revoked]
+        }
+    return snap
 
 
 async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:

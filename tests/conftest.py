@@ -1,0 +1,301 @@
+"""Shared fixtures: a real Valkey/Redis (embedded, or REDIS_URL), a real Podium on a real port,
+real socket.io clients. Nothing is mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+import socketio
+from aiohttp import web
+
+from server import appkeys
+from server.app import create_app
+from server.settings import Settings, load_settings
+from server.store.embedded import EmbeddedRedis
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def hostile() -> dict[str, Any]:
+    """Text a stranger may type (a copy of shared/fixtures/hostile-text.json)."""
+    return json.loads((FIXTURES / "hostile-text.json").read_text(encoding="utf-8"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set (CI may point at a server), else an embedded Valkey for the run."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("valkey"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> str:
+    """The store, emptied before the test (tests run one at a time)."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    return redis_url
+
+
+@pytest.fixture
+async def rclient(clean_redis: str) -> AsyncIterator[Any]:
+    """An async client on the emptied store."""
+    from server.store.connection import connect
+
+    client = connect(clean_redis)
+    yield client
+    await client.aclose()
+
+
+def make_settings(redis_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "port": free_port(),
+        "data_dir": tmp_path,
+        "secret": "test-secret-not-for-production",
+    }
+    values.update(overrides)
+    return load_settings(env={}, **values)
+
+
+@dataclass
+class Running:
+    """A Podium worker running in this process on a real port."""
+
+    app: web.Application
+    settings: Settings
+    runner: web.AppRunner
+    clients: list[socketio.AsyncClient] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    async def organizer_token(self) -> str:
+        return await self.app[appkeys.AUTH].root_organizer_link_token(1)
+
+    async def client(
+        self,
+        *,
+        auth: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        url: str | None = None,
+    ) -> Connected:
+        """A connected socket.io client (closed at the end of the test)."""
+        sio = socketio.AsyncClient(reconnection=False)
+        box = Connected(sio)
+        box.listen()
+        self.clients.append(sio)
+        await sio.connect(
+            url or self.url,
+            transports=["websocket"],
+            auth=auth,
+            headers=headers or {},
+            wait_timeout=5,
+        )
+        return box
+
+    async def refused(self, *, auth: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """Try to connect; return the refusal's {code, message} (fails if it connected)."""
+        sio = socketio.AsyncClient(reconnection=False)
+        errors: list[Any] = []
+        sio.on("connect_error", lambda data=None: errors.append(data))
+        self.clients.append(sio)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await sio.connect(
+                self.url, transports=["websocket"], auth=auth, headers=headers or {}, wait_timeout=5
+            )
+        assert errors, "the server refused without saying why"
+        return errors[0]["data"]
+
+
+class Connected:
+    """A socket.io client that records what the server pushes to it."""
+
+    def __init__(self, sio: socketio.AsyncClient) -> None:
+        self.sio = sio
+        self.received: list[tuple[str, Any]] = []
+        self._changed = asyncio.Event()
+
+    def listen(self) -> None:
+        async def any_event(event: str, data: Any = None) -> None:
+            self.received.append((event, data))
+            self._changed.set()
+
+        self.sio.on("*", any_event)
+
+    async def call(self, event: str, *payload: Any, timeout: float = 5) -> Any:
+        """Emit with an ack and return the ack (fails the test if none comes)."""
+        return await self.sio.call(event, *payload, timeout=timeout) if payload else await self.sio.call(
+            event, timeout=timeout
+        )
+
+    def events(self, name: str) -> list[Any]:
+        return [data for event, data in self.received if event == name]
+
+    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> Any:
+        """Wait until predicate(self) is truthy; return its value."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = predicate(self)
+            if value:
+                return value
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; received: {self.received[-5:]}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
+            except TimeoutError:
+                pass
+
+    def last_count(self, session_id: str) -> int | None:
+        counts = [d for d in self.events("presence:counts") if d["session"] == session_id]
+        if not counts:
+            return None
+        return max(counts, key=lambda d: d["seq"])["counts"]["total"]
+
+    async def disconnect(self) -> None:
+        await self.sio.disconnect()
+
+
+async def start_server(settings: Settings) -> Running:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", settings.port)
+    await site.start()
+    return Running(app=app, settings=settings, runner=runner)
+
+
+async def stop_server(running: Running) -> None:
+    for client in running.clients:
+        if client.connected:
+            await client.disconnect()
+    await running.runner.cleanup()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to start the server with other settings."""
+    return {}
+
+
+@pytest.fixture
+async def server(clean_redis: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> AsyncIterator[Running]:
+    """A real Podium worker on a real port, against the emptied store."""
+    running = await start_server(make_settings(clean_redis, tmp_path, **settings_overrides))
+    yield running
+    await stop_server(running)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+class Api:
+    """The JSON API as an organizer (or anyone) sees it."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, token: str | None) -> None:
+        self.http = http
+        self.base = base
+        self.token = token
+
+    async def request(self, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, dict[str, Any]]:
+        headers = dict(kw.pop("headers", {}))
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = kw.pop("data", None)
+        if body is not None:
+            data = json.dumps(body)
+        async with self.http.request(method, self.base + path, data=data, headers=headers, **kw) as r:
+            return r.status, await r.json()
+
+    async def ok(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        status, data = await self.request(method, path, body)
+        assert data["ok"], (status, data)
+        return data
+
+
+@pytest.fixture
+async def org(server: Running, http: aiohttp.ClientSession) -> Api:
+    """The API as the start-up organizer."""
+    return Api(http, server.url, await server.organizer_token())
+
+
+@dataclass
+class World:
+    """An event with two sessions, links for every role, and an audience identity."""
+
+    event: dict[str, Any]
+    sessions: list[dict[str, Any]]
+    tokens: dict[str, str]
+    participant: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session(self) -> str:
+        return str(self.sessions[0]["id"])
+
+
+async def make_world(org: Api) -> World:
+    data = await org.ok(
+        "POST",
+        "/api/events",
+        {"name": "Innovation Day", "time_zone": "Asia/Shanghai", "languages": ["zh-CN", "en", "he"]},
+    )
+    event = data["event"]
+    sessions = []
+    for title, start, end in (
+        ("Opening greeting", "2026-12-03T09:30", "2026-12-03T09:45"),
+        ("Science without borders", "2026-12-03T09:45", "2026-12-03T10:45"),
+    ):
+        s = await org.ok(
+            "POST", f"/api/events/{event['id']}/sessions", {"title": title, "starts_at": start, "ends_at": end}
+        )
+        sessions.append(s["session"])
+    tokens = {}
+    for role in ("moderator", "speaker", "screen"):
+        inv = await org.ok(
+            "POST", f"/api/events/{event['id']}/invites", {"role": role, "session_id": sessions[0]["id"]}
+        )
+        tokens[role] = inv["token"]
+    inv = await org.ok("POST", f"/api/events/{event['id']}/invites", {"role": "organizer"})
+    tokens["organizer"] = inv["token"]
+    return World(event=event, sessions=sessions, tokens=tokens)
+
+
+@pytest.fixture
+async def world(org: Api) -> World:
+    return await make_world(org)
+
+
+async def audience_token(http: aiohttp.ClientSession, server: Running, code: str, name: str | None = None) -> str:
+    """A fresh audience identity (as a phone gets by joining with the code)."""
+    body = {} if name is None else {"name": name}
+    async with http.post(f"{server.url}/api/codes/{code}/join", json=body) as r:
+        data = await r.json()
+        assert data["ok"], data
+        return str(data["participant"]["token"])
