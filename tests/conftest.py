@@ -4,6 +4,7 @@ real socket.io clients. Nothing is mocked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -147,8 +148,10 @@ class Connected:
 
     async def call(self, event: str, *payload: Any, timeout: float = 5) -> Any:
         """Emit with an ack and return the ack (fails the test if none comes)."""
-        return await self.sio.call(event, *payload, timeout=timeout) if payload else await self.sio.call(
-            event, timeout=timeout
+        return (
+            await self.sio.call(event, *payload, timeout=timeout)
+            if payload
+            else await self.sio.call(event, timeout=timeout)
         )
 
     def events(self, name: str) -> list[Any]:
@@ -165,10 +168,8 @@ class Connected:
             if remaining <= 0:
                 raise AssertionError(f"timed out; received: {self.received[-5:]}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
-            except TimeoutError:
-                pass
 
     def last_count(self, session_id: str) -> int | None:
         counts = [d for d in self.events("presence:counts") if d["session"] == session_id]
@@ -203,7 +204,9 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def server(clean_redis: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> AsyncIterator[Running]:
+async def server(
+    clean_redis: str, tmp_path: Path, settings_overrides: dict[str, Any]
+) -> AsyncIterator[Running]:
     """A real Podium worker on a real port, against the emptied store."""
     running = await start_server(make_settings(clean_redis, tmp_path, **settings_overrides))
     yield running
@@ -224,7 +227,9 @@ class Api:
         self.base = base
         self.token = token
 
-    async def request(self, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, dict[str, Any]]:
+    async def request(
+        self, method: str, path: str, body: Any = None, **kw: Any
+    ) -> tuple[int, dict[str, Any]]:
         headers = dict(kw.pop("headers", {}))
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -273,7 +278,9 @@ async def make_world(org: Api) -> World:
         ("Science without borders", "2026-12-03T09:45", "2026-12-03T10:45"),
     ):
         s = await org.ok(
-            "POST", f"/api/events/{event['id']}/sessions", {"title": title, "starts_at": start, "ends_at": end}
+            "POST",
+            f"/api/events/{event['id']}/sessions",
+            {"title": title, "starts_at": start, "ends_at": end},
         )
         sessions.append(s["session"])
     tokens = {}
@@ -292,7 +299,9 @@ async def world(org: Api) -> World:
     return await make_world(org)
 
 
-async def audience_token(http: aiohttp.ClientSession, server: Running, code: str, name: str | None = None) -> str:
+async def audience_token(
+    http: aiohttp.ClientSession, server: Running, code: str, name: str | None = None
+) -> str:
     """A fresh audience identity (as a phone gets by joining with the code)."""
     body = {} if name is None else {"name": name}
     async with http.post(f"{server.url}/api/codes/{code}/join", json=body) as r:

@@ -15,10 +15,20 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 Client = Any
 
 
-def connect(url: str, *, socket_timeout: float = 5.0, health_check_interval: int = 15) -> aioredis.Redis:
-    """A client pool for url; retried commands must be idempotent (ours are: sets, Lua with ids)."""
-    return aioredis.Redis.from_url(
+def connect(
+    url: str,
+    *,
+    socket_timeout: float = 5.0,
+    health_check_interval: int = 15,
+    max_connections: int = 64,
+) -> Client:
+    """A client on a pool of at most max_connections; a burst waits for a free connection
+    (up to socket_timeout) instead of failing. Retried commands must be idempotent (ours
+    are: sets, and Lua scripts keyed by ids)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=socket_timeout,
         decode_responses=True,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout,
@@ -27,3 +37,4 @@ def connect(url: str, *, socket_timeout: float = 5.0, health_check_interval: int
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         client_name="podium",
     )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it

@@ -47,6 +47,14 @@ def find_binary() -> str:
     )
 
 
+def _alive(pid: int) -> bool:
+    """True while pid runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,8 +93,8 @@ class EmbeddedRedis:
             logger.warning("stopping a stale embedded server (pid %s)", pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not Path(f"/proc/{pid}").exists():
+            for _ in range(200):
+                if not _alive(pid):
                     break
                 time.sleep(0.05)
 

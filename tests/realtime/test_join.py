@@ -95,10 +95,15 @@ async def test_staff_snapshot_lists_the_sessions_links_and_audience_never_sees_t
 async def test_a_session_scoped_link_cannot_enter_another_session(server: Running, world: World):
     mod = await server.client(auth={"token": world.tokens["moderator"]})
     ack = await mod.call("session:join", {"session": world.sessions[1]["id"]})
-    assert ack == {"ok": False, "error": {"code": "forbidden", "message": "This link is for another session."}}
+    assert ack == {
+        "ok": False,
+        "error": {"code": "forbidden", "message": "This link is for another session."},
+    }
 
 
-async def test_presence_broadcasts_reach_the_others_in_the_session(server: Running, world: World, http, org: Api):
+async def test_presence_broadcasts_reach_the_others_in_the_session(
+    server: Running, world: World, http, org: Api
+):
     first = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
     await first.call("session:join", {"session": world.session})
     for _ in range(3):

@@ -1,0 +1,101 @@
+"""A real Chromium (Debian's, never a downloaded one) driven through Playwright's async API.
+
+The `browser` fixture launches one Chromium per test against the `server` fixture's real port.
+Each person is a separate browser context (own cookies, own localStorage). Every request and
+websocket a page opens is recorded: at teardown the test fails if any went to a host other than
+127.0.0.1, if a page threw an uncaught error, or if the Content-Security-Policy blocked something.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright, expect
+
+from tests.conftest import Running
+
+CHROMIUM = os.environ.get("PODIUM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+LOCAL_HOST = "127.0.0.1"
+TIMEOUT_MS = 10_000
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@dataclass
+class Chromium:
+    """One launched browser; `person()` is a fresh context, `open()` a watched tab in it."""
+
+    playwright: Playwright
+    browser: Browser
+    base: str
+    urls: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    console: list[tuple[str, str]] = field(default_factory=list)
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    async def person(self) -> BrowserContext:
+        """A new browser profile: one person with their own cookies and localStorage."""
+        context = await self.browser.new_context(base_url=self.base)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.on("request", lambda request: self.urls.append(request.url))
+        self.contexts.append(context)
+        return context
+
+    async def open(self, context: BrowserContext, path: str) -> Page:
+        """A new tab of `context` at `path` (relative to the server), with its errors recorded."""
+        page = await context.new_page()
+        page.on("websocket", lambda ws: self.urls.append(ws.url))
+        page.on("pageerror", lambda exc: self.page_errors.append(f"{page.url}: {exc}"))
+        page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
+        await page.goto(path)
+        return page
+
+    def foreign_urls(self) -> list[str]:
+        return [u for u in self.urls if urlsplit(u).hostname not in (LOCAL_HOST, None)]
+
+    def csp_violations(self) -> list[str]:
+        return [text for kind, text in self.console if "Content Security Policy" in text]
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+        await self.browser.close()
+        await self.playwright.stop()
+
+
+@pytest.fixture
+async def browser(server: Running) -> AsyncIterator[Chromium]:
+    """Debian's Chromium against the test's Podium. A missing browser fails the test."""
+    if not Path(CHROMIUM).is_file() or not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's `chromium` package or set PODIUM_CHROMIUM "
+            "to a Chromium executable (browser tests never download one).",
+            pytrace=False,
+        )
+    playwright = await async_playwright().start()
+    try:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    except Exception:
+        await playwright.stop()
+        raise
+    chromium = Chromium(playwright=playwright, browser=launched, base=server.url)
+    try:
+        yield chromium
+    finally:
+        await chromium.close()
+    assert not chromium.foreign_urls(), f"pages reached other hosts: {chromium.foreign_urls()}"
+    assert not chromium.page_errors, f"uncaught errors in pages: {chromium.page_errors}"
+    assert not chromium.csp_violations(), f"the CSP blocked something: {chromium.csp_violations()}"
