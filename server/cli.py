@@ -23,6 +23,7 @@ from aiohttp import web
 
 from server import __version__
 from server.logs import configure
+from server.process import die_with_parent
 from server.settings import Settings, load_settings
 from server.store.embedded import EmbeddedRedis
 
@@ -93,7 +94,13 @@ def serve(settings: Settings) -> int:
     env["PODIUM_DATA_DIR"] = str(settings.data_dir)
 
     def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "server", "worker"], env=env)
+        # A worker must not outlive this supervisor: an orphan would keep answering on
+        # the shared port with no store behind it.
+        return subprocess.Popen(
+            [sys.executable, "-m", "server", "worker"],
+            env=env,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - the supervisor runs no threads
+        )
 
     procs: list[subprocess.Popen[bytes]] = []
     try:

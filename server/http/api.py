@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, now
@@ -15,7 +16,15 @@ from server.domain import events as ev
 from server.domain import identity as idn
 from server.domain import validate
 from server.domain.identity import Principal
-from server.errors import HTTP_STATUS, Forbidden, Invalid, NotFound, PodiumError, Unauthorized
+from server.errors import (
+    HTTP_STATUS,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PodiumError,
+    Unauthorized,
+    Unavailable,
+)
 from server.realtime import protocol as p
 from server.store.events import new_id
 
@@ -49,8 +58,15 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return json_error(exc)
     except web.HTTPRequestEntityTooLarge:
         return json_error(Invalid("The request is too large."))
+    except web.HTTPNotFound:
+        return json_error(NotFound("No such API."))
+    except web.HTTPMethodNotAllowed:
+        return json_error(Invalid("This method is not allowed here."))
     except web.HTTPException:
         raise
+    except RedisError:
+        logger.exception("%s %s: store unavailable", request.method, request.path)
+        return json_error(Unavailable("Podium cannot reach its store; try again shortly."))
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
         return web.json_response(

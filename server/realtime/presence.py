@@ -31,6 +31,7 @@ class PresenceService:
         self.settings = app[appkeys.SETTINGS]
         self.store = app[appkeys.PRESENCE_STORE]
         self.worker = app[appkeys.WORKER_ID]
+        self._stop = asyncio.Event()
 
     async def heartbeat_once(self) -> None:
         """Prove this worker is alive; if it had been presumed dead, count its sockets again."""
@@ -69,18 +70,23 @@ class PresenceService:
 
     async def _every(self, seconds: float, step: str) -> None:
         fn = getattr(self, step)
-        while True:
+        while not self._stop.is_set():
             try:
                 await fn()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 logger.exception("presence %s failed; retrying", step)
-            await asyncio.sleep(seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def run(self) -> AsyncIterator[None]:
-        """cleanup_ctx: start the loops, and on shutdown leave presence cleanly."""
+        """cleanup_ctx: start the loops, and on shutdown leave presence cleanly.
+
+        The loops stop on an event rather than by cancellation alone: a cancel that
+        lands inside a Redis call can be absorbed by the client library, and a loop
+        that never sees it would hold shutdown forever.
+        """
         s = self.settings
+        self._stop.clear()
         await self.heartbeat_once()
         tasks = [
             asyncio.create_task(self._every(s.heartbeat_seconds, "heartbeat_once")),
@@ -89,11 +95,12 @@ class PresenceService:
             asyncio.create_task(self._every(min(0.1, s.presence_broadcast_ms / 2000), "flush_once")),
         ]
         yield
-        for task in tasks:
+        self._stop.set()
+        _done, pending = await asyncio.wait(tasks, timeout=s.redis_socket_timeout + 1)
+        for task in pending:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if pending:
+            await asyncio.wait(pending, timeout=1)
         try:
             n = await self.store.retire(self.worker)
             logger.info("left presence with %d connections", n)

@@ -9,7 +9,6 @@ with the process that started it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import secrets
@@ -22,9 +21,9 @@ from pathlib import Path
 
 import redis
 
-logger = logging.getLogger(__name__)
+from server.process import detach_and_die_with_parent
 
-PR_SET_PDEATHSIG = 1
+logger = logging.getLogger(__name__)
 
 
 def find_binary() -> str:
@@ -59,12 +58,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    os.setsid()  # not in the terminal's group: Ctrl-C reaches Podium, which stops us last
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedRedis:
@@ -133,7 +126,7 @@ class EmbeddedRedis:
             self.process = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads yet at start-up
+                preexec_fn=detach_and_die_with_parent,  # noqa: PLW1509 - no threads yet at start-up
             )
             if self._wait_ready(timeout):
                 logger.info("embedded %s on 127.0.0.1:%s, data in %s", Path(binary).name, self.port, self.dir)

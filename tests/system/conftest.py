@@ -71,6 +71,17 @@ def cmdline(pid: int) -> bytes:
         return b""
 
 
+def listeners(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:port (one per worker sharing it)."""
+    want = f"0100007F:{port:04X}"
+    n = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == want and fields[3] == "0A":  # 0A: LISTEN
+            n += 1
+    return n
+
+
 async def wait_gone(pids: list[int], timeout: float) -> list[int]:
     """Wait until none of pids runs; returns those still running at the deadline."""
     deadline = time.monotonic() + timeout
@@ -169,10 +180,8 @@ class Procs:
                 proc.popen.terminate()
         deadline = time.monotonic() + 5
         for proc in self.started:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for proc in self.started:
             proc.signal_group(signal.SIGKILL)  # leftovers of its group, even orphaned workers
             proc.popen.wait()
@@ -264,8 +273,8 @@ async def organizer_token(redis_url: str, secret: str = SECRET) -> str:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    # A fresh cookie jar per request would be nicer, but the API's participant identity
-    # rides in the token we pass explicitly; a dummy jar keeps joins independent.
+    # No cookies: joining by code with a participant cookie would reuse that person, and
+    # every join here must make a new one (tests pass identities as tokens explicitly).
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
         yield session
 
@@ -283,7 +292,8 @@ class Setup:
 
 
 async def create_event(org: Api, name: str = "Systems Day") -> Setup:
-    data = await org.ok("POST", "/api/events", {"name": name, "time_zone": "Europe/Berlin", "languages": ["en"]})
+    body = {"name": name, "time_zone": "Europe/Berlin", "languages": ["en"]}
+    data = await org.ok("POST", "/api/events", body)
     event = data["event"]
     s = await org.ok(
         "POST",
@@ -300,7 +310,9 @@ async def create_invite(org: Api, setup: Setup, role: str = "moderator") -> dict
     )
 
 
-async def join_code(http: aiohttp.ClientSession, base: str, code: str, name: str | None = None) -> dict[str, Any]:
+async def join_code(
+    http: aiohttp.ClientSession, base: str, code: str, name: str | None = None
+) -> dict[str, Any]:
     """POST /api/codes/{code}/join: a fresh audience identity {id, name, token}."""
     body = {} if name is None else {"name": name}
     async with http.post(f"{base}/api/codes/{code}/join", json=body) as r:
@@ -332,7 +344,7 @@ class Clients:
         with pytest.raises(socketio.exceptions.ConnectionError):
             await sio.connect(url, transports=["websocket"], auth=auth, wait_timeout=5)
         assert errors, "the server refused without saying why"
-        return dict(errors[0])
+        return dict(errors[0]["data"])
 
     async def close(self) -> None:
         for sio in self.all:

@@ -1,0 +1,125 @@
+"""What the server pushes: versioned session deltas, deletions, coalesced presence."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import Api, Running, World, audience_token, make_settings, start_server, stop_server
+
+
+async def joined(server: Running, world: World, http, session: str | None = None):
+    c = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
+    ack = await c.call("session:join", {"session": session or world.session})
+    assert ack["ok"]
+    return c, ack
+
+
+async def test_a_session_edit_reaches_its_room_with_the_next_version_and_no_one_else(
+    server: Running, world: World, http, org: Api
+):
+    a, snap = await joined(server, world, http)
+    elsewhere, _ = await joined(server, world, http, world.sessions[1]["id"])
+    await org.ok("PATCH", f"/api/sessions/{world.session}", {"title": "Opening (moved)"})
+    deltas = await a.wait_for(lambda c: c.events("session:delta"))
+    assert deltas[0]["v"] == snap["v"] + 1
+    assert deltas[0]["changes"]["session"]["title"] == "Opening (moved)"
+    resnap = await a.call("session:snapshot", {})
+    assert resnap["v"] == deltas[0]["v"] and resnap["session"]["title"] == "Opening (moved)"
+    await asyncio.sleep(0.2)
+    assert elsewhere.events("session:delta") == []
+
+
+async def test_an_event_edit_bumps_every_sessions_version(server: Running, world: World, http, org: Api):
+    a, snap_a = await joined(server, world, http)
+    b, snap_b = await joined(server, world, http, world.sessions[1]["id"])
+    await org.ok("PATCH", f"/api/events/{world.event['id']}", {"name": "Innovation Day 2026"})
+    for client, snap in ((a, snap_a), (b, snap_b)):
+        delta = (await client.wait_for(lambda c: c.events("session:delta")))[0]
+        assert delta["v"] == snap["v"] + 1
+        assert delta["changes"]["event"]["name"] == "Innovation Day 2026"
+
+
+async def test_deleting_a_session_tells_its_room_and_closes_its_links(
+    server: Running, world: World, http, org: Api
+):
+    a, _ = await joined(server, world, http)
+    mod = await server.client(auth={"token": world.tokens["moderator"]})
+    await mod.call("session:join", {"session": world.session})
+    await org.ok("DELETE", f"/api/sessions/{world.session}")
+    assert (await a.wait_for(lambda c: c.events("session:deleted")))[0] == {"session": world.session}
+    closed = await mod.wait_for(lambda c: c.events("connection:closed"))
+    assert closed[0]["message"] == "This session was deleted."
+    assert (await server.refused(auth={"token": world.tokens["moderator"]}))["code"] == "unauthorized"
+    assert (await a.call("session:join", {"session": world.session}))["error"]["code"] == "not_found"
+
+
+async def test_deleting_the_event_closes_every_link_of_it(server: Running, world: World, http, org: Api):
+    a, _ = await joined(server, world, http)
+    staff = {}
+    for role in ("moderator", "screen", "organizer"):
+        staff[role] = await server.client(auth={"token": world.tokens[role]})
+    status, data = await org.request("DELETE", f"/api/events/{world.event['id']}", {"confirm": "wrong"})
+    assert status == 400 and data["error"]["field"] == "confirm"
+    await org.ok("DELETE", f"/api/events/{world.event['id']}", {"confirm": "Innovation Day"})
+    for client in staff.values():
+        await client.wait_for(lambda c: not c.sio.connected)
+    await a.wait_for(lambda c: c.events("session:deleted"))
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"presence_broadcast_ms": 500}
+
+
+async def test_a_join_storm_becomes_a_few_presence_broadcasts_with_the_right_total(
+    server: Running, world: World, http
+):
+    watcher, _ = await joined(server, world, http)
+    await asyncio.sleep(0.7)  # let the watcher's own join broadcast pass
+    watcher.received.clear()
+    tokens = [await audience_token(http, server, world.event["code"]) for _ in range(40)]
+    started = asyncio.get_running_loop().time()
+    clients = await asyncio.gather(*(server.client(auth={"participant": t}) for t in tokens))
+    await asyncio.gather(*(c.call("session:join", {"session": world.session}) for c in clients))
+    await watcher.wait_for(lambda c: c.last_count(world.session) == 41, timeout=5)
+    elapsed = asyncio.get_running_loop().time() - started
+    broadcasts = watcher.events("presence:counts")
+    # At most one broadcast per 500 ms window (plus the window in progress), never one per join.
+    assert len(broadcasts) <= elapsed / 0.5 + 2, (len(broadcasts), elapsed)
+    assert len(broadcasts) < 40
+    seqs = [b["seq"] for b in broadcasts]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+async def test_when_the_store_is_down_every_call_is_answered_unavailable_and_readyz_says_so(tmp_path, http):
+    from server.store.embedded import EmbeddedRedis
+
+    store = EmbeddedRedis(tmp_path / "own")
+    url = store.start()
+    running = await start_server(make_settings(url, tmp_path, redis_socket_timeout=1.0))
+    try:
+        org = Api(http, running.url, await running.organizer_token())
+        world_event = await org.ok("POST", "/api/events", {"name": "X", "time_zone": "UTC"})
+        session = await org.ok(
+            "POST",
+            f"/api/events/{world_event['event']['id']}/sessions",
+            {"title": "S", "starts_at": "2026-12-03T09:00", "ends_at": "2026-12-03T10:00"},
+        )
+        token = await audience_token(http, running, world_event["event"]["code"])
+        c = await running.client(auth={"participant": token})
+        store.stop()
+        started = asyncio.get_running_loop().time()
+        ack = await c.call("session:join", {"session": session["session"]["id"]}, timeout=15)
+        assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
+        assert asyncio.get_running_loop().time() - started < 10
+        async with http.get(running.url + "/readyz") as r:
+            assert r.status == 503
+        async with http.get(running.url + "/healthz") as r:
+            assert r.status == 200
+        status, data = await org.request("GET", "/api/events")
+        assert status == 503 and data["error"]["code"] == "unavailable"
+    finally:
+        store.stop()
+        await stop_server(running)
