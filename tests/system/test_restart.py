@@ -16,7 +16,6 @@ from tests.system.conftest import (
     Clients,
     Proc,
     Procs,
-    alive,
     children,
     cmdline,
     create_event,
