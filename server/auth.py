@@ -121,6 +121,14 @@ class Auth:
         except Unauthorized:
             return None
 
+    def participant_half_spent(self, token: Any, days: float) -> bool:
+        """True when a valid participant credential has less than half its life left."""
+        try:
+            claims = idn.verify(token, self.secret, PARTICIPANT, now())
+        except Unauthorized:
+            return False
+        return int(claims["x"]) - now() < days * 86400 / 2
+
     @staticmethod
     def new_participant_id() -> str:
         """A fresh anonymous participant id."""

@@ -93,8 +93,11 @@ async def audience(request: web.Request) -> web.Response:
     settings = request.app[appkeys.SETTINGS]
     auth = request.app[appkeys.AUTH]
     identity = request.app[appkeys.IDENTITY]
-    pid = auth.participant_or_none(request.cookies.get(PARTICIPANT_COOKIE))
-    fresh = pid is None
+    cookie = request.cookies.get(PARTICIPANT_COOKIE)
+    pid = auth.participant_or_none(cookie)
+    # A new browser gets its identity; a returning one past half its cookie's life gets it
+    # renewed, so someone who keeps coming back stays the same person.
+    issue = pid is None or auth.participant_half_spent(cookie, settings.participant_cookie_days)
     if pid is None:
         pid = auth.new_participant_id()
     name = await identity.touch_participant(pid, now())
@@ -106,7 +109,7 @@ async def audience(request: web.Request) -> web.Response:
         "audience",
         {**view, "name": name, "where": where if where in ("hall", "remote") else None},
     )
-    if fresh or "renew" in request.query:
+    if issue:
         set_participant_cookie(
             response, settings, auth.participant_token(pid, settings.participant_cookie_days)
         )

@@ -67,8 +67,10 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
         # Origins are checked in the connect handler, which can then say why it refused.
         cors_allowed_origins=lambda _origin: True,
         max_http_buffer_size=settings.max_payload_bytes,
-        ping_interval=20,
-        ping_timeout=20,
+        # A phone that vanishes without closing (tunnel, flight mode) is dropped after
+        # ping_interval + ping_timeout: 20 s, inside presence's 30 s promise.
+        ping_interval=10,
+        ping_timeout=10,
         logger=False,
         engineio_logger=False,
     )
