@@ -35,14 +35,22 @@ CSP = (
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     """Headers that keep pages from being framed, sniffed or scripted from elsewhere."""
-    response: web.StreamResponse = await handler(request)
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:  # raised responses (404, redirects) get them too
+        _secure(request, exc)
+        raise
     if not response.prepared:
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
+        _secure(request, response)
     return response
+
+
+def _secure(request: web.Request, response: web.StreamResponse | web.HTTPException) -> None:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 def render(
@@ -70,16 +78,19 @@ def render(
 
 async def landing(request: web.Request) -> web.Response:
     """GET /: type an event code."""
-    return render(request, "landing.html", "landing", {"error": None})
+    return render(request, "landing.html", "landing", {"error": None, "code": ""})
 
 
 async def go(request: web.Request) -> web.StreamResponse:
     """GET /go?code=...: the landing form, normalized and checked."""
+    typed = request.query.get("code", "")[:40]
     try:
-        code = ev.normalize_code(request.query.get("code", ""))
+        code = ev.normalize_code(typed)
         await request.app[appkeys.EVENTS].event_by_code(code)
     except (Invalid, NotFound):
-        return render(request, "landing.html", "landing", {"error": "landing.unknown_code"}, status=404)
+        return render(
+            request, "landing.html", "landing", {"error": "landing.unknown_code", "code": typed}, status=404
+        )
     raise web.HTTPSeeOther(f"/e/{code}")
 
 
@@ -89,7 +100,13 @@ async def audience(request: web.Request) -> web.Response:
         code = ev.normalize_code(request.match_info["code"])
         event = await request.app[appkeys.EVENTS].event_by_code(code)
     except (Invalid, NotFound):
-        return render(request, "landing.html", "landing", {"error": "landing.unknown_code"}, status=404)
+        return render(
+            request,
+            "landing.html",
+            "landing",
+            {"error": "landing.unknown_code", "code": request.match_info["code"][:40]},
+            status=404,
+        )
     settings = request.app[appkeys.SETTINGS]
     auth = request.app[appkeys.AUTH]
     identity = request.app[appkeys.IDENTITY]
@@ -118,8 +135,11 @@ async def audience(request: web.Request) -> web.Response:
 
 async def qr_svg(request: web.Request) -> web.Response:
     """GET /e/{code}/qr.svg?w=hall: the join QR, drawn here (no outside service)."""
-    code = ev.normalize_code(request.match_info["code"])
-    await request.app[appkeys.EVENTS].event_by_code(code)
+    try:
+        code = ev.normalize_code(request.match_info["code"])
+        await request.app[appkeys.EVENTS].event_by_code(code)
+    except (Invalid, NotFound):
+        raise web.HTTPNotFound() from None
     url = f"{request.app[appkeys.SETTINGS].base_url}/e/{code}"
     if request.query.get("w") in ("hall", "remote"):
         url += f"?w={request.query['w']}"
@@ -139,7 +159,8 @@ def role_page(template: str, page: str) -> Any:
 
     async def handler(request: web.Request) -> web.Response:
         session_id = request.match_info.get("session_id")
-        return render(request, template, page, {"session_id": session_id})
+        base_url = request.app[appkeys.SETTINGS].base_url
+        return render(request, template, page, {"session_id": session_id, "base_url": base_url})
 
     return handler
 

@@ -8,6 +8,7 @@ websocket a page opens is recorded: at teardown the test fails if any went to a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright, expect
 
+from server import appkeys
 from tests.conftest import Running
 
 CHROMIUM = os.environ.get("PODIUM_CHROMIUM", "/usr/bin/chromium")
@@ -30,6 +32,7 @@ CHROMIUM_ARGS = [
 ]
 LOCAL_HOST = "127.0.0.1"
 TIMEOUT_MS = 10_000
+CLOSE_TIMEOUT_S = 15
 
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -70,24 +73,48 @@ class Chromium:
         return [text for kind, text in self.console if "Content Security Policy" in text]
 
     async def close(self) -> None:
-        for context in self.contexts:
-            await context.close()
-        await self.browser.close()
-        await self.playwright.stop()
+        """Close every context and the browser; a hang becomes a clear failure, not a timeout."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                for context in self.contexts:
+                    await context.close()
+                await self.browser.close()
+        finally:
+            await self.playwright.stop()
+
+
+async def sockets_gone(server: Running) -> list[str]:
+    """Wait until the server has processed every browser socket's disconnect; the leftovers."""
+    connections = server.app[appkeys.CONNECTIONS]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLOSE_TIMEOUT_S
+    while connections and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return [f"{c.principal.role} in {c.session_id}" for c in connections.values()]
 
 
 @pytest.fixture
-async def browser(server: Running) -> AsyncIterator[Chromium]:
-    """Debian's Chromium against the test's Podium. A missing browser fails the test."""
+def chromium_path() -> str:
+    """The Chromium to drive. Missing is a failure, never a skip (and no browser is downloaded).
+
+    A plain fixture on purpose: pytest.fail raises a BaseException, which must not be raised
+    inside the event loop that the async fixtures share.
+    """
     if not Path(CHROMIUM).is_file() or not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"No Chromium at {CHROMIUM}: install Debian's `chromium` package or set PODIUM_CHROMIUM "
             "to a Chromium executable (browser tests never download one).",
             pytrace=False,
         )
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(server: Running, chromium_path: str) -> AsyncIterator[Chromium]:
+    """Debian's Chromium against the test's Podium, closed (and checked) after the test."""
     playwright = await async_playwright().start()
     try:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = await playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
     except Exception:
         await playwright.stop()
         raise
@@ -96,6 +123,8 @@ async def browser(server: Running) -> AsyncIterator[Chromium]:
         yield chromium
     finally:
         await chromium.close()
+    leftover = await sockets_gone(server)
+    assert not leftover, f"the server still holds sockets of closed pages: {leftover}"
     assert not chromium.foreign_urls(), f"pages reached other hosts: {chromium.foreign_urls()}"
     assert not chromium.page_errors, f"uncaught errors in pages: {chromium.page_errors}"
     assert not chromium.csp_violations(), f"the CSP blocked something: {chromium.csp_violations()}"

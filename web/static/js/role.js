@@ -26,11 +26,17 @@ function signinMessage(text) {
   el.textContent = text;
   el.hidden = false;
   $("#stage").hidden = true;
+  // Nothing of the session stays on a page that lost its right to show it.
+  for (const id of ["#event-name", "#session-title", "#live-count"]) $(id).textContent = "";
 }
 
 async function api(path) {
-  const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-  return res.json();
+  try {
+    const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+    return await res.json();
+  } catch {
+    return { ok: false, error: { code: "unavailable", message: t("conn.timeout") } };
+  }
 }
 
 async function main() {

@@ -1,9 +1,11 @@
 // The hall screen: shows how to join (QR and code) until there is something to show.
-import { $ } from "./dom.js";
+import { $, config } from "./dom.js";
+
+const base = config().base_url;
 
 document.addEventListener("podium:snapshot", (e) => {
   const { event } = e.detail;
-  const url = `${location.origin}/e/${event.code}`;
+  const url = `${base}/e/${event.code}`; // what the QR says, whatever address this screen used
   $("#join-qr").src = `/e/${encodeURIComponent(event.code)}/qr.svg?w=hall`;
   $("#join-url").textContent = url.replace(/^https?:\/\//, "");
   $("#join-code").textContent = event.code;
