@@ -15,12 +15,15 @@ from server.http import api, health, pages
 from server.http.i18n import Catalogs
 from server.realtime.connections import Connections
 from server.realtime.presence import PresenceService
+from server.realtime.qa import VoteBroadcaster
 from server.realtime.server import close_all, create_sio, start_manager, stop_manager
+from server.realtime.ticker import Ticker
 from server.settings import Settings
 from server.store.connection import connect
 from server.store.events import EventStore
 from server.store.identity import IdentityStore
 from server.store.presence import PresenceStore
+from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.IDENTITY] = identity
     app[appkeys.PRESENCE_STORE] = PresenceStore(client)
     app[appkeys.RATES] = RateLimiter(client)
+    app[appkeys.QA] = QAStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     yield
@@ -52,8 +56,15 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     sio = app[appkeys.SIO]
     start_manager(sio)
     presence = PresenceService(app)
+    votes = Ticker()
+    votes.every(
+        min(0.1, app[appkeys.SETTINGS].votes_broadcast_ms / 2000),
+        "vote flush",
+        VoteBroadcaster(app).flush_once,
+    )
     async for _ in presence.run():
         yield
+    await votes.stop(grace=2)
     await stop_manager(sio)
 
 

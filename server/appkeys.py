@@ -13,6 +13,7 @@ from server.store.connection import Client
 from server.store.events import EventStore
 from server.store.identity import IdentityStore
 from server.store.presence import PresenceStore
+from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,6 +24,7 @@ EVENTS = web.AppKey("events", EventStore)
 IDENTITY = web.AppKey("identity", IdentityStore)
 PRESENCE_STORE = web.AppKey("presence_store", PresenceStore)
 RATES = web.AppKey("rates", RateLimiter)
+QA = web.AppKey("qa", QAStore)
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

@@ -39,6 +39,7 @@ class Settings:
     worker_ttl_seconds: float = 15.0
     sweep_seconds: float = 5.0
     presence_broadcast_ms: int = 500
+    votes_broadcast_ms: int = 250
 
     join_per_minute_per_ip: int = 60
     socket_events_per_10s: int = 50
@@ -125,7 +126,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
             raw[_PLAIN_ENV[key]] = value
         elif key.startswith("PODIUM_") and key not in ("PODIUM_CONFIG", "PODIUM_CHROMIUM"):
             name = key.removeprefix("PODIUM_").lower()
-            for section in ("server_", "security_", "presence_", "limits_"):
+            for section in ("server_", "security_", "presence_", "limits_", "qa_"):
                 if name.startswith(section) and name.removeprefix(section) in names:
                     name = name.removeprefix(section)
             if name in names:

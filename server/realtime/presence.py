@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -12,6 +10,7 @@ from aiohttp import web
 
 from server import appkeys
 from server.realtime import protocol as p
+from server.realtime.ticker import Ticker
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,6 @@ class PresenceService:
         self.settings = app[appkeys.SETTINGS]
         self.store = app[appkeys.PRESENCE_STORE]
         self.worker = app[appkeys.WORKER_ID]
-        self._stop = asyncio.Event()
 
     async def heartbeat_once(self) -> None:
         """Prove this worker is alive; if it had been presumed dead, count its sockets again."""
@@ -68,39 +66,17 @@ class PresenceService:
             )
         return len(updates)
 
-    async def _every(self, seconds: float, step: str) -> None:
-        fn = getattr(self, step)
-        while not self._stop.is_set():
-            try:
-                await fn()
-            except Exception:
-                logger.exception("presence %s failed; retrying", step)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), seconds)
-
     async def run(self) -> AsyncIterator[None]:
-        """cleanup_ctx: start the loops, and on shutdown leave presence cleanly.
-
-        The loops stop on an event rather than by cancellation alone: a cancel that
-        lands inside a Redis call can be absorbed by the client library, and a loop
-        that never sees it would hold shutdown forever.
-        """
+        """cleanup_ctx: start the loops, and on shutdown leave presence cleanly."""
         s = self.settings
-        self._stop.clear()
         await self.heartbeat_once()
-        tasks = [
-            asyncio.create_task(self._every(s.heartbeat_seconds, "heartbeat_once")),
-            asyncio.create_task(self._every(s.sweep_seconds, "sweep_once")),
-            asyncio.create_task(self._every(RECONCILE_SECONDS, "reconcile_once")),
-            asyncio.create_task(self._every(min(0.1, s.presence_broadcast_ms / 2000), "flush_once")),
-        ]
+        ticker = Ticker()
+        ticker.every(s.heartbeat_seconds, "presence heartbeat", self.heartbeat_once)
+        ticker.every(s.sweep_seconds, "presence sweep", self.sweep_once)
+        ticker.every(RECONCILE_SECONDS, "presence reconcile", self.reconcile_once)
+        ticker.every(min(0.1, s.presence_broadcast_ms / 2000), "presence flush", self.flush_once)
         yield
-        self._stop.set()
-        _done, pending = await asyncio.wait(tasks, timeout=s.redis_socket_timeout + 1)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1)
+        await ticker.stop(grace=s.redis_socket_timeout + 1)
         try:
             n = await self.store.retire(self.worker)
             logger.info("left presence with %d connections", n)

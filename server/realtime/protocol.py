@@ -5,14 +5,34 @@ SESSION_JOIN = "session:join"
 SESSION_LEAVE = "session:leave"
 SESSION_SNAPSHOT = "session:snapshot"
 PRESENCE_WHERE = "presence:where"
+QA_ASK = "qa:ask"
+QA_VOTE = "qa:vote"
+QA_WITHDRAW = "qa:withdraw"
+QA_MODERATE = "qa:moderate"
+QA_SETTINGS = "qa:settings"
+QA_MUTE = "qa:mute"
 
 # server -> client
 SESSION_DELTA = "session:delta"
 SESSION_DELETED = "session:deleted"
 PRESENCE_COUNTS = "presence:counts"
 CLOSED = "connection:closed"
+QA_DELTA = "qa:delta"  # versioned: questions changed, settings changed
+QA_VOTES = "qa:votes"  # coalesced absolute vote counts, with their own seq
+QA_MINE = "qa:mine"  # to the author only: their question's state
 
-CLIENT_EVENTS = (SESSION_JOIN, SESSION_LEAVE, SESSION_SNAPSHOT, PRESENCE_WHERE)
+CLIENT_EVENTS = (
+    SESSION_JOIN,
+    SESSION_LEAVE,
+    SESSION_SNAPSHOT,
+    PRESENCE_WHERE,
+    QA_ASK,
+    QA_VOTE,
+    QA_WITHDRAW,
+    QA_MODERATE,
+    QA_SETTINGS,
+    QA_MUTE,
+)
 
 
 def session_room(session_id: str) -> str:
@@ -33,3 +53,13 @@ def event_room(event_id: str) -> str:
 def invite_room(invite_id: str) -> str:
     """Every socket opened with one invite link (closed together when it is revoked)."""
     return f"inv:{invite_id}"
+
+
+def public_room(session_id: str) -> str:
+    """Everyone in a session who is not a moderator: gets the audience's view of changes."""
+    return f"s:{session_id}:pub"
+
+
+def person_room(participant_id: str) -> str:
+    """Every socket of one browser (their own questions' states; closing a banned person)."""
+    return f"p:{participant_id}"

@@ -10,7 +10,7 @@ import socketio
 from aiohttp import web
 
 from server import appkeys
-from server.realtime import handlers, session
+from server.realtime import handlers, qa, session
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
         engineio_logger=False,
     )
     session.register(sio, app)
+    qa.register(sio, app)
     handlers.register_unknown(sio)
     return sio
 

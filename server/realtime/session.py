@@ -20,6 +20,7 @@ from server.logs import bind
 from server.realtime import handlers
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
+from server.realtime.qa import qa_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], au
         )
         if principal.invite_id:
             await app[appkeys.SIO].enter_room(sid, p.invite_room(principal.invite_id))
+        if principal.participant_id:
+            await app[appkeys.SIO].enter_room(sid, p.person_room(principal.participant_id))
         logger.info("connected as %s", principal.role)
 
 
@@ -75,6 +78,8 @@ def _rooms(conn: Conn, session_id: str, event_id: str) -> list[str]:
     rooms = [p.session_room(session_id), p.event_room(event_id)]
     if conn.principal.presence_role == idn.MODERATOR:
         rooms.append(p.moderators_room(session_id))
+    else:
+        rooms.append(p.public_room(session_id))
     return rooms
 
 
@@ -98,6 +103,7 @@ async def snapshot(app: web.Application, conn: Conn, session: Session, event: Ev
         "you": {"role": who.role, "name": name, "where": conn.where},
         "presence": {"seq": seq, "counts": counts},
     }
+    snap["qa"] = await qa_snapshot(app, conn, session.id)
     if who.presence_role == idn.MODERATOR:
         # Staff only: the links that reach this session (labels, roles, expiry; never tokens).
         invites = await app[appkeys.IDENTITY].list_invites(event.id)

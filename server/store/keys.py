@@ -78,3 +78,39 @@ def connection(conn_id: str) -> str:
 def worker_connections(worker_id: str) -> str:
     """Set: the sockets a worker holds."""
     return f"{PREFIX}worker:{worker_id}:conns"
+
+
+# Q&A keys are also built inside qa.lua and votes_flush.lua from PREFIX; keep them in step.
+def qa_settings(session_id: str) -> str:
+    """Hash: a session's Q&A settings."""
+    return f"{PREFIX}ses:{session_id}:qa"
+
+
+def questions(session_id: str) -> str:
+    """Zset: question id -> created (ms)."""
+    return f"{PREFIX}ses:{session_id}:qs"
+
+
+def question(session_id: str, question_id: str) -> str:
+    """Hash: one question."""
+    return f"{PREFIX}ses:{session_id}:q:{question_id}"
+
+
+def voters(session_id: str, question_id: str) -> str:
+    """Set: the people who voted for a question."""
+    return f"{PREFIX}ses:{session_id}:q:{question_id}:voters"
+
+
+def qa_muted(session_id: str) -> str:
+    """Set: people muted in a session."""
+    return f"{PREFIX}ses:{session_id}:muted"
+
+
+def banned(event_id: str) -> str:
+    """Set: participant ids banned from an event."""
+    return f"{PREFIX}ev:{event_id}:banned"
+
+
+def banned_addresses(event_id: str) -> str:
+    """Hash: keyed hash of a banned person's address -> when the ban began (s)."""
+    return f"{PREFIX}ev:{event_id}:banned_addr"

@@ -1,0 +1,195 @@
+-- Questions, votes and moderation, each change atomic and bumping the session's version.
+-- ARGV[1]: key prefix (see server/store/keys.py), ARGV[2]: operation, ARGV[3]: session.
+-- Returns {'ok', ...} or {'err', code, message}.
+local P, op, s = ARGV[1], ARGV[2], ARGV[3]
+local SES = P .. 'ses:' .. s
+local QS = SES .. ':qs'
+local SETTINGS = SES .. ':qa'
+local MUTED = SES .. ':muted'
+local function qkey(id) return SES .. ':q:' .. id end
+local function voters(id) return SES .. ':q:' .. id .. ':voters' end
+local VDIRTY = P .. 'qa:votes:dirty'
+local QVDIRTY = SES .. ':qvdirty'
+
+local function err(code, message) return {'err', code, message} end
+local function bump() return redis.call('HINCRBY', SES, 'v', 1) end
+local function unscreen_if(id)
+  if redis.call('HGET', SES, 'screen') == id then redis.call('HDEL', SES, 'screen') end
+end
+local function mark_votes(id)
+  redis.call('SADD', VDIRTY, s)
+  redis.call('SADD', QVDIRTY, id)
+end
+
+if redis.call('EXISTS', SES) == 0 then return err('not_found', 'No such session.') end
+
+if op == 'ask' then
+  -- ARGV: qid, client_id, pid, name, anon, alias, text, now_ms, held, slow_ms
+  local qid, cid, pid, name, anon, alias, text, now, held, slow =
+    ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], tonumber(ARGV[13])
+  local ckey = SES .. ':qc:' .. pid .. ':' .. cid
+  local existing = redis.call('GET', ckey)
+  if existing then return {'ok', existing, 0, tonumber(redis.call('HGET', SES, 'v'))} end
+  if redis.call('HGET', SETTINGS, 'open') == '0' then
+    return err('conflict', 'Questions are closed for this session.')
+  end
+  if anon == '1' and redis.call('HGET', SETTINGS, 'anonymous') == '0' then
+    return err('forbidden', 'This session does not take anonymous questions.')
+  end
+  if slow > 0 then
+    local skey = SES .. ':qslow:' .. pid
+    if not redis.call('SET', skey, '1', 'NX', 'PX', slow) then
+      return err('rate_limited', tostring(math.ceil(redis.call('PTTL', skey) / 1000)))
+    end
+  end
+  local state = 'pending'
+  if redis.call('SISMEMBER', MUTED, pid) == 1 then
+    state, held = 'declined', 'muted'
+  elseif held == '' and redis.call('HGET', SETTINGS, 'moderation') == 'post' then
+    state = 'approved'
+  end
+  redis.call('HSET', qkey(qid), 'id', qid, 'text', text, 'name', name, 'anon', anon, 'author', pid,
+    'alias', alias, 'state', state, 'held', held, 'votes', 0, 'edited', 0, 'created', now,
+    'updated', now, 'answered', 0, 'merged_into', '')
+  redis.call('ZADD', QS, now, qid)
+  redis.call('SET', ckey, qid, 'EX', 172800)
+  return {'ok', qid, 1, bump()}
+
+elseif op == 'vote' then
+  -- ARGV: qid, pid, on ('1' to vote, '0' to take it back)
+  local qid, pid, on = ARGV[4], ARGV[5], ARGV[6]
+  for _ = 1, 10 do  -- a vote for a merged duplicate goes to the question it joined
+    if redis.call('HGET', qkey(qid), 'state') ~= 'merged' then break end
+    qid = redis.call('HGET', qkey(qid), 'merged_into')
+  end
+  local state = redis.call('HGET', qkey(qid), 'state')
+  if not state then return err('not_found', 'No such question.') end
+  if state ~= 'approved' and state ~= 'answered' then
+    return err('conflict', 'This question cannot be voted on.')
+  end
+  if redis.call('SISMEMBER', MUTED, pid) == 1 then  -- silently: the muted see no difference
+    return {'ok', qid, tonumber(redis.call('HGET', qkey(qid), 'votes')), 0}
+  end
+  local changed
+  if on == '1' then changed = redis.call('SADD', voters(qid), pid)
+  else changed = redis.call('SREM', voters(qid), pid) end
+  local votes
+  if changed == 1 then
+    votes = redis.call('HINCRBY', qkey(qid), 'votes', on == '1' and 1 or -1)
+    mark_votes(qid)
+  else
+    votes = tonumber(redis.call('HGET', qkey(qid), 'votes'))
+  end
+  return {'ok', qid, votes, changed}
+
+elseif op == 'moderate' then
+  -- ARGV: qid, action, now_ms, arg (new text for edit, target id for merge)
+  local qid, action, now, arg = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local q = qkey(qid)
+  local state = redis.call('HGET', q, 'state')
+  if not state then return err('not_found', 'No such question.') end
+  if state == 'withdrawn' and action ~= 'archive' then
+    return err('conflict', 'The author withdrew this question.')
+  end
+  local changed = false
+  local function set_state(new)
+    if state ~= new then
+      redis.call('HSET', q, 'state', new)
+      if new == 'answered' then redis.call('HSET', q, 'answered', now) end
+      state = new
+      changed = true
+    end
+  end
+  if action == 'approve' then
+    if state == 'pending' or state == 'declined' then set_state('approved')
+    elseif state ~= 'approved' then return err('conflict', 'Only a waiting or declined question can be approved.') end
+  elseif action == 'decline' then
+    if state == 'pending' or state == 'approved' then set_state('declined'); unscreen_if(qid)
+    elseif state ~= 'declined' then return err('conflict', 'Only a waiting or approved question can be declined.') end
+  elseif action == 'answer' then
+    if state == 'approved' then set_state('answered'); unscreen_if(qid)
+    elseif state ~= 'answered' then return err('conflict', 'Only an approved question can be marked answered.') end
+  elseif action == 'archive' then
+    if state ~= 'archived' then set_state('archived'); unscreen_if(qid) end
+  elseif action == 'restore' then
+    if state == 'declined' or state == 'answered' or state == 'archived' or state == 'merged' then
+      redis.call('HSET', q, 'merged_into', '', 'answered', 0)
+      set_state('approved')
+    elseif state ~= 'approved' then return err('conflict', 'Only a declined, answered, archived or merged question can be restored.') end
+  elseif action == 'screen' then
+    if state == 'pending' then set_state('approved') end
+    if state ~= 'approved' and state ~= 'answered' then
+      return err('conflict', 'Only an approved question can go on screen.')
+    end
+    if redis.call('HGET', SES, 'screen') ~= qid then
+      redis.call('HSET', SES, 'screen', qid)  -- the previous one comes off
+      changed = true
+    end
+  elseif action == 'unscreen' then
+    if redis.call('HGET', SES, 'screen') == qid then redis.call('HDEL', SES, 'screen'); changed = true end
+  elseif action == 'edit' then
+    if state == 'merged' then return err('conflict', 'Edit the question it was merged into.') end
+    if redis.call('HGET', q, 'text') ~= arg then
+      redis.call('HSET', q, 'text', arg, 'edited', 1)
+      changed = true
+    end
+  elseif action == 'merge' then
+    local target = qkey(arg)
+    local tstate = redis.call('HGET', target, 'state')
+    if not tstate then return err('not_found', 'No such question to merge into.') end
+    if arg == qid then return err('invalid', 'A question cannot be merged into itself.') end
+    if tstate == 'merged' or tstate == 'withdrawn' then
+      return err('conflict', 'That question cannot take a duplicate.')
+    end
+    if state ~= 'merged' or redis.call('HGET', q, 'merged_into') ~= arg then
+      if state == 'merged' then return err('conflict', 'This question is already merged; restore it first.') end
+      -- Votes are united as a set: someone who voted for both counts once.
+      redis.call('SUNIONSTORE', voters(arg), voters(arg), voters(qid))
+      redis.call('HSET', target, 'votes', redis.call('SCARD', voters(arg)))
+      redis.call('HSET', q, 'merged_into', arg)
+      set_state('merged')
+      unscreen_if(qid)
+      mark_votes(arg)
+    end
+  else
+    return err('invalid', 'Unknown action.')
+  end
+  if not changed then return {'ok', tonumber(redis.call('HGET', SES, 'v')), 0} end
+  redis.call('HSET', q, 'updated', now)
+  return {'ok', bump(), 1}
+
+elseif op == 'withdraw' then
+  -- ARGV: qid, pid, now_ms
+  local qid, pid, now = ARGV[4], ARGV[5], ARGV[6]
+  local q = qkey(qid)
+  local state = redis.call('HGET', q, 'state')
+  if not state or redis.call('HGET', q, 'author') ~= pid then return err('not_found', 'No such question of yours.') end
+  if state == 'withdrawn' then return {'ok', tonumber(redis.call('HGET', SES, 'v')), 0} end
+  if state == 'answered' or state == 'merged' then
+    return err('conflict', 'An answered or merged question cannot be withdrawn.')
+  end
+  redis.call('HSET', q, 'state', 'withdrawn', 'updated', now)
+  unscreen_if(qid)
+  return {'ok', bump(), 1}
+
+elseif op == 'settings' then
+  -- ARGV: field, value, ... (already validated)
+  if #ARGV > 3 then redis.call('HSET', SETTINGS, unpack(ARGV, 4)) end
+  return {'ok', bump(), 1}
+
+elseif op == 'mute' then
+  -- ARGV: pid, on. Muting also takes back the person's votes in this session.
+  local pid, on = ARGV[4], ARGV[5]
+  if on == '0' then return {'ok', redis.call('SREM', MUTED, pid)} end
+  local added = redis.call('SADD', MUTED, pid)
+  local removed = 0
+  for _, id in ipairs(redis.call('ZRANGE', QS, 0, -1)) do
+    if redis.call('SREM', voters(id), pid) == 1 then
+      redis.call('HINCRBY', qkey(id), 'votes', -1)
+      mark_votes(id)
+      removed = removed + 1
+    end
+  end
+  return {'ok', added, removed}
+end
+return err('invalid', 'Unknown operation.')

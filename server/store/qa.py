@@ -1,0 +1,201 @@
+"""Questions in Redis: every change runs in qa.lua, atomic with the session's version."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from server.domain.qa import Settings
+from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, RateLimited
+from server.store import keys, scripts
+from server.store.connection import Client
+
+_ERRORS: dict[str, type[PodiumError]] = {
+    "not_found": NotFound,
+    "conflict": Conflict,
+    "forbidden": Forbidden,
+    "invalid": Invalid,
+}
+
+
+def _check(reply: list[Any]) -> list[Any]:
+    if reply[0] == "err":
+        code, message = str(reply[1]), str(reply[2])
+        if code == "rate_limited":
+            retry = int(message)
+            raise RateLimited(f"Slow mode: you can ask again in {retry} s.", retry_after=retry)
+        raise _ERRORS[code](message)
+    return reply[1:]
+
+
+def _question(raw: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": raw["id"],
+        "text": raw["text"],
+        "name": raw["name"],
+        "anon": raw["anon"] == "1",
+        "author": raw["author"],
+        "alias": raw["alias"],
+        "state": raw["state"],
+        "held": raw["held"],
+        "votes": int(raw["votes"]),
+        "edited": raw["edited"] == "1",
+        "created_at": int(raw["created"]),
+        "updated_at": int(raw["updated"]),
+        "answered_at": int(raw["answered"]) or None,
+        "merged_into": raw["merged_into"],
+    }
+
+
+@dataclass(frozen=True)
+class VoteUpdate:
+    """Changed vote counts of one session, ready to broadcast."""
+
+    session_id: str
+    seq: int
+    votes: dict[str, int]
+
+
+class QAStore:
+    """Ask, vote, moderate, withdraw; read a session's questions and settings."""
+
+    def __init__(self, client: Client) -> None:
+        self.r = client
+        self._qa = scripts.load(client, "qa")
+        self._flush = scripts.load(client, "votes_flush")
+
+    async def _run(self, op: str, session_id: str, *args: Any) -> list[Any]:
+        return _check(await self._qa(args=[keys.PREFIX, op, session_id, *args]))
+
+    async def settings(self, session_id: str) -> Settings:
+        """The session's Q&A settings (defaults for what was never set)."""
+        raw = await self.r.hgetall(keys.qa_settings(session_id))
+        return settings_from(raw)
+
+    async def save_settings(self, session_id: str, settings: Settings) -> int:
+        """Store settings; returns the session's new version."""
+        flat: list[Any] = []
+        for name, value in settings_fields(settings).items():
+            flat += [name, value]
+        (version, _) = await self._run("settings", session_id, *flat)
+        return int(version)
+
+    async def ask(
+        self,
+        session_id: str,
+        *,
+        question_id: str,
+        client_id: str,
+        person: str,
+        name: str,
+        anonymous: bool,
+        alias: str,
+        text: str,
+        now_ms: int,
+        held: str,
+        slow_ms: int,
+    ) -> tuple[str, bool, int]:
+        """Store a question once per (person, client_id); returns (id, created, version)."""
+        qid, created, version = await self._run(
+            "ask", session_id, question_id, client_id, person, name, "1" if anonymous else "0",
+            alias, text, now_ms, held, slow_ms,
+        )  # fmt: skip
+        return str(qid), bool(int(created)), int(version)
+
+    async def vote(self, session_id: str, question_id: str, person: str, on: bool) -> tuple[str, int, bool]:
+        """Add or take back a vote (a set: repeats change nothing); (question, votes, changed)."""
+        qid, votes, changed = await self._run("vote", session_id, question_id, person, "1" if on else "0")
+        return str(qid), int(votes), bool(int(changed))
+
+    async def moderate(
+        self, session_id: str, question_id: str, action: str, now_ms: int, arg: str = ""
+    ) -> tuple[int, bool]:
+        """Apply a moderator's action; (version, changed). Repeating an action changes nothing."""
+        version, changed = await self._run("moderate", session_id, question_id, action, now_ms, arg)
+        return int(version), bool(int(changed))
+
+    async def withdraw(self, session_id: str, question_id: str, person: str, now_ms: int) -> tuple[int, bool]:
+        """The author takes their question back; (version, changed)."""
+        version, changed = await self._run("withdraw", session_id, question_id, person, now_ms)
+        return int(version), bool(int(changed))
+
+    async def mute(self, session_id: str, person: str, on: bool) -> int:
+        """Mute (or unmute) a person in a session; returns how many of their votes were removed."""
+        reply = await self._run("mute", session_id, person, "1" if on else "0")
+        return int(reply[1]) if on else 0
+
+    async def is_muted(self, session_id: str, person: str) -> bool:
+        """Whether a person is muted in this session."""
+        return bool(await self.r.sismember(keys.qa_muted(session_id), person))
+
+    async def get(self, session_id: str, question_id: str) -> dict[str, Any]:
+        """One question, or NotFound."""
+        raw = await self.r.hgetall(keys.question(session_id, question_id))
+        if not raw:
+            raise NotFound("No such question.")
+        return _question(raw)
+
+    async def many(self, session_id: str, question_ids: list[str]) -> list[dict[str, Any]]:
+        """Several questions (missing ones are skipped)."""
+        if not question_ids:
+            return []
+        async with self.r.pipeline(transaction=False) as pipe:
+            for qid in question_ids:
+                pipe.hgetall(keys.question(session_id, qid))
+            rows = await pipe.execute()
+        return [_question(raw) for raw in rows if raw]
+
+    async def all(self, session_id: str) -> list[dict[str, Any]]:
+        """Every question of a session, oldest first."""
+        return await self.many(session_id, await self.r.zrange(keys.questions(session_id), 0, -1))
+
+    async def screen(self, session_id: str) -> str | None:
+        """The id of the question on screen now."""
+        return await self.r.hget(keys.session(session_id), "screen") or None
+
+    async def voted(self, session_id: str, person: str, question_ids: list[str]) -> list[str]:
+        """Which of these questions the person has voted for."""
+        if not question_ids:
+            return []
+        async with self.r.pipeline(transaction=False) as pipe:
+            for qid in question_ids:
+                pipe.sismember(keys.voters(session_id, qid), person)
+            flags = await pipe.execute()
+        return [qid for qid, on in zip(question_ids, flags, strict=True) if on]
+
+    async def take_vote_updates(self, gate_ms: int, limit: int = 200) -> list[VoteUpdate]:
+        """Sessions whose votes changed and are due a broadcast (each taken by one worker)."""
+        out = []
+        for row in await self._flush(args=[keys.PREFIX, gate_ms, limit]):
+            session_id, seq, *flat = row
+            votes = {str(q): int(n) for q, n in zip(flat[::2], flat[1::2], strict=True)}
+            out.append(VoteUpdate(str(session_id), int(seq), votes))
+        return out
+
+
+def settings_fields(s: Settings) -> dict[str, str]:
+    """Settings as stored in the session's qa hash."""
+
+    return {
+        "moderation": s.moderation,
+        "open": "1" if s.open else "0",
+        "anonymous": "1" if s.anonymous else "0",
+        "max_length": str(s.max_length),
+        "slow_seconds": str(s.slow_seconds),
+        "words": json.dumps(list(s.words), ensure_ascii=False),
+    }
+
+
+def settings_from(raw: dict[str, str]) -> Settings:
+    """Settings from the stored hash."""
+
+    d = Settings()
+    return Settings(
+        moderation=raw.get("moderation", d.moderation),
+        open=raw.get("open", "1") == "1",
+        anonymous=raw.get("anonymous", "1") == "1",
+        max_length=int(raw.get("max_length", d.max_length)),
+        slow_seconds=int(raw.get("slow_seconds", d.slow_seconds)),
+        words=tuple(json.loads(raw.get("words", "[]"))),
+    )
