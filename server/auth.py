@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -142,3 +143,8 @@ class Auth:
         if pid is None:
             raise Unauthorized("Open the event's link or enter its code first.")
         return Principal(role=idn.AUDIENCE, person=pid, participant_id=pid)
+
+
+def address_hash(secret: str, address: str) -> str:
+    """A keyed hash of a network address: comparable for bans, useless to anyone reading Redis."""
+    return hmac.new(secret.encode(), f"addr:{address}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from dataclasses import replace
@@ -11,7 +13,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from server import appkeys
-from server.auth import PARTICIPANT_COOKIE, now
+from server.auth import PARTICIPANT_COOKIE, address_hash, now
 from server.domain import events as ev
 from server.domain import identity as idn
 from server.domain import validate
@@ -181,7 +183,9 @@ async def join_by_code(request: web.Request) -> web.Response:
     code = ev.normalize_code(request.match_info["code"])
     event = await request.app[appkeys.EVENTS].event_by_code(code)
     pid = auth.participant_or_none(request.cookies.get(PARTICIPANT_COOKIE)) or auth.new_participant_id()
-    name = await request.app[appkeys.IDENTITY].touch_participant(pid, now(), name)
+    identity = request.app[appkeys.IDENTITY]
+    name = await identity.touch_participant(pid, now(), name)
+    await refuse_banned(request, event.id, pid)
     token = auth.participant_token(pid, settings.participant_cookie_days)
     response = json_ok(
         participant={"id": pid, "name": name, "token": token},
@@ -189,6 +193,16 @@ async def join_by_code(request: web.Request) -> web.Response:
     )
     set_participant_cookie(response, settings, token)
     return response
+
+
+async def refuse_banned(request: web.Request, event_id: str, pid: str) -> None:
+    """Forbidden for a person banned from the event (by id, or new from a banned address)."""
+    identity = request.app[appkeys.IDENTITY]
+    address = address_hash(request.app[appkeys.AUTH].secret, request.remote or "-")
+    first_seen, _ = await identity.participant_info(pid)
+    if await identity.is_banned(event_id, pid, address, first_seen):
+        raise Forbidden("You were removed from this event by its moderators.")
+    await identity.record_address(pid, address)
 
 
 def set_participant_cookie(response: web.StreamResponse, settings: Any, token: str) -> None:
@@ -341,6 +355,101 @@ async def session_presence(request: web.Request) -> web.Response:
     return json_ok(session=session.id, seq=seq, counts=counts)
 
 
+# --- Q&A export ----------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "id", "state", "text", "name", "anonymous", "alias", "votes", "edited", "on_screen",
+    "merged_into", "held", "asked_at", "answered_at", "updated_at",
+)  # fmt: skip
+
+
+async def _session_for_staff(request: web.Request) -> tuple[ev.Session, ev.Event]:
+    """The session, if the caller organizes its event or moderates it."""
+    session_id = validate.identifier(request.match_info["session_id"], "session")
+    store = request.app[appkeys.EVENTS]
+    who = await invite_holder(request)
+    session = await store.get_session(session_id)
+    if who.role == idn.MODERATOR:
+        idn.require_session_access(who, session.event_id, session.id)
+    else:
+        idn.require_manage_event(who, session.event_id)
+    return session, await store.get_event(session.event_id)
+
+
+async def _export_rows(request: web.Request) -> tuple[ev.Session, ev.Event, list[dict[str, Any]]]:
+    session, event = await _session_for_staff(request)
+    qa_store = request.app[appkeys.QA]
+    screen = await qa_store.screen(session.id)
+
+    def local(ms: int | None) -> str:
+        return ev.local_iso(ms // 1000, event.time_zone) if ms else ""
+
+    rows = []
+    for q in await qa_store.all(session.id):
+        rows.append(
+            {
+                "id": q["id"],
+                "state": q["state"],
+                "text": q["text"],
+                "name": "" if q["anon"] else q["name"],
+                "anonymous": q["anon"],
+                "alias": q["alias"],
+                "votes": q["votes"],
+                "edited": q["edited"],
+                "on_screen": q["id"] == screen,
+                "merged_into": q["merged_into"],
+                "held": q["held"],
+                "asked_at": local(q["created_at"]),
+                "answered_at": local(q["answered_at"]),
+                "updated_at": local(q["updated_at"]),
+            }
+        )
+    return session, event, rows
+
+
+def _filename(session: ev.Session, ext: str) -> str:
+    return f"podium-qa-{session.id}.{ext}"
+
+
+async def export_json(request: web.Request) -> web.Response:
+    """GET /api/sessions/{session_id}/qa.json: every question, all states, times in the event's zone."""
+    session, event, rows = await _export_rows(request)
+    return web.json_response(
+        {
+            "ok": True,
+            "event": event.public(),
+            "session": session.public(event.time_zone),
+            "questions": rows,
+        },
+        dumps=lambda obj: json.dumps(obj, ensure_ascii=False),
+        headers={"Content-Disposition": f'attachment; filename="{_filename(session, "json")}"'},
+    )
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet will not run: formulas are prefixed with a quote."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+async def export_csv(request: web.Request) -> web.Response:
+    """GET /api/sessions/{session_id}/qa.csv: the same as qa.json, for spreadsheets."""
+    session, _event, rows = await _export_rows(request)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(row[c]) for c in EXPORT_COLUMNS])
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode("utf-8"),  # BOM: spreadsheets read UTF-8 right
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(session, "csv")}"'},
+    )
+
+
 # --- organizer: invites --------------------------------------------------------------
 
 
@@ -414,4 +523,6 @@ def setup(app: web.Application) -> None:
     r.add_patch("/api/sessions/{session_id}", update_session)
     r.add_delete("/api/sessions/{session_id}", delete_session)
     r.add_get("/api/sessions/{session_id}/presence", session_presence)
+    r.add_get("/api/sessions/{session_id}/qa.json", export_json)
+    r.add_get("/api/sessions/{session_id}/qa.csv", export_csv)
     r.add_post("/api/invites/{invite_id}/revoke", revoke_invite)

@@ -14,8 +14,8 @@ from aiohttp import web
 from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, now
 from server.domain import events as ev
-from server.errors import Invalid, NotFound
-from server.http.api import event_view, set_participant_cookie
+from server.errors import Forbidden, Invalid, NotFound
+from server.http.api import event_view, refuse_banned, set_participant_cookie
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 VENDOR = {
@@ -118,6 +118,12 @@ async def audience(request: web.Request) -> web.Response:
     if pid is None:
         pid = auth.new_participant_id()
     name = await identity.touch_participant(pid, now())
+    try:
+        await refuse_banned(request, event.id, pid)
+    except Forbidden:
+        return render(
+            request, "landing.html", "landing", {"error": "landing.removed", "code": ""}, status=403
+        )
     view = await event_view(request, event, with_invites=False)
     where = request.query.get("w")
     response = render(

@@ -11,6 +11,7 @@ QA_WITHDRAW = "qa:withdraw"
 QA_MODERATE = "qa:moderate"
 QA_SETTINGS = "qa:settings"
 QA_MUTE = "qa:mute"
+QA_BAN = "qa:ban"
 
 # server -> client
 SESSION_DELTA = "session:delta"
@@ -32,6 +33,7 @@ CLIENT_EVENTS = (
     QA_MODERATE,
     QA_SETTINGS,
     QA_MUTE,
+    QA_BAN,
 )
 
 

@@ -238,6 +238,32 @@ async def mute(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     return ok(muted=on, votes_removed=removed)
 
 
+async def ban(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """qa:ban {session, question}: remove a question's author from the whole event.
+
+    Their sockets close on every worker at once; they are muted here (votes removed);
+    their id, and new identities from their address, are refused from now on.
+    """
+    data = _in_session(conn, data, {"question"}, {"question"})
+    _moderator(conn)
+    session_id = str(conn.session_id)
+    qid = validate.identifier(data["question"], "question")
+    author = (await app[appkeys.QA].get(session_id, qid))["author"]
+    identity = app[appkeys.IDENTITY]
+    _first_seen, address = await identity.participant_info(author)
+    await identity.ban(str(conn.event_id), author, address, int(time.time()))
+    await app[appkeys.QA].mute(session_id, author, True)
+    sio = app[appkeys.SIO]
+    room = p.person_room(author)
+    await sio.emit(
+        p.CLOSED,
+        {"code": "forbidden", "message": "You were removed from this event by its moderators."},
+        room=room,
+    )
+    await sio.manager.disconnect_room(room)
+    return ok(banned=True)
+
+
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the Q&A handlers."""
     handlers.register(sio, app, p.QA_ASK, ask)
@@ -246,6 +272,7 @@ def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     handlers.register(sio, app, p.QA_MODERATE, moderate)
     handlers.register(sio, app, p.QA_SETTINGS, update_settings)
     handlers.register(sio, app, p.QA_MUTE, mute)
+    handlers.register(sio, app, p.QA_BAN, ban)
 
 
 class VoteBroadcaster:

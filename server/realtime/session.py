@@ -10,7 +10,7 @@ import socketio
 from aiohttp import web
 
 from server import appkeys
-from server.auth import PARTICIPANT_COOKIE
+from server.auth import PARTICIPANT_COOKIE, address_hash
 from server.domain import identity as idn
 from server.domain import presence as pres
 from server.domain import validate
@@ -58,6 +58,10 @@ async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], au
             await app[appkeys.SIO].enter_room(sid, p.invite_room(principal.invite_id))
         if principal.participant_id:
             await app[appkeys.SIO].enter_room(sid, p.person_room(principal.participant_id))
+            secret = app[appkeys.AUTH].secret
+            await app[appkeys.IDENTITY].record_address(
+                principal.participant_id, address_hash(secret, client_ip(request))
+            )
         logger.info("connected as %s", principal.role)
 
 
@@ -72,6 +76,14 @@ async def on_disconnect(app: web.Application, sid: str, *_reason: Any) -> None:
         except Exception:
             # The reconciler retries this; the client is gone either way.
             logger.exception("presence leave failed")
+
+
+async def require_not_banned(app: web.Application, event_id: str, pid: str, ip: str) -> None:
+    """Refuse a person banned from the event (by id, or a new identity from their address)."""
+    identity = app[appkeys.IDENTITY]
+    first_seen, _ = await identity.participant_info(pid)
+    if await identity.is_banned(event_id, pid, address_hash(app[appkeys.AUTH].secret, ip), first_seen):
+        raise Forbidden("You were removed from this event by its moderators.")
 
 
 def _rooms(conn: Conn, session_id: str, event_id: str) -> list[str]:
@@ -126,6 +138,8 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     await app[appkeys.RATES].hit(f"join:{who.person}", 30, 10)
     session, event = await _load(app, session_id)
     idn.require_session_access(who, event.id, session.id)
+    if who.role == idn.AUDIENCE and who.participant_id:
+        await require_not_banned(app, event.id, who.participant_id, conn.ip)
 
     sio = app[appkeys.SIO]
     if conn.session_id and conn.session_id != session.id:

@@ -125,6 +125,37 @@ class IdentityStore:
             result = await pipe.execute()
         return str(result[-2] or "")
 
+    async def record_address(self, participant_id: str, address: str) -> None:
+        """Remember a keyed hash of the address a participant last came from (for bans)."""
+        await self.r.hset(keys.participant(participant_id), "addr", address)
+
+    async def participant_info(self, participant_id: str) -> tuple[int, str]:
+        """(first seen, address hash) of a participant; (0, "") if unknown."""
+        created, addr = await self.r.hmget(keys.participant(participant_id), ["created_at", "addr"])
+        return int(created or 0), str(addr or "")
+
+    async def ban(self, event_id: str, participant_id: str, address: str, now: int) -> None:
+        """Ban a person from an event: their id, and new identities from their address."""
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.sadd(keys.banned(event_id), participant_id)
+            if address:
+                pipe.hset(keys.banned_addresses(event_id), address, now)
+            await pipe.execute()
+
+    async def is_banned(self, event_id: str, participant_id: str, address: str, first_seen: int) -> bool:
+        """Banned by id; or a new identity (made after the ban) from a banned address.
+
+        Identities that existed before the ban keep their place even behind the same
+        address: a hall shares one public address, and a ban must not empty the hall.
+        """
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.sismember(keys.banned(event_id), participant_id)
+            pipe.hget(keys.banned_addresses(event_id), address or "-")
+            by_id, since = await pipe.execute()
+        if by_id:
+            return True
+        return bool(since) and first_seen >= int(since)
+
     async def participant_name(self, participant_id: str) -> str:
         """An audience member's display name ("" when they gave none)."""
         return str(await self.r.hget(keys.participant(participant_id), "name") or "")
