@@ -79,7 +79,7 @@ async def test_the_export_holds_every_question_in_every_state_with_local_times(
     assert "Bob" not in json.dumps(rows[q2], ensure_ascii=False), "the anonymous row names no one"
 
     moderator_api = Api(http, server.url, world.tokens["moderator"])
-    status, body = await moderator_api.request("GET", f"/api/sessions/{world.session}/qa.json")
+    status, _body = await moderator_api.request("GET", f"/api/sessions/{world.session}/qa.json")
     assert status == 200
     async with http.get(
         f"{server.url}/api/sessions/{world.session}/qa.csv",
