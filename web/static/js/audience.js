@@ -3,6 +3,7 @@ import { $, h, config, formatTime, localZone } from "./dom.js";
 import { t, lang } from "./i18n.js";
 import { Live } from "./live.js";
 import { PresenceView } from "./presence.js";
+import { AudienceQA } from "./qa-audience.js";
 
 const cfg = config();
 const event = cfg.event;
@@ -43,13 +44,20 @@ function fillSessions(selected) {
 
 const live = new Live({
   onSnapshot(snap) {
+    qa.snapshot(snap);
     presence.reset();
     presence.update(snap.presence);
     showSession(snap.session);
     if (snap.you.where) setWhereRadio(snap.you.where);
   },
   onPresence: (msg) => presence.update(msg),
-  onDelta(msg) {
+  onVotes: (msg) => qa.votes(msg),
+  onMine: (msg) => qa.mine(msg),
+  onDelta(msg, name) {
+    if (name === "qa:delta") {
+      qa.delta(msg);
+      return;
+    }
     const changed = msg.changes.session;
     if (changed) {
       sessions = sessions.map((s) => (s.id === changed.id ? changed : s));
@@ -67,6 +75,8 @@ const live = new Live({
     live.showBanner(info.message || t("conn.closed"));
   },
 });
+
+const qa = new AudienceQA(live, event.code);
 
 function setWhereRadio(value) {
   for (const input of document.querySelectorAll('#where input[name="where"]')) {

@@ -8,9 +8,10 @@ const ACK_TIMEOUT_MS = 8000;
 const FIREWALL_HINT_AFTER = 4; // failed attempts before suggesting a firewall or VPN
 
 export class Live {
-  constructor({ auth = () => ({}), onSnapshot, onPresence, onDelta, onClosed, onDeleted } = {}) {
+  constructor({ auth = () => ({}), onSnapshot, onPresence, onDelta, onClosed, onDeleted, onVotes, onMine } = {}) {
     this.auth = auth;
-    this.handlers = { onSnapshot, onPresence, onDelta, onClosed, onDeleted };
+    this.handlers = { onSnapshot, onPresence, onDelta, onClosed, onDeleted, onVotes, onMine };
+    this.votesSeq = -1;
     this.sessionId = null;
     this.where = null;
     this.v = 0;
@@ -50,15 +51,27 @@ export class Live {
     s.on(P.PRESENCE_COUNTS, (msg) => {
       if (msg.session === this.sessionId) this.handlers.onPresence?.(msg);
     });
-    s.on(P.SESSION_DELTA, (msg) => {
-      if (msg.session !== this.sessionId) return;
-      if (msg.v <= this.v) return; // already have it (a snapshot overtook the broadcast)
-      if (msg.v !== this.v + 1) {
-        this.resync();
-        return;
-      }
-      this.v = msg.v;
-      this.handlers.onDelta?.(msg);
+    // Session edits and Q&A changes share the session's version: apply in order, and on
+    // a gap (a lost broadcast) fetch a snapshot, which is the truth.
+    for (const name of [P.SESSION_DELTA, P.QA_DELTA]) {
+      s.on(name, (msg) => {
+        if (msg.session !== this.sessionId) return;
+        if (msg.v <= this.v) return; // already have it (a snapshot overtook the broadcast)
+        if (msg.v !== this.v + 1) {
+          this.resync();
+          return;
+        }
+        this.v = msg.v;
+        this.handlers.onDelta?.(msg, name);
+      });
+    }
+    s.on(P.QA_VOTES, (msg) => {
+      if (msg.session !== this.sessionId || msg.seq <= this.votesSeq) return;
+      this.votesSeq = msg.seq;
+      this.handlers.onVotes?.(msg);
+    });
+    s.on(P.QA_MINE, (msg) => {
+      if (msg.session === this.sessionId) this.handlers.onMine?.(msg);
     });
     s.on(P.SESSION_DELETED, (msg) => {
       if (msg.session === this.sessionId) this.handlers.onDeleted?.(msg);
@@ -97,6 +110,7 @@ export class Live {
     const ack = await this.request(P.SESSION_JOIN, payload);
     if (ack.ok) {
       this.v = ack.v;
+      this.votesSeq = -1;
       this.handlers.onSnapshot?.(ack);
     }
     return ack;

@@ -20,7 +20,7 @@ export class PresenceView {
     this.seq = seq;
     const here = counts.total;
     if (this.headline) {
-      this.headline.textContent = t("presence.here", { n: formatNumber(here) });
+      this.headline.textContent = t("presence.here", { count: here, n: formatNumber(here) });
       this.headline.dataset.count = String(here);
     }
     if (!this.detail) return;

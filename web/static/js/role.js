@@ -39,16 +39,18 @@ async function api(path) {
   }
 }
 
+const emit = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));
+
 async function main() {
   if (!token) {
     signinMessage(t("role.need_link"));
-    return;
+    return null;
   }
   const me = await api("/api/me");
   if (!me.ok) {
     if (me.error.code === "unauthorized") localStorage.removeItem(storeKey);
     signinMessage(me.error.message);
-    return;
+    return null;
   }
   if (me.event) $("#event-name").textContent = me.event.name;
   let sessionId = cfg.session_id;
@@ -61,7 +63,7 @@ async function main() {
       h("li", {}, h("a", { href: `${base}/${s.id}` }, s.title),
         " ", h("span", { class: "hint", text: formatTime(s.starts_at, s.time_zone, lang) }))));
     if (me.sessions.length === 0) $("#sessions").append(h("li", { text: t("role.no_sessions") }));
-    return;
+    return null;
   }
   const presence = new PresenceView($("#presence"), $("#live-count"));
   const live = new Live({
@@ -72,10 +74,16 @@ async function main() {
       $("#session-title").textContent = snap.session.title;
       presence.reset();
       presence.update(snap.presence);
-      document.dispatchEvent(new CustomEvent("podium:snapshot", { detail: snap }));
+      emit("podium:snapshot", snap);
     },
     onPresence: (msg) => presence.update(msg),
-    onDelta(msg) {
+    onVotes: (msg) => emit("podium:votes", msg),
+    onMine: (msg) => emit("podium:mine", msg),
+    onDelta(msg, name) {
+      if (name === "qa:delta") {
+        emit("podium:qa", msg);
+        return;
+      }
       if (msg.changes.session) $("#session-title").textContent = msg.changes.session.title;
       if (msg.changes.event) $("#event-name").textContent = msg.changes.event.name;
     },
@@ -88,6 +96,8 @@ async function main() {
   live.connect();
   const ack = await live.enter(sessionId);
   if (!ack.ok) signinMessage(ack.error.message);
+  return live;
 }
 
-main();
+// Page modules (the console, the screen) await this for the connection and its token.
+export const connected = main().then((live) => (live ? { live, token } : null));

@@ -1,0 +1,287 @@
+// The moderator's console: lanes Incoming → Queue → On screen → Done, every action on the
+// card with its key, undo for every step, and no re-sorting under the moderator's hand:
+// while a card has focus, arrivals and vote changes wait behind an "N new" pill.
+import { $, h } from "./dom.js";
+import { t, formatNumber, lang } from "./i18n.js";
+import * as P from "./protocol.js";
+import { QAState } from "./qa-state.js";
+import { connected } from "./role.js";
+
+const LANES = ["incoming", "queue", "screen", "done"];
+const INVERSE = {
+  approve: (q) => (q.state === "declined" ? "decline" : "hold"),
+  decline: (q) => (q.state === "approved" ? "approve" : "hold"),
+  hold: (q) => ({ approved: "approve", declined: "decline" })[q.state],
+  answer: () => "restore",
+  archive: () => "restore",
+  restore: (q) => ({ declined: "decline", answered: "answer", archived: "archive" })[q.state],
+  screen: () => "unscreen",
+  unscreen: () => "screen",
+};
+
+const state = new QAState();
+let live = null;
+let token = null;
+let frozen = false; // a card has focus: keep the order as it is
+let shown = { incoming: [], queue: [], screen: [], done: [] }; // ids in the order rendered
+let unseen = 0;
+let mergeFrom = null;
+const undo = [];
+
+function laneOf(q) {
+  if (q.id === state.screen) return "screen";
+  if (q.state === "pending") return "incoming";
+  if (q.state === "approved") return "queue";
+  return "done";
+}
+
+function ordered(lane, list) {
+  if (lane === "incoming") return [...list].sort((a, b) => a.created_at - b.created_at);
+  if (lane === "queue") return state.sorted(list, "popular");
+  return [...list].sort((a, b) => b.updated_at - a.updated_at);
+}
+
+function status(text) {
+  $("#mod-status").textContent = text;
+}
+
+async function send(q, action, extra = {}, { record = true } = {}) {
+  const before = { ...q, on_screen: q.id === state.screen };
+  const ack = await live.request(P.QA_MODERATE, { session: live.sessionId, question: q.id, action, ...extra });
+  if (!ack.ok) {
+    status(ack.error.message);
+    return ack;
+  }
+  if (record && ack.changed) {
+    if (action === "edit") undo.push({ q: before, action: "edit", extra: { text: before.text } });
+    else if (action === "merge") undo.push({ q: before, action: "restore" });
+    else {
+      const inverse = INVERSE[action]?.(before);
+      if (inverse) undo.push({ q: before, action: inverse });
+    }
+    $("#undo").disabled = false;
+  }
+  status(t(`mod.done.${action}`));
+  return ack;
+}
+
+async function undoLast() {
+  const step = undo.pop();
+  $("#undo").disabled = undo.length === 0;
+  if (step) await send(step.q, step.action, step.extra || {}, { record: false });
+}
+
+async function next() {
+  const current = state.onScreen();
+  if (current) await send(current, "answer");
+  const top = ordered("queue", [...state.questions.values()].filter((q) => laneOf(q) === "queue"))[0];
+  if (top) await send(top, "screen");
+}
+
+async function person(q, what) {
+  const message = what === "ban" ? t("mod.ban_confirm") : t("mod.mute_confirm");
+  if (!confirm(message)) return;
+  const event = what === "ban" ? P.QA_BAN : P.QA_MUTE;
+  const payload = { session: live.sessionId, question: q.id };
+  if (what === "mute") payload.mute = true;
+  const ack = await live.request(event, payload);
+  status(ack.ok ? t(`mod.done.${what}`) : ack.error.message);
+}
+
+function button(label, key, onclick, cls = "") {
+  return h("button", { type: "button", class: cls, onclick, "data-action": label },
+    t(`mod.action.${label}`), key ? h("kbd", { text: key }) : null);
+}
+
+function card(q) {
+  const lane = laneOf(q);
+  const actions = [];
+  if (mergeFrom && mergeFrom.id !== q.id && !["merged", "withdrawn"].includes(q.state)) {
+    actions.push(button("merge_here", "", async () => {
+      const from = mergeFrom;
+      endMerge();
+      await send(from, "merge", { into: q.id });
+    }, "primary"));
+  } else {
+    if (lane === "incoming") actions.push(button("approve", "A", () => send(q, "approve"), "primary"));
+    if (lane === "incoming" || lane === "queue") actions.push(button("decline", "D", () => send(q, "decline")));
+    if (lane === "incoming" || lane === "queue") actions.push(button("screen", "S", () => send(q, "screen")));
+    if (lane === "screen") actions.push(button("unscreen", "S", () => send(q, "unscreen")));
+    if (lane === "queue" || lane === "screen") actions.push(button("answer", "R", () => send(q, "answer")));
+    if (lane === "done" && q.state !== "withdrawn") actions.push(button("restore", "Z", () => send(q, "restore")));
+    if (q.state !== "merged" && q.state !== "withdrawn") {
+      actions.push(button("edit", "E", () => edit(q)));
+      actions.push(button("merge", "M", () => startMerge(q)));
+    }
+    if (lane !== "done") actions.push(button("archive", "", () => send(q, "archive")));
+    actions.push(button("mute", "", () => person(q, "mute")), button("ban", "", () => person(q, "ban"), "danger"));
+  }
+  const author = q.anonymous ? `${t("qa.anonymous_author")} · ${q.alias}` : `${q.name || t("qa.anonymous_author")} · ${q.alias}`;
+  return h("li", { class: `mod-card state-${q.state}`, tabindex: "0", "data-question": q.id, "data-state": q.state },
+    h("div", { class: "mod-card-head" },
+      h("span", { class: "vote-count", text: formatNumber(q.votes) }),
+      h("span", { class: "hint", dir: "auto", text: author }),
+      h("time", { class: "hint", text: new Date(q.created_at).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" }) }),
+      q.held ? h("span", { class: "tag", text: t(`mod.held.${q.held}`) }) : null,
+      q.edited ? h("span", { class: "tag", text: t("qa.edited") }) : null,
+      lane === "done" ? h("span", { class: "tag", text: t(`qa.state.${q.state}`) }) : null),
+    h("p", { class: "question-text", dir: "auto", text: q.text }),
+    h("div", { class: "mod-actions" }, actions));
+}
+
+function render({ force = false } = {}) {
+  const byLane = Object.fromEntries(LANES.map((l) => [l, []]));
+  for (const q of state.questions.values()) byLane[laneOf(q)].push(q);
+  unseen = 0;
+  for (const lane of LANES) {
+    let list = ordered(lane, byLane[lane]);
+    if (frozen && !force) {
+      // Keep the order the moderator is looking at; only new arrivals wait.
+      const ids = new Set(list.map((q) => q.id));
+      const kept = shown[lane].filter((id) => ids.has(id));
+      const fresh = list.filter((q) => !shown[lane].includes(q.id));
+      unseen += fresh.length;
+      list = kept.map((id) => state.questions.get(id));
+    }
+    shown[lane] = list.map((q) => q.id);
+    const section = document.querySelector(`.lane[data-lane="${lane}"]`);
+    section.querySelector(".count").textContent = formatNumber(byLane[lane].length);
+    const focusedId = document.activeElement?.closest?.(".mod-card")?.dataset.question;
+    section.querySelector(".cards").replaceChildren(...list.map(card));
+    if (focusedId) document.querySelector(`.mod-card[data-question="${focusedId}"]`)?.focus({ preventScroll: true });
+  }
+  const pill = $("#new-pill");
+  pill.hidden = unseen === 0;
+  pill.textContent = t("mod.new", { n: formatNumber(unseen) });
+}
+
+function renderSettings() {
+  const s = state.settings;
+  const form = $("#settings");
+  form.querySelector('[name="post"]').checked = s.moderation === "post";
+  form.querySelector('[name="open"]').checked = s.open !== false;
+  form.querySelector('[name="anonymous"]').checked = s.anonymous !== false;
+  form.querySelector('[name="slow_seconds"]').value = String(s.slow_seconds || 0);
+  form.querySelector('[name="max_length"]').value = String(s.max_length || 300);
+  if (document.activeElement !== form.querySelector('[name="words"]')) {
+    form.querySelector('[name="words"]').value = (s.words || []).join(", ");
+  }
+}
+
+async function saveSettings(changes) {
+  const ack = await live.request(P.QA_SETTINGS, { session: live.sessionId, ...changes });
+  $("#settings-error").textContent = ack.ok ? "" : ack.error.message;
+  if (ack.ok) state.settings = ack.settings;
+  renderSettings();
+}
+
+async function edit(q) {
+  const text = prompt(t("mod.edit_prompt"), q.text);
+  if (text !== null && text.trim() && text !== q.text) await send(q, "edit", { text });
+}
+
+function startMerge(q) {
+  mergeFrom = q;
+  $("#merge-hint").hidden = false;
+  render({ force: true });
+}
+
+function endMerge() {
+  mergeFrom = null;
+  $("#merge-hint").hidden = true;
+}
+
+async function download(kind) {
+  const res = await fetch(`/api/sessions/${live.sessionId}/qa.${kind}`, { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) {
+    status(t("conn.timeout"));
+    return;
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const a = h("a", { href: url, download: `podium-qa-${live.sessionId}.${kind}` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(url);
+}
+
+function focusedQuestion() {
+  const id = document.activeElement?.closest?.(".mod-card")?.dataset.question;
+  return id ? state.questions.get(id) : null;
+}
+
+function moveFocus(step) {
+  const cards = [...document.querySelectorAll(".mod-card")];
+  const i = cards.indexOf(document.activeElement?.closest?.(".mod-card"));
+  cards[Math.max(0, Math.min(cards.length - 1, i + step))]?.focus();
+}
+
+document.addEventListener("keydown", (e) => {
+  if (!live || e.ctrlKey || e.metaKey || e.altKey || e.target.matches("input, textarea, select")) return;
+  const key = e.key.toLowerCase();
+  if (key === "u") return void undoLast();
+  if (key === "n") return void next();
+  if (key === "escape") return void (endMerge(), render({ force: true }));
+  if (key === "j" || key === "arrowdown") return void (e.preventDefault(), moveFocus(1));
+  if (key === "k" || key === "arrowup") return void (e.preventDefault(), moveFocus(-1));
+  const q = focusedQuestion();
+  if (!q) return;
+  const lane = laneOf(q);
+  const map = {
+    a: lane === "incoming" && "approve",
+    d: (lane === "incoming" || lane === "queue") && "decline",
+    s: lane === "screen" ? "unscreen" : (lane === "incoming" || lane === "queue") && "screen",
+    r: (lane === "queue" || lane === "screen") && "answer",
+    z: lane === "done" && "restore",
+  };
+  if (map[key]) send(q, map[key]);
+  else if (key === "e") edit(q);
+  else if (key === "m") startMerge(q);
+});
+
+const lanes = $("#lanes");
+lanes.addEventListener("focusin", () => {
+  frozen = true;
+});
+lanes.addEventListener("focusout", () => {
+  setTimeout(() => {
+    if (!lanes.contains(document.activeElement)) {
+      frozen = false;
+      render({ force: true });
+    }
+  }, 0);
+});
+$("#new-pill").addEventListener("click", () => render({ force: true }));
+$("#undo").addEventListener("click", undoLast);
+$("#next").addEventListener("click", next);
+$("#merge-cancel").addEventListener("click", () => (endMerge(), render({ force: true })));
+const settingsForm = $("#settings");
+settingsForm.querySelector('[name="post"]').addEventListener("change", (e) => saveSettings({ moderation: e.target.checked ? "post" : "pre" }));
+settingsForm.querySelector('[name="open"]').addEventListener("change", (e) => saveSettings({ open: e.target.checked }));
+settingsForm.querySelector('[name="anonymous"]').addEventListener("change", (e) => saveSettings({ anonymous: e.target.checked }));
+settingsForm.querySelector('[name="slow_seconds"]').addEventListener("change", (e) => saveSettings({ slow_seconds: Number(e.target.value) }));
+settingsForm.querySelector('[name="max_length"]').addEventListener("change", (e) => saveSettings({ max_length: Number(e.target.value) }));
+$("#save-words").addEventListener("click", () => {
+  const words = settingsForm.querySelector('[name="words"]').value.split(/[,\n]/).map((w) => w.trim()).filter(Boolean);
+  saveSettings({ words });
+});
+for (const b of document.querySelectorAll("[data-export]")) b.addEventListener("click", () => download(b.dataset.export));
+
+document.addEventListener("podium:snapshot", (e) => {
+  state.reset(e.detail.qa);
+  renderSettings();
+  render({ force: true });
+});
+document.addEventListener("podium:qa", (e) => {
+  state.applyDelta(e.detail);
+  if (e.detail.settings) renderSettings();
+  render();
+});
+document.addEventListener("podium:votes", (e) => {
+  state.applyVotes(e.detail.votes);
+  render();
+});
+
+connected.then((c) => {
+  if (c) ({ live, token } = c);
+});
