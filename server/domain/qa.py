@@ -23,7 +23,18 @@ MERGED = "merged"  # a duplicate, its votes united into another
 STATES = (PENDING, APPROVED, ANSWERED, DECLINED, ARCHIVED, WITHDRAWN, MERGED)
 PUBLIC_STATES = frozenset({APPROVED, ANSWERED})  # what the audience may see
 
-ACTIONS = ("approve", "decline", "edit", "merge", "screen", "unscreen", "answer", "archive", "restore")
+ACTIONS = (
+    "approve",
+    "decline",
+    "hold",
+    "edit",
+    "merge",
+    "screen",
+    "unscreen",
+    "answer",
+    "archive",
+    "restore",
+)
 
 MAX_WORDS = 200
 WORD_MAX_LEN = 40

@@ -256,6 +256,8 @@ async def test_every_action_can_be_undone_and_repeating_one_changes_nothing(
     ann = await person(server, world, http)
     q = (await ask(ann, world, "Undo me"))["question"]["id"]
     for action, undo, state in (
+        ("approve", "hold", "pending"),
+        ("decline", "hold", "pending"),
         ("approve", "decline", "declined"),
         ("restore", None, "approved"),
         ("answer", "restore", "approved"),

@@ -106,6 +106,9 @@ elseif op == 'moderate' then
   elseif action == 'decline' then
     if state == 'pending' or state == 'approved' then set_state('declined'); unscreen_if(qid)
     elseif state ~= 'declined' then return err('conflict', 'Only a waiting or approved question can be declined.') end
+  elseif action == 'hold' then  -- back to the incoming lane (undo of approve or decline)
+    if state == 'approved' or state == 'declined' then set_state('pending'); unscreen_if(qid)
+    elseif state ~= 'pending' then return err('conflict', 'Only an approved or declined question can be held.') end
   elseif action == 'answer' then
     if state == 'approved' then set_state('answered'); unscreen_if(qid)
     elseif state ~= 'answered' then return err('conflict', 'Only an approved question can be marked answered.') end
