@@ -52,7 +52,7 @@ async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], au
             logger.info("refused socket: %s", exc.message)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_dict()) from None
         app[appkeys.CONNECTIONS][sid] = Conn(
-            sid=sid, principal=principal, ip=client_ip(request), tokens=handlers.BURST
+            sid=sid, principal=principal, ip=client_ip(request), tokens=handlers.BURST * 2
         )
         if principal.invite_id:
             await app[appkeys.SIO].enter_room(sid, p.invite_room(principal.invite_id))
