@@ -26,7 +26,8 @@ let frozen = false; // a card has focus: keep the order as it is
 let shown = { incoming: [], queue: [], screen: [], done: [] }; // ids in the order rendered
 let unseen = 0;
 let mergeFrom = null;
-const undo = [];
+const undo = []; // each entry: the steps that reverse one moderator action, in order
+const moved = new Set(); // questions this moderator just acted on: never held back
 
 function laneOf(q) {
   if (q.id === state.screen) return "screen";
@@ -45,37 +46,56 @@ function status(text) {
   $("#mod-status").textContent = text;
 }
 
+function inverseOf(q, action) {
+  if (action === "edit") return [{ q, action: "edit", extra: { text: q.text } }];
+  if (action === "merge") return [{ q, action: "restore" }];
+  const inverse = INVERSE[action]?.(q);
+  const steps = inverse ? [{ q, action: inverse }] : [];
+  // Answering or archiving what was on screen: undo puts it back on screen too.
+  if (q.id === state.screen && ["answer", "archive", "decline"].includes(action)) steps.push({ q, action: "screen" });
+  return steps;
+}
+
 async function send(q, action, extra = {}, { record = true } = {}) {
-  const before = { ...q, on_screen: q.id === state.screen };
+  const before = { ...q };
+  const steps = inverseOf(before, action);
+  moved.add(q.id);
   const ack = await live.request(P.QA_MODERATE, { session: live.sessionId, question: q.id, action, ...extra });
   if (!ack.ok) {
     status(ack.error.message);
     return ack;
   }
-  if (record && ack.changed) {
-    if (action === "edit") undo.push({ q: before, action: "edit", extra: { text: before.text } });
-    else if (action === "merge") undo.push({ q: before, action: "restore" });
-    else {
-      const inverse = INVERSE[action]?.(before);
-      if (inverse) undo.push({ q: before, action: inverse });
-    }
-    $("#undo").disabled = false;
-  }
+  if (record && ack.changed && steps.length) pushUndo(steps);
   status(t(`mod.done.${action}`));
-  return ack;
+  return { ...ack, steps };
+}
+
+function pushUndo(steps) {
+  undo.push(steps);
+  $("#undo").disabled = false;
 }
 
 async function undoLast() {
-  const step = undo.pop();
+  const steps = undo.pop() || [];
   $("#undo").disabled = undo.length === 0;
-  if (step) await send(step.q, step.action, step.extra || {}, { record: false });
+  for (const step of steps) await send(step.q, step.action, step.extra || {}, { record: false });
 }
 
+// Next: the question on screen is answered and the top of the queue (as the moderator
+// sees it) goes on screen. One key, and one undo.
 async function next() {
   const current = state.onScreen();
-  if (current) await send(current, "answer");
-  const top = ordered("queue", [...state.questions.values()].filter((q) => laneOf(q) === "queue"))[0];
-  if (top) await send(top, "screen");
+  const queue = [...state.questions.values()].filter((q) => laneOf(q) === "queue");
+  const visibleTop = shown.queue.map((id) => state.questions.get(id)).find((q) => q && laneOf(q) === "queue");
+  const top = visibleTop || ordered("queue", queue)[0];
+  // The reversal is worked out before anything changes: the top comes off the screen,
+  // then the answered one is restored and goes back on.
+  const steps = [];
+  const answered = current ? await send(current, "answer", {}, { record: false }) : null;
+  const screened = top ? await send(top, "screen", {}, { record: false }) : null;
+  if (screened?.ok && screened.changed) steps.push(...screened.steps);
+  if (answered?.ok && answered.changed) steps.push(...answered.steps);
+  if (steps.length) pushUndo(steps);
 }
 
 async function person(q, what) {
@@ -132,24 +152,31 @@ function card(q) {
 function render({ force = false } = {}) {
   const byLane = Object.fromEntries(LANES.map((l) => [l, []]));
   for (const q of state.questions.values()) byLane[laneOf(q)].push(q);
+  // A card that has focus itself (keyboard, J/K, a click on its text) keeps it through the
+  // redraw; a click on an action button lets focus go, and the lists catch up.
+  const active = document.activeElement;
+  const focusedId = active?.classList?.contains("mod-card") ? active.dataset.question : null;
   unseen = 0;
   for (const lane of LANES) {
     let list = ordered(lane, byLane[lane]);
     if (frozen && !force) {
-      // Keep the order the moderator is looking at; only new arrivals wait.
+      // Keep the order the moderator is looking at; others' arrivals wait behind the
+      // pill, but what this moderator just moved shows where it went.
       const ids = new Set(list.map((q) => q.id));
       const kept = shown[lane].filter((id) => ids.has(id));
       const fresh = list.filter((q) => !shown[lane].includes(q.id));
-      unseen += fresh.length;
-      list = kept.map((id) => state.questions.get(id));
+      const own = fresh.filter((q) => moved.has(q.id));
+      for (const q of own) moved.delete(q.id);
+      unseen += fresh.length - own.length;
+      list = [...kept.map((id) => state.questions.get(id)), ...own];
     }
     shown[lane] = list.map((q) => q.id);
     const section = document.querySelector(`.lane[data-lane="${lane}"]`);
     section.querySelector(".count").textContent = formatNumber(byLane[lane].length);
-    const focusedId = document.activeElement?.closest?.(".mod-card")?.dataset.question;
     section.querySelector(".cards").replaceChildren(...list.map(card));
-    if (focusedId) document.querySelector(`.mod-card[data-question="${focusedId}"]`)?.focus({ preventScroll: true });
   }
+  if (!frozen || force) moved.clear();
+  if (focusedId) document.querySelector(`.mod-card[data-question="${focusedId}"]`)?.focus({ preventScroll: true });
   const pill = $("#new-pill");
   pill.hidden = unseen === 0;
   pill.textContent = t("mod.new", { n: formatNumber(unseen) });

@@ -79,7 +79,7 @@ export class AudienceQA {
     const item = { client_id: crypto.randomUUID().replaceAll("-", ""), text, anonymous: $("#anonymous").checked };
     this.saveOutbox([...this.outbox(), item]);
     $("#question-text").value = "";
-    this.renderCounter();
+    this.render(); // shown as "sending…" at once, even with no connection
     this.flush();
   }
 
