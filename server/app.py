@@ -16,6 +16,7 @@ from server.http.i18n import Catalogs
 from server.realtime.connections import Connections
 from server.realtime.presence import PresenceService
 from server.realtime.qa import VoteBroadcaster
+from server.realtime.reactions import ReactionBroadcaster
 from server.realtime.server import close_all, create_sio, start_manager, stop_manager
 from server.realtime.ticker import Ticker
 from server.settings import Settings
@@ -25,6 +26,7 @@ from server.store.identity import IdentityStore
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
+from server.store.reactions import ReactionStore
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.PRESENCE_STORE] = PresenceStore(client)
     app[appkeys.RATES] = RateLimiter(client)
     app[appkeys.QA] = QAStore(client)
+    app[appkeys.REACTIONS] = ReactionStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     yield
@@ -56,15 +59,15 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     sio = app[appkeys.SIO]
     start_manager(sio)
     presence = PresenceService(app)
-    votes = Ticker()
-    votes.every(
-        min(0.1, app[appkeys.SETTINGS].votes_broadcast_ms / 2000),
-        "vote flush",
-        VoteBroadcaster(app).flush_once,
+    # Coalesced broadcasts: each loop polls often; a gate in Redis sets the real pace.
+    ticks = Ticker()
+    ticks.every(
+        min(0.1, app[appkeys.SETTINGS].votes_broadcast_ms / 2000), "votes", VoteBroadcaster(app).flush_once
     )
+    ticks.every(0.1, "reactions", ReactionBroadcaster(app).flush_once)
     async for _ in presence.run():
         yield
-    await votes.stop(grace=2)
+    await ticks.stop(grace=2)
     await stop_manager(sio)
 
 

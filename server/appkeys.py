@@ -15,6 +15,7 @@ from server.store.identity import IdentityStore
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
+from server.store.reactions import ReactionStore
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[Client] = web.AppKey("redis")
@@ -25,6 +26,7 @@ IDENTITY = web.AppKey("identity", IdentityStore)
 PRESENCE_STORE = web.AppKey("presence_store", PresenceStore)
 RATES = web.AppKey("rates", RateLimiter)
 QA = web.AppKey("qa", QAStore)
+REACTIONS = web.AppKey("reactions", ReactionStore)
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

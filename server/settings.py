@@ -40,8 +40,9 @@ class Settings:
     sweep_seconds: float = 5.0
     presence_broadcast_ms: int = 500
     votes_broadcast_ms: int = 250
+    reactions_tick_ms: int = 1000
 
-    join_per_minute_per_ip: int = 60
+    join_per_minute_per_ip: int = 1200
     socket_events_per_10s: int = 50
     max_payload_bytes: int = 65536
 

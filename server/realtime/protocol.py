@@ -12,6 +12,7 @@ QA_MODERATE = "qa:moderate"
 QA_SETTINGS = "qa:settings"
 QA_MUTE = "qa:mute"
 QA_BAN = "qa:ban"
+REACTION_SEND = "reaction:send"
 
 # server -> client
 SESSION_DELTA = "session:delta"
@@ -21,6 +22,7 @@ CLOSED = "connection:closed"
 QA_DELTA = "qa:delta"  # versioned: questions changed, settings changed
 QA_VOTES = "qa:votes"  # coalesced absolute vote counts, with their own seq
 QA_MINE = "qa:mine"  # to the author only: their question's state
+REACTION_TICK = "reaction:tick"  # about once a second: what the audience sent since the last
 
 CLIENT_EVENTS = (
     SESSION_JOIN,
@@ -34,6 +36,7 @@ CLIENT_EVENTS = (
     QA_SETTINGS,
     QA_MUTE,
     QA_BAN,
+    REACTION_SEND,
 )
 
 

@@ -10,7 +10,7 @@ import socketio
 from aiohttp import web
 
 from server import appkeys
-from server.realtime import handlers, qa, session
+from server.realtime import handlers, qa, reactions, session
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     )
     session.register(sio, app)
     qa.register(sio, app)
+    reactions.register(sio, app)
     handlers.register_unknown(sio)
     return sio
 

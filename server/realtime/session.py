@@ -13,6 +13,7 @@ from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, address_hash
 from server.domain import identity as idn
 from server.domain import presence as pres
+from server.domain import reactions as rx
 from server.domain import validate
 from server.domain.events import Event, Session
 from server.errors import Conflict, Forbidden, PodiumError, ok
@@ -116,6 +117,8 @@ async def snapshot(app: web.Application, conn: Conn, session: Session, event: Ev
         "presence": {"seq": seq, "counts": counts},
     }
     snap["qa"] = await qa_snapshot(app, conn, session.id)
+    totals = await app[appkeys.REACTIONS].totals(session.id)
+    snap["reactions"] = {"emoji": list(rx.EMOJI), "totals": totals}
     if who.presence_role == idn.MODERATOR:
         # Staff only: the links that reach this session (labels, roles, expiry; never tokens).
         invites = await app[appkeys.IDENTITY].list_invites(event.id)

@@ -114,3 +114,9 @@ def banned(event_id: str) -> str:
 def banned_addresses(event_id: str) -> str:
     """Hash: keyed hash of a banned person's address -> when the ban began (s)."""
     return f"{PREFIX}ev:{event_id}:banned_addr"
+
+
+# Reaction keys are also built inside reactions.lua from PREFIX.
+def reaction_totals(session_id: str) -> str:
+    """Hash: emoji -> all reactions the session has had."""
+    return f"{PREFIX}ses:{session_id}:rxtotal"

@@ -4,6 +4,7 @@ import { t, lang } from "./i18n.js";
 import { Live } from "./live.js";
 import { PresenceView } from "./presence.js";
 import { AudienceQA } from "./qa-audience.js";
+import * as P from "./protocol.js";
 
 const cfg = config();
 const event = cfg.event;
@@ -45,6 +46,7 @@ function fillSessions(selected) {
 const live = new Live({
   onSnapshot(snap) {
     qa.snapshot(snap);
+    showReactions(snap.reactions.emoji);
     presence.reset();
     presence.update(snap.presence);
     showSession(snap.session);
@@ -77,6 +79,19 @@ const live = new Live({
 });
 
 const qa = new AudienceQA(live, event.code);
+
+// Reactions: one tap each, a short cooldown per emoji (Podium counts one a second).
+function showReactions(emoji) {
+  $("#reactions").replaceChildren(...emoji.map((e) => h("button", {
+    type: "button", class: "reaction", "data-emoji": e, "aria-label": t("reactions.send", { emoji: e }),
+    onclick: async (ev) => {
+      const b = ev.currentTarget;
+      b.disabled = true;
+      setTimeout(() => (b.disabled = false), 1000);
+      await live.request(P.REACTION_SEND, { session: live.sessionId, emoji: e });
+    },
+  }, e)));
+}
 
 function setWhereRadio(value) {
   for (const input of document.querySelectorAll('#where input[name="where"]')) {

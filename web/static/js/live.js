@@ -8,9 +8,10 @@ const ACK_TIMEOUT_MS = 8000;
 const FIREWALL_HINT_AFTER = 4; // failed attempts before suggesting a firewall or VPN
 
 export class Live {
-  constructor({ auth = () => ({}), onSnapshot, onPresence, onDelta, onClosed, onDeleted, onVotes, onMine } = {}) {
+  constructor({ auth = () => ({}), ...handlers } = {}) {
     this.auth = auth;
-    this.handlers = { onSnapshot, onPresence, onDelta, onClosed, onDeleted, onVotes, onMine };
+    // onSnapshot, onPresence, onDelta, onClosed, onDeleted, onVotes, onMine, onReactions
+    this.handlers = handlers;
     this.votesSeq = -1;
     this.sessionId = null;
     this.where = null;
@@ -69,6 +70,9 @@ export class Live {
       if (msg.session !== this.sessionId || msg.seq <= this.votesSeq) return;
       this.votesSeq = msg.seq;
       this.handlers.onVotes?.(msg);
+    });
+    s.on(P.REACTION_TICK, (msg) => {
+      if (msg.session === this.sessionId) this.handlers.onReactions?.(msg);
     });
     s.on(P.QA_MINE, (msg) => {
       if (msg.session === this.sessionId) this.handlers.onMine?.(msg);

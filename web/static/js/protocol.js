@@ -10,6 +10,7 @@ export const QA_MODERATE = "qa:moderate";
 export const QA_SETTINGS = "qa:settings";
 export const QA_MUTE = "qa:mute";
 export const QA_BAN = "qa:ban";
+export const REACTION_SEND = "reaction:send";
 
 export const SESSION_DELTA = "session:delta";
 export const SESSION_DELETED = "session:deleted";
@@ -18,3 +19,4 @@ export const CLOSED = "connection:closed";
 export const QA_DELTA = "qa:delta";
 export const QA_VOTES = "qa:votes";
 export const QA_MINE = "qa:mine";
+export const REACTION_TICK = "reaction:tick";

@@ -79,6 +79,7 @@ async function main() {
     onPresence: (msg) => presence.update(msg),
     onVotes: (msg) => emit("podium:votes", msg),
     onMine: (msg) => emit("podium:mine", msg),
+    onReactions: (msg) => emit("podium:reactions", msg),
     onDelta(msg, name) {
       if (name === "qa:delta") {
         emit("podium:qa", msg);

@@ -30,6 +30,21 @@ document.addEventListener("podium:qa", (e) => {
   state.applyDelta(e.detail);
   render();
 });
+// Reactions float up in a corner; a tick of hundreds shows as a capped flurry.
+document.addEventListener("podium:reactions", (e) => {
+  const layer = $("#floating");
+  const burst = Object.entries(e.detail.counts).flatMap(([emoji, n]) => Array(Math.min(n, 12)).fill(emoji));
+  for (const [i, emoji] of burst.slice(0, 30).entries()) {
+    const el = document.createElement("span");
+    el.className = "float";
+    el.textContent = emoji;
+    el.style.insetInlineStart = `${Math.random() * 80}%`;
+    el.style.animationDelay = `${(i % 10) * 90}ms`;
+    el.addEventListener("animationend", () => el.remove());
+    layer.append(el);
+  }
+});
+
 document.addEventListener("podium:votes", (e) => {
   state.applyVotes(e.detail.votes);
   render();
