@@ -20,6 +20,7 @@ from server.realtime.reactions import ReactionBroadcaster
 from server.realtime.server import close_all, create_sio, start_manager, stop_manager
 from server.realtime.ticker import Ticker
 from server.settings import Settings
+from server.store.clock import ClockStore
 from server.store.connection import connect
 from server.store.events import EventStore
 from server.store.identity import IdentityStore
@@ -48,6 +49,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.RATES] = RateLimiter(client)
     app[appkeys.QA] = QAStore(client)
     app[appkeys.REACTIONS] = ReactionStore(client)
+    app[appkeys.CLOCK] = ClockStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     yield

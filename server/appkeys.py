@@ -9,6 +9,7 @@ from server.auth import Auth
 from server.http.i18n import Catalogs
 from server.realtime.connections import Connections
 from server.settings import Settings
+from server.store.clock import ClockStore
 from server.store.connection import Client
 from server.store.events import EventStore
 from server.store.identity import IdentityStore
@@ -27,6 +28,7 @@ PRESENCE_STORE = web.AppKey("presence_store", PresenceStore)
 RATES = web.AppKey("rates", RateLimiter)
 QA = web.AppKey("qa", QAStore)
 REACTIONS = web.AppKey("reactions", ReactionStore)
+CLOCK = web.AppKey("clock", ClockStore)
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

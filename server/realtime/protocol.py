@@ -13,6 +13,7 @@ QA_SETTINGS = "qa:settings"
 QA_MUTE = "qa:mute"
 QA_BAN = "qa:ban"
 REACTION_SEND = "reaction:send"
+STAGE_TIMER = "stage:timer"
 
 # server -> client
 SESSION_DELTA = "session:delta"
@@ -22,6 +23,7 @@ CLOSED = "connection:closed"
 QA_DELTA = "qa:delta"  # versioned: questions changed, settings changed
 QA_VOTES = "qa:votes"  # coalesced absolute vote counts, with their own seq
 QA_MINE = "qa:mine"  # to the author only: their question's state
+STAGE_DELTA = "stage:delta"  # versioned: the clock (and, later, the lineup) changed
 REACTION_TICK = "reaction:tick"  # about once a second: what the audience sent since the last
 
 CLIENT_EVENTS = (
@@ -37,6 +39,7 @@ CLIENT_EVENTS = (
     QA_MUTE,
     QA_BAN,
     REACTION_SEND,
+    STAGE_TIMER,
 )
 
 

@@ -10,7 +10,7 @@ import socketio
 from aiohttp import web
 
 from server import appkeys
-from server.realtime import handlers, qa, reactions, session
+from server.realtime import handlers, qa, reactions, session, stage
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     session.register(sio, app)
     qa.register(sio, app)
     reactions.register(sio, app)
+    stage.register(sio, app)
     handlers.register_unknown(sio)
     return sio
 

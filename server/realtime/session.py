@@ -22,6 +22,7 @@ from server.realtime import handlers
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 from server.realtime.qa import qa_snapshot
+from server.realtime.stage import clock_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ async def snapshot(app: web.Application, conn: Conn, session: Session, event: Ev
     snap["qa"] = await qa_snapshot(app, conn, session.id)
     totals = await app[appkeys.REACTIONS].totals(session.id)
     snap["reactions"] = {"emoji": list(rx.EMOJI), "totals": totals}
+    snap["clock"] = await clock_snapshot(app, session.id)
     if who.presence_role == idn.MODERATOR:
         # Staff only: the links that reach this session (labels, roles, expiry; never tokens).
         invites = await app[appkeys.IDENTITY].list_invites(event.id)

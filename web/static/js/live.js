@@ -54,7 +54,7 @@ export class Live {
     });
     // Session edits and Q&A changes share the session's version: apply in order, and on
     // a gap (a lost broadcast) fetch a snapshot, which is the truth.
-    for (const name of [P.SESSION_DELTA, P.QA_DELTA]) {
+    for (const name of [P.SESSION_DELTA, P.QA_DELTA, P.STAGE_DELTA]) {
       s.on(name, (msg) => {
         if (msg.session !== this.sessionId) return;
         if (msg.v <= this.v) return; // already have it (a snapshot overtook the broadcast)

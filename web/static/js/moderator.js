@@ -6,6 +6,7 @@ import { t, formatNumber, lang } from "./i18n.js";
 import * as P from "./protocol.js";
 import { QAState } from "./qa-state.js";
 import { connected } from "./role.js";
+import { ClockView } from "./clock.js";
 
 const LANES = ["incoming", "queue", "screen", "done"];
 const INVERSE = {
@@ -294,7 +295,22 @@ $("#save-words").addEventListener("click", () => {
 });
 for (const b of document.querySelectorAll("[data-export]")) b.addEventListener("click", () => download(b.dataset.export));
 
+const clock = new ClockView($("#clock"));
+for (const b of document.querySelectorAll("[data-clock]")) {
+  b.addEventListener("click", async () => {
+    const payload = { session: live.sessionId, action: b.dataset.clock };
+    if (b.dataset.seconds) payload.seconds = Number(b.dataset.seconds);
+    const ack = await live.request(P.STAGE_TIMER, payload);
+    if (ack.ok) clock.set(ack.clock);
+    else status(ack.error.message);
+  });
+}
+document.addEventListener("podium:stage", (e) => {
+  if (e.detail.clock) clock.set(e.detail.clock);
+});
+
 document.addEventListener("podium:snapshot", (e) => {
+  clock.set(e.detail.clock);
   state.reset(e.detail.qa);
   renderSettings();
   render({ force: true });

@@ -11,6 +11,7 @@ export const QA_SETTINGS = "qa:settings";
 export const QA_MUTE = "qa:mute";
 export const QA_BAN = "qa:ban";
 export const REACTION_SEND = "reaction:send";
+export const STAGE_TIMER = "stage:timer";
 
 export const SESSION_DELTA = "session:delta";
 export const SESSION_DELETED = "session:deleted";
@@ -20,3 +21,4 @@ export const QA_DELTA = "qa:delta";
 export const QA_VOTES = "qa:votes";
 export const QA_MINE = "qa:mine";
 export const REACTION_TICK = "reaction:tick";
+export const STAGE_DELTA = "stage:delta";

@@ -85,6 +85,10 @@ async function main() {
         emit("podium:qa", msg);
         return;
       }
+      if (name === "stage:delta") {
+        emit("podium:stage", msg);
+        return;
+      }
       if (msg.changes.session) $("#session-title").textContent = msg.changes.session.title;
       if (msg.changes.event) $("#event-name").textContent = msg.changes.event.name;
     },

@@ -1,0 +1,39 @@
+"""The stage in real Chromium: the session clock and reactions, across the faces of a session."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.conftest import World
+from tests.web.conftest import Chromium
+from tests.web.test_qa_browser import audience, hall_screen, moderator
+
+pytestmark = pytest.mark.browser
+
+
+async def test_the_moderator_runs_the_clock_and_the_speaker_sees_it(browser: Chromium, world: World):
+    mod = await moderator(browser, world)
+    studio = await browser.open(
+        await browser.person(), f"/studio/{world.session}#t={world.tokens['speaker']}"
+    )
+    await expect(studio.locator("#clock")).to_have_text("15:00")  # the session's length, not started
+    await mod.click("[data-clock=start]")
+    await expect(studio.locator("#clock")).to_have_text("14:59", timeout=3000)
+    await expect(studio.locator("#clock")).to_have_attribute("data-state", "running")
+    await mod.click("[data-clock=pause]")
+    await expect(studio.locator("#clock")).to_have_attribute("data-state", "paused")
+    await mod.click("[data-clock=reset]")
+    await expect(studio.locator("#clock")).to_have_text("15:00")
+    await mod.click("[data-clock=add][data-seconds='300']")
+    await expect(studio.locator("#clock")).to_have_text("20:00")
+    await expect(mod.locator("#clock")).to_have_text("20:00")
+
+
+async def test_reactions_from_phones_float_on_the_hall_screen(browser: Chromium, world: World):
+    screen = await hall_screen(browser, world)
+    phone = await audience(browser, world)
+    await expect(phone.locator(".reaction")).to_have_count(5)
+    await phone.click(".reaction[data-emoji='👏']")
+    await expect(phone.locator(".reaction[data-emoji='👏']")).to_be_disabled()  # a short cooldown
+    await expect(screen.locator("#floating .float").first).to_have_text("👏", timeout=3000)
