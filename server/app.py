@@ -24,6 +24,7 @@ from server.store.clock import ClockStore
 from server.store.connection import connect
 from server.store.events import EventStore
 from server.store.identity import IdentityStore
+from server.store.lineup import LineupStore
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
@@ -50,6 +51,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.QA] = QAStore(client)
     app[appkeys.REACTIONS] = ReactionStore(client)
     app[appkeys.CLOCK] = ClockStore(client)
+    app[appkeys.LINEUP] = LineupStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     yield

@@ -13,6 +13,7 @@ from server.store.clock import ClockStore
 from server.store.connection import Client
 from server.store.events import EventStore
 from server.store.identity import IdentityStore
+from server.store.lineup import LineupStore
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
@@ -29,6 +30,7 @@ RATES = web.AppKey("rates", RateLimiter)
 QA = web.AppKey("qa", QAStore)
 REACTIONS = web.AppKey("reactions", ReactionStore)
 CLOCK = web.AppKey("clock", ClockStore)
+LINEUP = web.AppKey("lineup", LineupStore)
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

@@ -14,6 +14,7 @@ QA_MUTE = "qa:mute"
 QA_BAN = "qa:ban"
 REACTION_SEND = "reaction:send"
 STAGE_TIMER = "stage:timer"
+STAGE_SET = "stage:set"
 
 # server -> client
 SESSION_DELTA = "session:delta"
@@ -40,6 +41,7 @@ CLIENT_EVENTS = (
     QA_BAN,
     REACTION_SEND,
     STAGE_TIMER,
+    STAGE_SET,
 )
 
 

@@ -22,7 +22,7 @@ from server.realtime import handlers
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 from server.realtime.qa import qa_snapshot
-from server.realtime.stage import clock_snapshot
+from server.realtime.stage import clock_snapshot, speaker_arrived, stage_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -114,13 +114,19 @@ async def snapshot(app: web.Application, conn: Conn, session: Session, event: Ev
         "v": session.version,
         "session": session.public(event.time_zone),
         "event": event.public(),
-        "you": {"role": who.role, "name": name, "where": conn.where},
+        "you": {
+            "role": who.role,
+            "name": name,
+            "where": conn.where,
+            "speaker": who.invite_id if who.role == idn.SPEAKER else None,
+        },
         "presence": {"seq": seq, "counts": counts},
     }
     snap["qa"] = await qa_snapshot(app, conn, session.id)
     totals = await app[appkeys.REACTIONS].totals(session.id)
     snap["reactions"] = {"emoji": list(rx.EMOJI), "totals": totals}
     snap["clock"] = await clock_snapshot(app, session.id)
+    snap["stage"] = await stage_snapshot(app, session.id)
     if who.presence_role == idn.MODERATOR:
         # Staff only: the links that reach this session (labels, roles, expiry; never tokens).
         invites = await app[appkeys.IDENTITY].list_invites(event.id)
@@ -157,6 +163,8 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         conn.sid, session.id, member, where, app[appkeys.WORKER_ID]
     )
     conn.session_id, conn.event_id, conn.member, conn.where = session.id, event.id, member, where
+    await speaker_arrived(app, conn, session.id)
+    session = await app[appkeys.EVENTS].get_session(session.id)  # the version may have moved
     with bind(conn=conn.sid, session=session.id):
         logger.info("joined as %s (%s)", who.presence_role, where)
     return ok(**await snapshot(app, conn, session, event))

@@ -120,3 +120,13 @@ def banned_addresses(event_id: str) -> str:
 def reaction_totals(session_id: str) -> str:
     """Hash: emoji -> all reactions the session has had."""
     return f"{PREFIX}ses:{session_id}:rxtotal"
+
+
+def lineup(session_id: str) -> str:
+    """Hash: speaker (invite id) -> backstage | live | off."""
+    return f"{PREFIX}ses:{session_id}:lineup"
+
+
+def lineup_labels(session_id: str) -> str:
+    """Hash: speaker (invite id) -> the label the organizer gave their link."""
+    return f"{PREFIX}ses:{session_id}:lineup:labels"

@@ -37,3 +37,22 @@ async def test_reactions_from_phones_float_on_the_hall_screen(browser: Chromium,
     await phone.click(".reaction[data-emoji='👏']")
     await expect(phone.locator(".reaction[data-emoji='👏']")).to_be_disabled()  # a short cooldown
     await expect(screen.locator("#floating .float").first).to_have_text("👏", timeout=3000)
+
+
+async def test_the_moderator_puts_a_speaker_live_and_the_studio_tally_says_so(
+    browser: Chromium, world: World
+):
+    studio = await browser.open(
+        await browser.person(), f"/studio/{world.session}#t={world.tokens['speaker']}"
+    )
+    await expect(studio.locator("#tally")).to_have_text("BACKSTAGE")
+    await expect(studio.locator("#tally")).to_have_attribute("data-state", "backstage")
+    mod = await moderator(browser, world)
+    await expect(mod.locator("#lineup li[data-state=backstage]")).to_have_count(1)
+    await mod.click("#lineup [data-stage=live]")
+    await expect(studio.locator("#tally")).to_have_text("LIVE")
+    await expect(studio.locator("#tally")).to_have_attribute("data-state", "live")
+    await studio.reload()  # a reconnect: the speaker is still live, without the moderator
+    await expect(studio.locator("#tally")).to_have_text("LIVE")
+    await mod.click("#lineup [data-stage=off]")
+    await expect(studio.locator("#tally")).to_have_text("OFF")

@@ -60,6 +60,7 @@ const live = new Live({
       qa.delta(msg);
       return;
     }
+    if (name !== "session:delta") return; // the stage's clock and lineup are not shown here yet
     const changed = msg.changes.session;
     if (changed) {
       sessions = sessions.map((s) => (s.id === changed.id ? changed : s));

@@ -12,6 +12,7 @@ export const QA_MUTE = "qa:mute";
 export const QA_BAN = "qa:ban";
 export const REACTION_SEND = "reaction:send";
 export const STAGE_TIMER = "stage:timer";
+export const STAGE_SET = "stage:set";
 
 export const SESSION_DELTA = "session:delta";
 export const SESSION_DELETED = "session:deleted";

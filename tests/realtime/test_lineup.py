@@ -1,0 +1,120 @@
+"""The stage lineup: speakers arrive backstage, only moderators move them, four live at most."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api, Running, World, audience_token
+
+
+async def speaker_links(org: Api, world: World, n: int) -> list[tuple[str, str]]:
+    links = []
+    for i in range(n):
+        inv = await org.ok(
+            "POST",
+            f"/api/events/{world.event['id']}/invites",
+            {"role": "speaker", "session_id": world.session, "label": f"Speaker {i}"},
+        )
+        links.append((inv["invite"]["id"], inv["token"]))
+    return links
+
+
+async def join(server: Running, world: World, auth: dict):
+    c = await server.client(auth=auth)
+    ack = await c.call("session:join", {"session": world.session})
+    assert ack["ok"], ack
+    return c, ack
+
+
+def states(snap: dict) -> dict[str, str]:
+    return {s["speaker"]: s["state"] for s in snap["stage"]["lineup"]}
+
+
+async def test_speakers_arrive_backstage_go_live_and_keep_their_place_on_return(
+    server: Running, world: World, org: Api
+):
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    ((sid, token),) = await speaker_links(org, world, 1)
+    speaker, snap = await join(server, world, {"token": token})
+    assert states(snap)[sid] == "backstage"
+    assert {"speaker": sid, "state": "backstage", "label": "Speaker 0"} in snap["stage"]["lineup"]
+    arrived = await mod.wait_for(lambda c: c.events("stage:delta"))
+    assert states(arrived[-1])[sid] == "backstage"
+
+    ack = await mod.call("stage:set", {"session": world.session, "speaker": sid, "state": "live"})
+    assert ack["changed"] is True
+    delta = await speaker.wait_for(
+        lambda c: [d for d in c.events("stage:delta") if states(d).get(sid) == "live"]
+    )
+    assert delta[-1]["v"] == ack["v"]
+    assert (await mod.call("stage:set", {"session": world.session, "speaker": sid, "state": "live"}))[
+        "changed"
+    ] is False
+
+    await speaker.disconnect()  # the speaker's train enters a tunnel...
+    _, back = await join(server, world, {"token": token})
+    assert states(back)[sid] == "live", "a returning speaker keeps their place without the moderator"
+
+
+async def test_at_most_four_speakers_are_live(server: Running, world: World, org: Api):
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    links = await speaker_links(org, world, 5)
+    for _, token in links:
+        await join(server, world, {"token": token})
+    for sid, _ in links[:4]:
+        assert (await mod.call("stage:set", {"session": world.session, "speaker": sid, "state": "live"}))[
+            "ok"
+        ]
+    fifth = await mod.call("stage:set", {"session": world.session, "speaker": links[4][0], "state": "live"})
+    assert fifth["error"] == {"code": "conflict", "message": "The stage is full: take someone off first."}
+    await mod.call("stage:set", {"session": world.session, "speaker": links[0][0], "state": "off"})
+    assert (await mod.call("stage:set", {"session": world.session, "speaker": links[4][0], "state": "live"}))[
+        "ok"
+    ]
+
+
+async def test_only_moderators_move_speakers_and_no_one_goes_live_by_themselves(
+    server: Running, world: World, org: Api, http
+):
+    ((sid, token),) = await speaker_links(org, world, 1)
+    speaker, _ = await join(server, world, {"token": token})
+    audience, _ = await join(
+        server, world, {"participant": await audience_token(http, server, world.event["code"])}
+    )
+    for c in (speaker, audience):
+        ack = await c.call("stage:set", {"session": world.session, "speaker": sid, "state": "live"})
+        assert ack["error"]["code"] == "forbidden"
+    assert states(await speaker.call("session:snapshot", {}))[sid] == "backstage"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        {},
+        {"session": "S", "speaker": "nobody", "state": "live"},
+        {"session": "S", "speaker": "SP", "state": "famous"},
+        {"session": "S", "speaker": "SP"},
+        {"session": "S", "speaker": 5, "state": "live"},
+        {"session": "S", "speaker": "SP", "state": "live", "x": 1},
+        {"session": "OTHER", "speaker": "SP", "state": "live"},
+    ],
+    ids=repr,
+)
+async def test_bad_stage_moves_are_refused_and_change_nothing(
+    server: Running, world: World, org: Api, payload
+):
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    ((sid, token),) = await speaker_links(org, world, 1)
+    await join(server, world, {"token": token})
+    if isinstance(payload, dict):
+        payload = dict(payload)
+        if payload.get("session") in ("S", "OTHER"):
+            payload["session"] = world.session if payload["session"] == "S" else world.sessions[1]["id"]
+        if payload.get("speaker") == "SP":
+            payload["speaker"] = sid
+    before = await mod.call("session:snapshot", {})
+    ack = await mod.call("stage:set", payload)
+    assert ack["ok"] is False and ack["error"]["code"] in ("invalid", "conflict")
+    after = await mod.call("session:snapshot", {})
+    assert after["v"] == before["v"] and after["stage"] == before["stage"]
