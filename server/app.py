@@ -29,6 +29,7 @@ from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
 from server.store.reactions import ReactionStore
+from server.store.rtc import RtcStore
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.REACTIONS] = ReactionStore(client)
     app[appkeys.CLOCK] = ClockStore(client)
     app[appkeys.LINEUP] = LineupStore(client)
+    app[appkeys.RTC] = RtcStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     yield

@@ -18,6 +18,7 @@ from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
 from server.store.reactions import ReactionStore
+from server.store.rtc import RtcStore
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[Client] = web.AppKey("redis")
@@ -31,6 +32,7 @@ QA = web.AppKey("qa", QAStore)
 REACTIONS = web.AppKey("reactions", ReactionStore)
 CLOCK = web.AppKey("clock", ClockStore)
 LINEUP = web.AppKey("lineup", LineupStore)
+RTC = web.AppKey("rtc", RtcStore)
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

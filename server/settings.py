@@ -43,6 +43,11 @@ class Settings:
     reactions_tick_ms: int = 1000
 
     join_per_minute_per_ip: int = 1200
+
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = field(default="", repr=False)
+    turn_ttl_seconds: int = 6 * 3600
     socket_events_per_10s: int = 50
     max_payload_bytes: int = 65536
 
@@ -127,7 +132,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
             raw[_PLAIN_ENV[key]] = value
         elif key.startswith("PODIUM_") and key not in ("PODIUM_CONFIG", "PODIUM_CHROMIUM"):
             name = key.removeprefix("PODIUM_").lower()
-            for section in ("server_", "security_", "presence_", "limits_", "qa_"):
+            for section in ("server_", "security_", "presence_", "limits_", "qa_", "rtc_"):
                 if name.startswith(section) and name.removeprefix(section) in names:
                     name = name.removeprefix(section)
             if name in names:

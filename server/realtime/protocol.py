@@ -15,6 +15,7 @@ QA_BAN = "qa:ban"
 REACTION_SEND = "reaction:send"
 STAGE_TIMER = "stage:timer"
 STAGE_SET = "stage:set"
+RTC_SIGNAL = "rtc:signal"  # both ways: a client sends one, its peer receives it
 
 # server -> client
 SESSION_DELTA = "session:delta"
@@ -25,6 +26,7 @@ QA_DELTA = "qa:delta"  # versioned: questions changed, settings changed
 QA_VOTES = "qa:votes"  # coalesced absolute vote counts, with their own seq
 QA_MINE = "qa:mine"  # to the author only: their question's state
 STAGE_DELTA = "stage:delta"  # versioned: the clock (and, later, the lineup) changed
+RTC_PEER = "rtc:peer"  # a peer one may connect to arrived (present) or left
 REACTION_TICK = "reaction:tick"  # about once a second: what the audience sent since the last
 
 CLIENT_EVENTS = (
@@ -42,6 +44,7 @@ CLIENT_EVENTS = (
     REACTION_SEND,
     STAGE_TIMER,
     STAGE_SET,
+    RTC_SIGNAL,
 )
 
 
@@ -73,3 +76,8 @@ def public_room(session_id: str) -> str:
 def person_room(participant_id: str) -> str:
     """Every socket of one browser (their own questions' states; closing a banned person)."""
     return f"p:{participant_id}"
+
+
+def rtc_room(session_id: str) -> str:
+    """The speakers, screens and moderators of a session (peer arrivals for signaling)."""
+    return f"s:{session_id}:rtc"

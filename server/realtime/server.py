@@ -10,7 +10,7 @@ import socketio
 from aiohttp import web
 
 from server import appkeys
-from server.realtime import handlers, qa, reactions, session, stage
+from server.realtime import handlers, qa, reactions, rtc, session, stage
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     qa.register(sio, app)
     reactions.register(sio, app)
     stage.register(sio, app)
+    rtc.register(sio, app)
     handlers.register_unknown(sio)
     return sio
 

@@ -18,7 +18,7 @@ from server.domain import validate
 from server.domain.events import Event, Session
 from server.errors import Conflict, Forbidden, PodiumError, ok
 from server.logs import bind
-from server.realtime import handlers
+from server.realtime import handlers, rtc
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 from server.realtime.qa import qa_snapshot
@@ -78,6 +78,10 @@ async def on_disconnect(app: web.Application, sid: str, *_reason: Any) -> None:
         except Exception:
             # The reconciler retries this; the client is gone either way.
             logger.exception("presence leave failed")
+        try:
+            await rtc.left(app, conn, conn.session_id)
+        except Exception:
+            logger.exception("signaling leave failed")
 
 
 async def require_not_banned(app: web.Application, event_id: str, pid: str, ip: str) -> None:
@@ -127,6 +131,9 @@ async def snapshot(app: web.Application, conn: Conn, session: Session, event: Ev
     snap["reactions"] = {"emoji": list(rx.EMOJI), "totals": totals}
     snap["clock"] = await clock_snapshot(app, session.id)
     snap["stage"] = await stage_snapshot(app, session.id)
+    media = await rtc.rtc_snapshot(app, conn, session.id)
+    if media is not None:
+        snap["rtc"] = media
     if who.presence_role == idn.MODERATOR:
         # Staff only: the links that reach this session (labels, roles, expiry; never tokens).
         invites = await app[appkeys.IDENTITY].list_invites(event.id)
@@ -156,6 +163,7 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     if conn.session_id and conn.session_id != session.id:
         for room in _rooms(conn, conn.session_id, conn.event_id or ""):
             await sio.leave_room(conn.sid, room)
+        await rtc.left(app, conn, conn.session_id)
     for room in _rooms(conn, session.id, event.id):
         await sio.enter_room(conn.sid, room)
     member = pres.member(who.presence_role, who.person)
@@ -164,6 +172,7 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     )
     conn.session_id, conn.event_id, conn.member, conn.where = session.id, event.id, member, where
     await speaker_arrived(app, conn, session.id)
+    await rtc.entered(app, conn, session.id)
     session = await app[appkeys.EVENTS].get_session(session.id)  # the version may have moved
     with bind(conn=conn.sid, session=session.id):
         logger.info("joined as %s (%s)", who.presence_role, where)
@@ -178,6 +187,7 @@ async def leave(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         for room in _rooms(conn, conn.session_id, conn.event_id or ""):
             await sio.leave_room(conn.sid, room)
         await app[appkeys.PRESENCE_STORE].leave(conn.sid)
+        await rtc.left(app, conn, conn.session_id)
     conn.session_id = conn.event_id = conn.member = conn.where = None
     return ok()
 

@@ -130,3 +130,8 @@ def lineup(session_id: str) -> str:
 def lineup_labels(session_id: str) -> str:
     """Hash: speaker (invite id) -> the label the organizer gave their link."""
     return f"{PREFIX}ses:{session_id}:lineup:labels"
+
+
+def rtc_peers(session_id: str) -> str:
+    """Hash: socket id -> "role|speaker" of the sockets that may signal in a session."""
+    return f"{PREFIX}ses:{session_id}:rtc"
