@@ -32,6 +32,7 @@ async def test_a_speakers_video_reaches_a_hall_screen_through_podiums_signaling(
 
     sender, receiver = RTCPeerConnection(), RTCPeerConnection()
     frames: asyncio.Queue = asyncio.Queue()
+    tasks: set[asyncio.Future] = set()  # kept, so none is collected mid-flight
     try:
         sender.addTrack(VideoStreamTrack())
 
@@ -40,7 +41,7 @@ async def test_a_speakers_video_reaches_a_hall_screen_through_podiums_signaling(
             async def pull():
                 frames.put_nowait(await track.recv())
 
-            asyncio.ensure_future(pull())
+            tasks.add(asyncio.ensure_future(pull()))
 
         # The screen answers whatever offer Podium relays to it.
         async def screen_answers(data):
@@ -52,9 +53,9 @@ async def test_a_speakers_video_reaches_a_hall_screen_through_podiums_signaling(
             )
             assert ack == {"ok": True}
 
-        screen.sio.on("rtc:signal", lambda data: asyncio.ensure_future(screen_answers(data)))
+        screen.sio.on("rtc:signal", lambda data: tasks.add(asyncio.ensure_future(screen_answers(data))))
         answered = asyncio.get_running_loop().create_future()
-        speaker.sio.on("rtc:signal", lambda data: answered.set_result(data))
+        speaker.sio.on("rtc:signal", answered.set_result)
 
         await sender.setLocalDescription(await sender.createOffer())
         offer = {"type": "offer", "sdp": sender.localDescription.sdp}
@@ -84,7 +85,7 @@ OFFER = {"type": "offer", "sdp": "v=0\r\n"}
 
 async def test_the_audience_cannot_signal_and_never_hears_of_peers(server: Running, world: World, http):
     speaker, _ = await joined(server, world, {"token": world.tokens["speaker"]})
-    screen, snap = await joined(server, world, {"token": world.tokens["screen"]})
+    _screen, snap = await joined(server, world, {"token": world.tokens["screen"]})
     audience, asnap = await joined(
         server, world, {"participant": await audience_token(http, server, world.event["code"])}
     )
@@ -102,8 +103,8 @@ async def test_the_audience_cannot_signal_and_never_hears_of_peers(server: Runni
 async def test_screens_do_not_signal_screens_and_no_one_signals_an_audience_member(
     server: Running, world: World, http
 ):
-    screen, snap = await joined(server, world, {"token": world.tokens["screen"]})
-    mod, msnap = await joined(server, world, {"token": world.tokens["moderator"]})
+    screen, _snap = await joined(server, world, {"token": world.tokens["screen"]})
+    _mod, msnap = await joined(server, world, {"token": world.tokens["moderator"]})
     audience, _ = await joined(
         server, world, {"participant": await audience_token(http, server, world.event["code"])}
     )
