@@ -56,3 +56,23 @@ async def test_the_moderator_puts_a_speaker_live_and_the_studio_tally_says_so(
     await expect(studio.locator("#tally")).to_have_text("LIVE")
     await mod.click("#lineup [data-stage=off]")
     await expect(studio.locator("#tally")).to_have_text("OFF")
+
+
+async def test_the_console_works_on_a_phone(browser: Chromium, world: World):
+    """The on-site moderator walking the hall holds a phone: no sideways scrolling, every action reachable."""
+    from tests.web.test_qa_browser import ask
+
+    phone = await browser.person()
+    mod = await browser.open(phone, f"/m/{world.session}#t={world.tokens['moderator']}")
+    await mod.set_viewport_size({"width": 390, "height": 844})
+    await expect(mod.locator("#settings [name=open]")).to_be_checked()
+    ann = await audience(browser, world)
+    await ask(ann, "Asked from the back row")
+    approve = mod.locator('.lane[data-lane="incoming"] .mod-card [data-action=approve]')
+    await approve.scroll_into_view_if_needed()
+    await approve.click()
+    await expect(mod.locator('.lane[data-lane="queue"] .mod-card')).to_have_count(1)
+    overflow = await mod.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the console scrolls sideways by {overflow}px on a phone"
