@@ -1,0 +1,108 @@
+"""The naive presence server the benchmark compares Podium against.
+
+One process, python-socketio on aiohttp, websocket only, no Redis, no auth. On `join`
+a socket enters the session's room, the room's new size is broadcast to the whole room
+at once (one broadcast per join, no coalescing, sockets not people), and the join is
+acked with a snapshot. A disconnect broadcasts the smaller size the same way. The wire
+shapes mirror Podium's (`presence:counts` {session, seq, counts: {total}}), so the same
+load generator drives both.
+
+    python -m bench.baseline_server --port 8090
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+EVENT = "presence:counts"
+
+
+def room_of(session: str) -> str:
+    return f"s:{session}"
+
+
+def create_app() -> web.Application:
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        transports=["websocket"],
+        cors_allowed_origins="*",
+        ping_interval=20,
+        ping_timeout=20,
+        logger=False,
+        engineio_logger=False,
+    )
+    joined: dict[str, str] = {}  # sid -> session
+    seqs: dict[str, int] = {}  # session -> broadcasts so far
+
+    def size(session: str) -> int:
+        members = sio.manager.rooms.get("/", {}).get(room_of(session))
+        return len(members) if members else 0
+
+    async def broadcast(session: str) -> dict[str, Any]:
+        seqs[session] = seqs.get(session, 0) + 1
+        frame = {"session": session, "seq": seqs[session], "counts": {"total": size(session)}}
+        await sio.emit(EVENT, frame, room=room_of(session))
+        return frame
+
+    async def join(sid: str, data: Any = None) -> dict[str, Any]:
+        session = str((data or {}).get("session", "")) if isinstance(data, dict) else ""
+        if not session:
+            return {"ok": False, "error": {"code": "invalid", "message": "session is required"}}
+        previous = joined.get(sid)
+        if previous and previous != session:
+            await sio.leave_room(sid, room_of(previous))
+            await broadcast(previous)
+        joined[sid] = session
+        await sio.enter_room(sid, room_of(session))
+        frame = await broadcast(session)
+        return {"ok": True, "presence": {"seq": frame["seq"], "counts": frame["counts"]}}
+
+    async def disconnect(sid: str, *_reason: Any) -> None:
+        session = joined.pop(sid, None)
+        if session:
+            await sio.leave_room(sid, room_of(session))
+            await broadcast(session)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    sio.on("join", join)
+    sio.on("session:join", join)
+    sio.on("disconnect", disconnect)
+    app = web.Application()
+    sio.attach(app)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve(host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_app(), handle_signals=False, access_log=None, shutdown_timeout=2)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        print(f"baseline listening on http://{host}:{port}", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    args = parser.parse_args()
+    asyncio.run(serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
