@@ -50,8 +50,9 @@ def register(sio: socketio.AsyncServer, app: web.Application, name: str, fn: Han
             except PodiumError as exc:
                 logger.info("%s refused: %s %s", name, exc.code, exc.message)
                 return {"ok": False, "error": exc.to_dict()}
-            except RedisError:
-                logger.exception("%s: store unavailable", name)
+            except RedisError as exc:
+                # Expected under overload (a full pool) or an outage: one line, no traceback.
+                logger.warning("%s: store unavailable: %s", name, exc)
                 return error("unavailable", "Podium cannot reach its store; try again shortly.")
             except Exception:
                 logger.exception("%s failed", name)

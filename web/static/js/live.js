@@ -111,7 +111,14 @@ export class Live {
     this.where = where || null;
     const payload = { session: sessionId };
     if (where) payload.where = where;
-    const ack = await this.request(P.SESSION_JOIN, payload);
+    let ack = await this.request(P.SESSION_JOIN, payload);
+    // A crowd arriving at once can find Podium busy: try again, spread out, a few times.
+    for (let attempt = 1; attempt <= 6 && !ack.ok && ["unavailable", "rate_limited"].includes(ack.error.code); attempt++) {
+      const base = (ack.error.retry_after || 1) * 1000;
+      await new Promise((r) => setTimeout(r, base + Math.random() * 1000 * Math.min(attempt, 4)));
+      if (this.sessionId !== sessionId || !this.socket.connected) return ack;
+      ack = await this.request(P.SESSION_JOIN, payload);
+    }
     if (ack.ok) {
       this.v = ack.v;
       this.votesSeq = -1;
