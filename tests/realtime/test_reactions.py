@@ -30,7 +30,11 @@ async def test_200_reactions_a_second_from_100_people_become_about_one_tick_a_se
     sent = {"👏": 0, "❤️": 0}
     for second in range(2):  # 100 people x 2 emoji, twice: 200 a second for 2 s
         acks = await asyncio.gather(
-            *(c.call("reaction:send", {"session": world.session, "emoji": e}) for c in crowd for e in ("👏", "❤️"))
+            *(
+                c.call("reaction:send", {"session": world.session, "emoji": e})
+                for c in crowd
+                for e in ("👏", "❤️")
+            )
         )
         assert all(a["ok"] for a in acks), [a for a in acks if not a["ok"]][:3]
         for e in sent:
@@ -54,9 +58,13 @@ async def test_one_person_cannot_go_past_one_of_each_emoji_a_second(server: Runn
     acks = [await c.call("reaction:send", {"session": world.session, "emoji": "👏"}) for _ in range(5)]
     assert [a["ok"] for a in acks] == [True, False, False, False, False]
     assert acks[1]["error"]["code"] == "rate_limited" and acks[1]["error"]["retry_after"] == 1
-    assert (await c.call("reaction:send", {"session": world.session, "emoji": "😂"}))["ok"], "another emoji is fine"
+    assert (await c.call("reaction:send", {"session": world.session, "emoji": "😂"}))["ok"], (
+        "another emoji is fine"
+    )
     # Two tabs are one person.
-    token_tab = await server.client(auth={"participant": (await audience_token(http, server, world.event["code"]))})
+    token_tab = await server.client(
+        auth={"participant": (await audience_token(http, server, world.event["code"]))}
+    )
     await token_tab.call("session:join", {"session": world.session})
     await asyncio.sleep(1.05)
     assert (await c.call("reaction:send", {"session": world.session, "emoji": "👏"}))["ok"]
@@ -66,15 +74,28 @@ async def test_one_person_cannot_go_past_one_of_each_emoji_a_second(server: Runn
 
 @pytest.mark.parametrize(
     "payload",
-    [None, 5, "👏", {}, {"emoji": "👏"}, {"session": "S"}, {"session": "S", "emoji": "💩"},
-     {"session": "S", "emoji": "👏👏"}, {"session": "S", "emoji": ["👏"]}, {"session": "S", "emoji": "👏", "x": 1},
-     {"session": "OTHER", "emoji": "👏"}],
+    [
+        None,
+        5,
+        "👏",
+        {},
+        {"emoji": "👏"},
+        {"session": "S"},
+        {"session": "S", "emoji": "💩"},
+        {"session": "S", "emoji": "👏👏"},
+        {"session": "S", "emoji": ["👏"]},
+        {"session": "S", "emoji": "👏", "x": 1},
+        {"session": "OTHER", "emoji": "👏"},
+    ],
     ids=repr,
 )
 async def test_bad_reactions_are_refused_and_count_nothing(server: Running, world: World, http, payload):
     c = await person(server, world, http)
     if isinstance(payload, dict) and payload.get("session") in ("S", "OTHER"):
-        payload = {**payload, "session": world.session if payload["session"] == "S" else world.sessions[1]["id"]}
+        payload = {
+            **payload,
+            "session": world.session if payload["session"] == "S" else world.sessions[1]["id"],
+        }
     ack = await c.call("reaction:send", payload)
     assert ack["ok"] is False and ack["error"]["code"] in ("invalid", "conflict")
     assert (await c.call("session:snapshot", {}))["reactions"]["totals"] == {}
