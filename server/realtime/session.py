@@ -171,9 +171,9 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         conn.sid, session.id, member, where, app[appkeys.WORKER_ID]
     )
     conn.session_id, conn.event_id, conn.member, conn.where = session.id, event.id, member, where
-    await speaker_arrived(app, conn, session.id)
+    if await speaker_arrived(app, conn, session.id):
+        session = await app[appkeys.EVENTS].get_session(session.id)  # their arrival moved the version
     await rtc.entered(app, conn, session.id)
-    session = await app[appkeys.EVENTS].get_session(session.id)  # the version may have moved
     with bind(conn=conn.sid, session=session.id):
         logger.info("joined as %s (%s)", who.presence_role, where)
     return ok(**await snapshot(app, conn, session, event))

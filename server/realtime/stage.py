@@ -73,15 +73,18 @@ async def publish_lineup(app: web.Application, session_id: str, version: int) ->
     )
 
 
-async def speaker_arrived(app: web.Application, conn: Conn, session_id: str) -> None:
-    """A speaker's link entered the session: backstage, or back where they were."""
+async def speaker_arrived(app: web.Application, conn: Conn, session_id: str) -> bool:
+    """A speaker's link entered the session: backstage, or back where they were.
+
+    Returns True when that changed the lineup (and so the session's version)."""
     invite_id = conn.principal.invite_id
     if conn.principal.role != idn.SPEAKER or not invite_id:
-        return
+        return False
     label = (await app[appkeys.IDENTITY].get_invite(invite_id)).label
     changed, version = await app[appkeys.LINEUP].arrive(session_id, invite_id, label)
     if changed:
         await publish_lineup(app, session_id, version)
+    return changed
 
 
 async def set_stage(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
