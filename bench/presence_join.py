@@ -42,6 +42,8 @@ from typing import Any
 import aiohttp
 import socketio
 
+from server.process import alive, children, cmdline
+
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
 COUNTS = "presence:counts"
@@ -78,35 +80,6 @@ def machine_busy() -> float:
 
 def cpu_total(pids: Iterable[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of pid (scanning /proc, which needs no kernel option)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(") ", 1)[1].split()[1]) == pid:
-            out.append(int(entry.name))
-    return out
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return False
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:

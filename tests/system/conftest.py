@@ -22,7 +22,10 @@ import aiohttp
 import pytest
 import socketio
 
+from server.process import alive, children, cmdline
 from tests.conftest import Api, Connected, free_port
+
+__all__ = ["alive", "children", "cmdline"]  # the /proc helpers, shared with server and bench
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "system-test-secret-not-for-production"
@@ -32,43 +35,6 @@ _CONTROLLED = ("REDIS_URL", "PORT", "HOST", "WEB_CONCURRENCY")
 
 
 # --- processes ----------------------------------------------------------------------
-
-
-def proc_state(pid: int) -> str | None:
-    """The state letter of a pid (R, S, Z...), or None when there is no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return stat.rsplit(")", 1)[1].split()[0]
-
-
-def alive(pid: int) -> bool:
-    """True while pid runs (a zombie nobody reaped yet counts as gone)."""
-    return proc_state(pid) not in (None, "Z", "X")
-
-
-def children(pid: int) -> list[int]:
-    """Live processes whose parent is pid."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            out.append(int(entry.name))
-    return sorted(out)
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def listeners(port: int) -> int:

@@ -48,7 +48,7 @@ class Serve:
         self.store_pid = store_pid
 
     def workers(self) -> list[int]:
-        return [pid for pid in children(self.proc.pid) if b"worker" in cmdline(pid)]
+        return [pid for pid in children(self.proc.pid) if "worker" in cmdline(pid)]
 
 
 async def start_serve(procs: Procs, data_dir: Path, port: int, name: str) -> Serve:
@@ -66,7 +66,7 @@ async def start_serve(procs: Procs, data_dir: Path, port: int, name: str) -> Ser
     assert base == f"http://127.0.0.1:{port}", found.group(0)
     store_pid = int((data_dir / "redis" / "server.pid").read_text().strip())
     procs.track(store_pid)
-    assert b"valkey" in cmdline(store_pid) or b"redis" in cmdline(store_pid), cmdline(store_pid)
+    assert "valkey" in cmdline(store_pid) or "redis" in cmdline(store_pid), cmdline(store_pid)
     assert store_pid in children(proc.pid), "the embedded store is not serve's own child"
     return Serve(proc, base, token, store_pid)
 

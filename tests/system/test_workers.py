@@ -188,7 +188,7 @@ async def test_revoking_a_link_on_one_worker_closes_its_socket_on_another(
 
 
 def worker_pids(master: int) -> list[int]:
-    return [pid for pid in children(master) if b"worker" in cmdline(pid)]
+    return [pid for pid in children(master) if "worker" in cmdline(pid)]
 
 
 async def test_serve_runs_two_workers_on_one_port_and_stops_on_ctrl_c(
