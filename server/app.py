@@ -20,6 +20,7 @@ from server.realtime.reactions import ReactionBroadcaster
 from server.realtime.server import close_all, create_sio, start_manager, stop_manager
 from server.realtime.ticker import Ticker
 from server.settings import Settings
+from server.store.backstage import BackstageStore
 from server.store.clock import ClockStore
 from server.store.connection import connect
 from server.store.events import EventStore
@@ -54,6 +55,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.CLOCK] = ClockStore(client)
     app[appkeys.LINEUP] = LineupStore(client)
     app[appkeys.RTC] = RtcStore(client)
+    app[appkeys.BACKSTAGE] = BackstageStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     yield

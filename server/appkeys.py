@@ -9,6 +9,7 @@ from server.auth import Auth
 from server.http.i18n import Catalogs
 from server.realtime.connections import Connections
 from server.settings import Settings
+from server.store.backstage import BackstageStore
 from server.store.clock import ClockStore
 from server.store.connection import Client
 from server.store.events import EventStore
@@ -33,6 +34,7 @@ REACTIONS = web.AppKey("reactions", ReactionStore)
 CLOCK = web.AppKey("clock", ClockStore)
 LINEUP = web.AppKey("lineup", LineupStore)
 RTC = web.AppKey("rtc", RtcStore)
+BACKSTAGE = web.AppKey("backstage", BackstageStore)
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

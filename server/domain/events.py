@@ -142,15 +142,20 @@ def parse_time(value: Any, field: str, zone: str) -> int:
     return int(parsed.timestamp())
 
 
-def stream_url(value: Any) -> str:
-    """An optional http(s) address of the session's video stream (HLS or WHEP)."""
+def media_url(value: Any, field: str) -> str:
+    """An optional http(s) address of a video (a stream or a recording); "" for none."""
     if value is None or value == "":
         return ""
-    url = validate.text(value, "stream_url", max_len=URL_MAX)
+    url = validate.text(value, field, max_len=URL_MAX)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
-        raise Invalid("stream_url must be an http or https address.", field="stream_url")
+        raise Invalid(f"{field} must be an http or https address.", field=field)
     return url
+
+
+def stream_url(value: Any) -> str:
+    """An optional http(s) address of the session's HLS stream, for the remote audience."""
+    return media_url(value, "stream_url")
 
 
 def new_event(data: Mapping[str, Any], event_id: str, now: int, code: str) -> Event:

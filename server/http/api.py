@@ -28,6 +28,7 @@ from server.errors import (
     Unavailable,
 )
 from server.realtime import protocol as p
+from server.realtime.stage import publish_lineup
 from server.store.events import new_id
 
 logger = logging.getLogger(__name__)
@@ -498,6 +499,30 @@ async def revoke_invite(request: web.Request) -> web.Response:
     return json_ok(invite={**invite.public(), "revoked": True})
 
 
+async def update_invite(request: web.Request) -> web.Response:
+    """PATCH /api/invites/{invite_id} {backup_url}: attach a speaker's backup recording (or
+    remove it with ""); the lineups that show this speaker get it at once."""
+    invite_id = validate.identifier(request.match_info["invite_id"], "invite")
+    identity = request.app[appkeys.IDENTITY]
+    invite = await identity.get_invite(invite_id)
+    await organizer(request, invite.event_id or None)
+    data = validate.payload(await body(request), {"backup_url"}, {"backup_url"})
+    if invite.role != idn.SPEAKER:
+        raise Invalid("Only a speaker's link has a backup recording.", field="backup_url")
+    url = ev.media_url(data["backup_url"], "backup_url")
+    await identity.set_backup_url(invite_id, url)
+    sessions = [invite.session_id]
+    if not invite.session_id:
+        sessions = await request.app[appkeys.EVENTS].session_ids(invite.event_id)
+    lineup = request.app[appkeys.LINEUP]
+    for session_id in sessions:
+        if await lineup.state_of(session_id, invite_id) is not None:
+            version = await lineup.touch(session_id)
+            if version:
+                await publish_lineup(request.app, session_id, version)
+    return json_ok(invite={**invite.public(), "backup_url": url or None})
+
+
 async def close_invite_connections(request: web.Request, invite_ids: list[str], message: str) -> None:
     """Tell every socket opened with these invites why, then close them on every worker."""
     sio = request.app[appkeys.SIO]
@@ -526,3 +551,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/qa.json", export_json)
     r.add_get("/api/sessions/{session_id}/qa.csv", export_csv)
     r.add_post("/api/invites/{invite_id}/revoke", revoke_invite)
+    r.add_patch("/api/invites/{invite_id}", update_invite)

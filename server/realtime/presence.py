@@ -10,6 +10,7 @@ from aiohttp import web
 
 from server import appkeys
 from server.realtime import protocol as p
+from server.realtime.stage import publish_connections
 from server.realtime.ticker import Ticker
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ class PresenceService:
                 await self.store.leave(conn)
 
     async def flush_once(self) -> int:
-        """Broadcast the counts of sessions that changed and are due; returns how many."""
+        """Broadcast the counts of sessions that changed and are due, and the lineups where a
+        speaker connected or dropped; returns how many sessions."""
+        moved = await publish_connections(self.app)
         updates = await self.store.take_updates(self.settings.presence_broadcast_ms)
         sio = self.app[appkeys.SIO]
         for u in updates:
@@ -64,7 +67,7 @@ class PresenceService:
                 {"session": u.session_id, "seq": u.seq, "counts": u.counts},
                 room=p.session_room(u.session_id),
             )
-        return len(updates)
+        return len(updates) + moved
 
     async def run(self) -> AsyncIterator[None]:
         """cleanup_ctx: start the loops, and on shutdown leave presence cleanly."""

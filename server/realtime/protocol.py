@@ -15,6 +15,15 @@ QA_BAN = "qa:ban"
 REACTION_SEND = "reaction:send"
 STAGE_TIMER = "stage:timer"
 STAGE_SET = "stage:set"
+STAGE_STATUS = "stage:status"
+STAGE_CUE = "stage:cue"  # both ways: a moderator sends one; moderators and its speaker receive it
+STAGE_CUE_ACK = "stage:cue_ack"
+STAGE_HEALTH = "stage:health"  # both ways: a speaker reports; the session's moderators receive it
+CHAT_SEND = "chat:send"
+HAND_RAISE = "hand:raise"
+HAND_WITHDRAW = "hand:withdraw"
+HAND_ANSWER = "hand:answer"
+SESSION_UPGRADE = "session:upgrade"
 RTC_SIGNAL = "rtc:signal"  # both ways: a client sends one, its peer receives it
 
 # server -> client
@@ -25,7 +34,10 @@ CLOSED = "connection:closed"
 QA_DELTA = "qa:delta"  # versioned: questions changed, settings changed
 QA_VOTES = "qa:votes"  # coalesced absolute vote counts, with their own seq
 QA_MINE = "qa:mine"  # to the author only: their question's state
-STAGE_DELTA = "stage:delta"  # versioned: the clock (and, later, the lineup) changed
+STAGE_DELTA = "stage:delta"  # versioned: the clock, the lineup or the session's status changed
+CHAT_MESSAGE = "chat:message"  # backstage: to the session's moderators and speakers
+HAND_QUEUE = "hand:queue"  # to moderators: the raised hands in arrival order
+HAND_MINE = "hand:mine"  # to the person: their hand's state (with a speaker token once brought)
 RTC_PEER = "rtc:peer"  # a peer one may connect to arrived (present) or left
 REACTION_TICK = "reaction:tick"  # about once a second: what the audience sent since the last
 
@@ -44,6 +56,15 @@ CLIENT_EVENTS = (
     REACTION_SEND,
     STAGE_TIMER,
     STAGE_SET,
+    STAGE_STATUS,
+    STAGE_CUE,
+    STAGE_CUE_ACK,
+    STAGE_HEALTH,
+    CHAT_SEND,
+    HAND_RAISE,
+    HAND_WITHDRAW,
+    HAND_ANSWER,
+    SESSION_UPGRADE,
     RTC_SIGNAL,
 )
 
@@ -81,3 +102,13 @@ def person_room(participant_id: str) -> str:
 def rtc_room(session_id: str) -> str:
     """The speakers, screens and moderators of a session (peer arrivals for signaling)."""
     return f"s:{session_id}:rtc"
+
+
+def audience_room(session_id: str) -> str:
+    """The audience of a session: gets the public view of the stage."""
+    return f"s:{session_id}:aud"
+
+
+def backstage_room(session_id: str) -> str:
+    """The moderators and speakers of a session: the backstage chat."""
+    return f"s:{session_id}:back"

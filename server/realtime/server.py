@@ -10,7 +10,7 @@ import socketio
 from aiohttp import web
 
 from server import appkeys
-from server.realtime import handlers, qa, reactions, rtc, session, stage
+from server.realtime import backstage, handlers, qa, reactions, rtc, session, stage
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     reactions.register(sio, app)
     stage.register(sio, app)
     rtc.register(sio, app)
+    backstage.register(sio, app)
     handlers.register_unknown(sio)
     return sio
 

@@ -20,6 +20,7 @@ from server.errors import Conflict, Forbidden, PodiumError, ok
 from server.logs import bind
 from server.realtime import handlers, rtc
 from server.realtime import protocol as p
+from server.realtime.backstage import backstage_snapshot
 from server.realtime.connections import Conn
 from server.realtime.qa import qa_snapshot
 from server.realtime.stage import clock_snapshot, speaker_arrived, stage_snapshot
@@ -94,10 +95,15 @@ async def require_not_banned(app: web.Application, event_id: str, pid: str, ip: 
 
 def _rooms(conn: Conn, session_id: str, event_id: str) -> list[str]:
     rooms = [p.session_room(session_id), p.event_room(event_id)]
-    if conn.principal.presence_role == idn.MODERATOR:
+    role = conn.principal.presence_role
+    if role == idn.MODERATOR:
         rooms.append(p.moderators_room(session_id))
     else:
         rooms.append(p.public_room(session_id))
+    if role in (idn.MODERATOR, idn.SPEAKER):
+        rooms.append(p.backstage_room(session_id))
+    if role == idn.AUDIENCE:
+        rooms.append(p.audience_room(session_id))
     return rooms
 
 
@@ -130,7 +136,12 @@ async def snapshot(app: web.Application, conn: Conn, session: Session, event: Ev
     totals = await app[appkeys.REACTIONS].totals(session.id)
     snap["reactions"] = {"emoji": list(rx.EMOJI), "totals": totals}
     snap["clock"] = await clock_snapshot(app, session.id)
-    snap["stage"] = await stage_snapshot(app, session.id)
+    snap["stage"] = await stage_snapshot(app, conn, session.id)
+    backstage = await backstage_snapshot(app, conn, session.id)
+    if backstage is not None:
+        snap["backstage"] = backstage
+    if who.role == idn.AUDIENCE and who.participant_id:
+        snap["you"]["hand"] = await app[appkeys.BACKSTAGE].my_hand(session.id, who.participant_id)
     media = await rtc.rtc_snapshot(app, conn, session.id)
     if media is not None:
         snap["rtc"] = media
@@ -177,6 +188,28 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     with bind(conn=conn.sid, session=session.id):
         logger.info("joined as %s (%s)", who.presence_role, where)
     return ok(**await snapshot(app, conn, session, event))
+
+
+async def upgrade(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """session:upgrade {token}: an audience member brought backstage becomes this session's
+    speaker on the same connection (no reload); answers with the new snapshot."""
+    data = validate.payload(data, {"token"}, {"token"})
+    if not conn.session_id:
+        raise Conflict("Join a session first.")
+    who = conn.principal
+    if who.role != idn.AUDIENCE:
+        raise Forbidden("Only an audience member is brought on stage this way.")
+    principal = await app[appkeys.AUTH].invite_principal(data["token"], person=who.participant_id)
+    if principal.role != idn.SPEAKER or principal.session_id != conn.session_id:
+        raise Forbidden("This link is not a speaker's link for this session.")
+    session_id, where = conn.session_id, conn.where
+    await leave(app, conn, {})
+    conn.principal = principal
+    assert principal.invite_id
+    await app[appkeys.SIO].enter_room(conn.sid, p.invite_room(principal.invite_id))
+    with bind(conn=conn.sid, session=session_id):
+        logger.info("upgraded from the audience to speaker %s", principal.invite_id)
+    return await join(app, conn, {"session": session_id, "where": where})
 
 
 async def leave(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
@@ -232,3 +265,4 @@ def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     handlers.register(sio, app, p.SESSION_LEAVE, leave)
     handlers.register(sio, app, p.SESSION_SNAPSHOT, fresh_snapshot)
     handlers.register(sio, app, p.PRESENCE_WHERE, set_where)
+    handlers.register(sio, app, p.SESSION_UPGRADE, upgrade)

@@ -1,4 +1,5 @@
-"""The stage over the socket. First part: the session clock (one per session, Redis time)."""
+"""The stage over the socket: the session clock (one per session, on Redis time), the lineup
+of speakers and the session's status."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from aiohttp import web
 
 from server import appkeys
 from server.domain import identity as idn
-from server.domain import validate
+from server.domain import rtc, validate
 from server.errors import Conflict, Forbidden, ok
 from server.realtime import handlers
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
-from server.store.lineup import MAX_LIVE
+from server.store.lineup import MAX_LIVE, STATES, STATUSES
 
 MAX_ADD_S = 4 * 3600
 
@@ -34,11 +35,7 @@ async def clock_snapshot(app: web.Application, session_id: str) -> dict[str, Any
 async def timer(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """stage:timer {session, action: start|pause|add|reset, seconds?} (moderators)."""
     data = validate.payload(data, {"session", "action", "seconds"}, {"session", "action"})
-    session_id = validate.identifier(data["session"], "session")
-    if conn.session_id != session_id:
-        raise Conflict("Join this session first.")
-    if conn.principal.presence_role != idn.MODERATOR:
-        raise Forbidden("Only moderators run the clock.")
+    session_id = require_moderator(conn, data, "run the clock")
     action = validate.choice(data["action"], "action", ("start", "pause", "add", "reset"))
     amount = await default_duration_ms(app, session_id)
     if action == "add":
@@ -56,21 +53,54 @@ async def timer(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     return ok(v=clock.version, clock=clock.public())
 
 
-STAGE_STATES = ("backstage", "live", "off")
+async def stage_view(app: web.Application, session_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stage as the staff, speakers and screens see it, and as the audience sees it.
+
+    Staff: every speaker in arrival order with state, label, whether connected and their
+    backup recording. Audience: the status and who is on stage now, nothing else."""
+    status, lineup = await app[appkeys.LINEUP].stage(session_id)
+    backups = await app[appkeys.IDENTITY].backup_urls([s["speaker"] for s in lineup])
+    full = {
+        "status": status,
+        "max_live": MAX_LIVE,
+        "lineup": [{**s, "backup_url": backups.get(s["speaker"])} for s in lineup],
+    }
+    public = {
+        "status": status,
+        "max_live": MAX_LIVE,
+        "lineup": [
+            {"speaker": s["speaker"], "state": s["state"], "label": s["label"]}
+            for s in lineup
+            if s["state"] in ("live", "backup")
+        ],
+    }
+    return full, public
 
 
-async def stage_snapshot(app: web.Application, session_id: str) -> dict[str, Any]:
-    """The lineup: every speaker who arrived, backstage, live or off."""
-    return {"lineup": await app[appkeys.LINEUP].lineup(session_id), "max_live": MAX_LIVE}
+async def stage_snapshot(app: web.Application, conn: Conn, session_id: str) -> dict[str, Any]:
+    """The stage for this caller's role."""
+    full, public = await stage_view(app, session_id)
+    return full if conn.principal.presence_role in rtc.SIGNALING_ROLES else public
 
 
 async def publish_lineup(app: web.Application, session_id: str, version: int) -> None:
-    """Tell the session the lineup changed (versioned with the session)."""
-    await app[appkeys.SIO].emit(
-        p.STAGE_DELTA,
-        {"session": session_id, "v": version, "stage": await stage_snapshot(app, session_id)},
-        room=p.session_room(session_id),
-    )
+    """Tell the session the stage changed (versioned with the session), each role its view."""
+    full, public = await stage_view(app, session_id)
+    sio = app[appkeys.SIO]
+    head = {"session": session_id, "v": version}
+    await sio.emit(p.STAGE_DELTA, {**head, "stage": full}, room=p.rtc_room(session_id))
+    await sio.emit(p.STAGE_DELTA, {**head, "stage": public}, room=p.audience_room(session_id))
+
+
+async def publish_connections(app: web.Application) -> int:
+    """Sessions where a speaker connected or dropped get a new lineup (with `online`)."""
+    lineup = app[appkeys.LINEUP]
+    sessions = await lineup.take_dirty()
+    for session_id in sessions:
+        version = await lineup.touch(session_id)
+        if version:
+            await publish_lineup(app, session_id, version)
+    return len(sessions)
 
 
 async def speaker_arrived(app: web.Application, conn: Conn, session_id: str) -> bool:
@@ -78,26 +108,45 @@ async def speaker_arrived(app: web.Application, conn: Conn, session_id: str) -> 
 
     Returns True when that changed the lineup (and so the session's version)."""
     invite_id = conn.principal.invite_id
-    if conn.principal.role != idn.SPEAKER or not invite_id:
+    if conn.principal.role != idn.SPEAKER or not invite_id or not conn.member:
         return False
     label = (await app[appkeys.IDENTITY].get_invite(invite_id)).label
-    changed, version = await app[appkeys.LINEUP].arrive(session_id, invite_id, label)
+    changed, version = await app[appkeys.LINEUP].arrive(session_id, invite_id, label, conn.member)
     if changed:
         await publish_lineup(app, session_id, version)
     return changed
 
 
-async def set_stage(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
-    """stage:set {session, speaker, state: backstage|live|off} (moderators only)."""
-    data = validate.payload(data, {"session", "speaker", "state"}, {"session", "speaker", "state"})
+def require_moderator(conn: Conn, data: Any, what: str) -> str:
+    """The session of a moderator's stage command (joined, and a moderator)."""
     session_id = validate.identifier(data["session"], "session")
     if conn.session_id != session_id:
         raise Conflict("Join this session first.")
     if conn.principal.presence_role != idn.MODERATOR:
-        raise Forbidden("Only moderators move speakers.")
+        raise Forbidden(f"Only moderators {what}.")
+    return session_id
+
+
+async def set_stage(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """stage:set {session, speaker, state: backstage|live|backup|off} (moderators only)."""
+    data = validate.payload(data, {"session", "speaker", "state"}, {"session", "speaker", "state"})
+    session_id = require_moderator(conn, data, "move speakers")
     speaker = validate.identifier(data["speaker"], "speaker")
-    state = validate.choice(data["state"], "state", STAGE_STATES)
+    state = validate.choice(data["state"], "state", STATES)
+    if state == "backup" and not (await app[appkeys.IDENTITY].backup_urls([speaker])):
+        raise Conflict("This speaker has no backup recording: the organizer can attach one to their link.")
     changed, version = await app[appkeys.LINEUP].set_state(session_id, speaker, state)
+    if changed:
+        await publish_lineup(app, session_id, version)
+    return ok(v=version, changed=changed)
+
+
+async def set_status(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """stage:status {session, status: scheduled|live|ended} (moderators only)."""
+    data = validate.payload(data, {"session", "status"}, {"session", "status"})
+    session_id = require_moderator(conn, data, "change the session's status")
+    status = validate.choice(data["status"], "status", STATUSES)
+    changed, version = await app[appkeys.LINEUP].set_status(session_id, status)
     if changed:
         await publish_lineup(app, session_id, version)
     return ok(v=version, changed=changed)
@@ -107,3 +156,4 @@ def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the stage handlers."""
     handlers.register(sio, app, p.STAGE_TIMER, timer)
     handlers.register(sio, app, p.STAGE_SET, set_stage)
+    handlers.register(sio, app, p.STAGE_STATUS, set_status)

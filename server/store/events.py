@@ -135,7 +135,7 @@ class EventStore:
         invite_ids = await self.r.zrange(keys.event_invites(event.id), 0, -1)
         async with self.r.pipeline(transaction=True) as pipe:
             for session_id in session_ids:
-                pipe.delete(keys.session(session_id))
+                pipe.delete(keys.session(session_id), *keys.session_keys(session_id))
             for invite_id in invite_ids:
                 pipe.delete(keys.invite(invite_id))
             pipe.delete(keys.event_sessions(event.id), keys.event_invites(event.id))
@@ -170,6 +170,10 @@ class EventStore:
             rows = await pipe.execute()
         return [_session_from(raw) for raw in rows if raw]
 
+    async def session_ids(self, event_id: str) -> list[str]:
+        """The ids of an event's sessions."""
+        return [str(s) for s in await self.r.zrange(keys.event_sessions(event_id), 0, -1)]
+
     async def update_session(self, session: Session) -> Session:
         """Store a session's changes and bump its version in the same atomic step."""
         flat: list[str | int] = []
@@ -188,6 +192,6 @@ class EventStore:
     async def delete_session(self, session: Session) -> None:
         """Delete a session (its invites are revoked by the caller)."""
         async with self.r.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.session(session.id))
+            pipe.delete(keys.session(session.id), *keys.session_keys(session.id))
             pipe.zrem(keys.event_sessions(session.event_id), session.id)
             await pipe.execute()

@@ -25,6 +25,7 @@ class Invite:
     created_at: int
     expires_at: int
     revoked: bool
+    backup_url: str = ""  # a speaker's recorded talk, played if their connection fails
 
     def public(self) -> dict[str, Any]:
         """The organizer's view (without the token, which is shown only once)."""
@@ -37,6 +38,7 @@ class Invite:
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "revoked": self.revoked,
+            "backup_url": self.backup_url or None,
         }
 
 
@@ -50,6 +52,7 @@ def _invite_from(raw: dict[str, str]) -> Invite:
         created_at=int(raw["created_at"]),
         expires_at=int(raw["expires_at"]),
         revoked=raw.get("revoked") == "1",
+        backup_url=raw.get("backup_url", ""),
     )
 
 
@@ -112,6 +115,22 @@ class IdentityStore:
         if not await self.r.exists(keys.invite(invite_id)):
             raise NotFound("No such invite.")
         await self.r.hset(keys.invite(invite_id), "revoked", "1")
+
+    async def set_backup_url(self, invite_id: str, url: str) -> None:
+        """Attach (or with "" remove) a speaker's backup recording."""
+        if not await self.r.exists(keys.invite(invite_id)):
+            raise NotFound("No such invite.")
+        await self.r.hset(keys.invite(invite_id), "backup_url", url)
+
+    async def backup_urls(self, invite_ids: list[str]) -> dict[str, str]:
+        """The backup recordings of these speakers (those that have one)."""
+        if not invite_ids:
+            return {}
+        async with self.r.pipeline(transaction=False) as pipe:
+            for invite_id in invite_ids:
+                pipe.hget(keys.invite(invite_id), "backup_url")
+            rows = await pipe.execute()
+        return {i: str(url) for i, url in zip(invite_ids, rows, strict=True) if url}
 
     async def touch_participant(self, participant_id: str, now: int, name: str | None = None) -> str:
         """Record an audience member (and their display name); returns the name."""

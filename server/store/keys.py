@@ -12,6 +12,7 @@ SECRET = PREFIX + "secret"
 EVENTS = PREFIX + "events"  # zset event id -> created_at
 WORKERS = PREFIX + "workers"  # zset worker id -> last heartbeat (ms)
 PRESENCE_DIRTY = PREFIX + "presence:dirty"  # set of session ids with unsent counts
+STAGE_DIRTY = PREFIX + "stage:dirty"  # set of session ids where a speaker came or went (presence.lua)
 
 
 def event(event_id: str) -> str:
@@ -123,7 +124,7 @@ def reaction_totals(session_id: str) -> str:
 
 
 def lineup(session_id: str) -> str:
-    """Hash: speaker (invite id) -> backstage | live | off."""
+    """Hash: speaker (invite id) -> backstage | live | backup | off."""
     return f"{PREFIX}ses:{session_id}:lineup"
 
 
@@ -135,3 +136,69 @@ def lineup_labels(session_id: str) -> str:
 def rtc_peers(session_id: str) -> str:
     """Hash: socket id -> "role|speaker" of the sockets that may signal in a session."""
     return f"{PREFIX}ses:{session_id}:rtc"
+
+
+def lineup_members(session_id: str) -> str:
+    """Hash: speaker (invite id) -> their presence member ("speaker|person"), for online checks."""
+    return f"{PREFIX}ses:{session_id}:lineup:members"
+
+
+def lineup_order(session_id: str) -> str:
+    """Zset: speaker (invite id) -> arrival number (the running order)."""
+    return f"{PREFIX}ses:{session_id}:lineup:order"
+
+
+def stage(session_id: str) -> str:
+    """Hash: the stage's status (scheduled | live | ended) and arrival counter."""
+    return f"{PREFIX}ses:{session_id}:stage"
+
+
+def cues(session_id: str) -> str:
+    """Zset: cue id -> sent at (ms), the session's recent cues."""
+    return f"{PREFIX}ses:{session_id}:cues"
+
+
+def cue(session_id: str, cue_id: str) -> str:
+    """Hash: one cue: speaker, kind, text, minutes, by, at, acked_at."""
+    return f"{PREFIX}ses:{session_id}:cue:{cue_id}"
+
+
+def chat(session_id: str) -> str:
+    """List: the backstage chat's recent messages (JSON), newest first."""
+    return f"{PREFIX}ses:{session_id}:chat"
+
+
+def chat_sent(session_id: str, author: str, client_id: str) -> str:
+    """String: a chat message's id by its author's client id (a resend is not a second message)."""
+    return f"{PREFIX}ses:{session_id}:chat:sent:{author}:{client_id}"
+
+
+def hands(session_id: str) -> str:
+    """Zset: person -> arrival number of each raised hand (the queue, in arrival order)."""
+    return f"{PREFIX}ses:{session_id}:hands"
+
+
+def hand_notes(session_id: str) -> str:
+    """Hash: person -> JSON {name, note, at} of each raised hand."""
+    return f"{PREFIX}ses:{session_id}:hands:notes"
+
+
+def hand_outcomes(session_id: str) -> str:
+    """Hash: person -> JSON {state: declined | brought, token?} once a moderator answered."""
+    return f"{PREFIX}ses:{session_id}:hands:outcome"
+
+
+def session_keys(session_id: str) -> list[str]:
+    """The stage keys of a session, removed with it."""
+    return [
+        lineup(session_id),
+        lineup_labels(session_id),
+        lineup_members(session_id),
+        lineup_order(session_id),
+        stage(session_id),
+        cues(session_id),
+        chat(session_id),
+        hands(session_id),
+        hand_notes(session_id),
+        hand_outcomes(session_id),
+    ]

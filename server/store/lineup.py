@@ -1,12 +1,17 @@
-"""Who is on the stage: each speaker backstage, live or off, in Redis, versioned with the session."""
+"""Who is on the stage: each speaker backstage, live, on their backup recording or off, in
+arrival order, with whether they are connected; versioned with the session, in Redis."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from server.errors import Conflict
 from server.store import keys, scripts
 from server.store.connection import Client
 
 MAX_LIVE = 4  # a panel
+STATES = ("backstage", "live", "backup", "off")
+STATUSES = ("scheduled", "live", "ended")
 
 
 class LineupStore:
@@ -16,30 +21,70 @@ class LineupStore:
         self.r = client
         self._script = scripts.load(client, "lineup")
 
-    async def _run(self, session_id: str, op: str, speaker: str, value: str) -> tuple[bool, int]:
+    async def _run(
+        self, session_id: str, op: str, speaker: str = "", value: str = "", member: str = ""
+    ) -> tuple[bool, int]:
         changed, second = await self._script(
-            keys=[keys.session(session_id), keys.lineup(session_id), keys.lineup_labels(session_id)],
-            args=[op, speaker, value, MAX_LIVE],
+            keys=[
+                keys.session(session_id),
+                keys.lineup(session_id),
+                keys.lineup_labels(session_id),
+                keys.lineup_members(session_id),
+                keys.lineup_order(session_id),
+                keys.stage(session_id),
+            ],
+            args=[op, speaker, value, MAX_LIVE, member],
         )
         if int(changed) < 0:
             raise Conflict(str(second))
         return bool(int(changed)), int(second)
 
-    async def arrive(self, session_id: str, speaker: str, label: str) -> tuple[bool, int]:
+    async def arrive(self, session_id: str, speaker: str, label: str, member: str) -> tuple[bool, int]:
         """A speaker entered: backstage if new, their place kept if they come back."""
-        return await self._run(session_id, "arrive", speaker, label)
+        return await self._run(session_id, "arrive", speaker, label, member)
 
     async def set_state(self, session_id: str, speaker: str, state: str) -> tuple[bool, int]:
-        """Move a speaker; at most MAX_LIVE live at once."""
+        """Move a speaker; at most MAX_LIVE live (or on their backup) at once."""
         return await self._run(session_id, "set", speaker, state)
 
-    async def lineup(self, session_id: str) -> list[dict[str, str]]:
-        """Every speaker of the session with their state and label."""
+    async def set_status(self, session_id: str, status: str) -> tuple[bool, int]:
+        """The session is scheduled, live or ended."""
+        return await self._run(session_id, "status", value=status)
+
+    async def touch(self, session_id: str) -> int:
+        """A new version for a lineup whose connections changed; 0 if the session is gone."""
+        try:
+            return (await self._run(session_id, "touch"))[1]
+        except Conflict:
+            return 0
+
+    async def state_of(self, session_id: str, speaker: str) -> str | None:
+        """One speaker's state, or None if they never arrived."""
+        value = await self.r.hget(keys.lineup(session_id), speaker)
+        return str(value) if value else None
+
+    async def take_dirty(self, limit: int = 100) -> list[str]:
+        """Sessions where a speaker connected or dropped since the last call (each taken once)."""
+        return [str(s) for s in await self.r.spop(keys.STAGE_DIRTY, limit) or []]
+
+    async def stage(self, session_id: str) -> tuple[str, list[dict[str, Any]]]:
+        """The session's status and every speaker in arrival order: state, label, online."""
         async with self.r.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.stage(session_id), "status")
+            pipe.zrange(keys.lineup_order(session_id), 0, -1)
             pipe.hgetall(keys.lineup(session_id))
             pipe.hgetall(keys.lineup_labels(session_id))
-            states, labels = await pipe.execute()
-        return [
-            {"speaker": speaker, "state": state, "label": labels.get(speaker, "")}
-            for speaker, state in sorted(states.items())
+            pipe.hgetall(keys.lineup_members(session_id))
+            pipe.hgetall(keys.presence_members(session_id))
+            status, order, states, labels, members, present = await pipe.execute()
+        known = [s for s in order if s in states] + sorted(set(states) - set(order))
+        lineup = [
+            {
+                "speaker": speaker,
+                "state": states[speaker],
+                "label": labels.get(speaker, ""),
+                "online": int(present.get(members.get(speaker, ""), 0) or 0) > 0,
+            }
+            for speaker in known
         ]
+        return str(status or "scheduled"), lineup

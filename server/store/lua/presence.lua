@@ -11,6 +11,7 @@ local function where_key(s) return P .. 'ses:' .. s .. ':pwhere' end
 local function conn_key(c) return P .. 'conn:' .. c end
 local function worker_key(w) return P .. 'worker:' .. w .. ':conns' end
 local DIRTY = P .. 'presence:dirty'
+local STAGE_DIRTY = P .. 'stage:dirty'  -- a speaker connected or dropped: the lineup shows it
 local WORKERS = P .. 'workers'
 
 local function role_of(member)
@@ -33,6 +34,7 @@ local function leave(conn)
       redis.call('HINCRBY', counts_key(s), role_of(member) .. '|' .. where, -1)
     end
     redis.call('SADD', DIRTY, s)
+    if role_of(member) == 'speaker' then redis.call('SADD', STAGE_DIRTY, s) end
   end
   return 1
 end
@@ -48,6 +50,7 @@ if op == 'join' then
     redis.call('HSET', where_key(s), member, where)
     redis.call('HINCRBY', counts_key(s), role_of(member) .. '|' .. where, 1)
     redis.call('SADD', DIRTY, s)
+    if role_of(member) == 'speaker' then redis.call('SADD', STAGE_DIRTY, s) end
     return where
   end
   return redis.call('HGET', where_key(s), member) or where
