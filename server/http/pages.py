@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
@@ -22,14 +23,25 @@ VENDOR = {
     # url name -> file inside web/node_modules (installed from web/package.json)
     "socket.io.esm.min.js": "socket.io-client/dist/socket.io.esm.min.js",
     "socket.io.esm.min.js.map": "socket.io-client/dist/socket.io.esm.min.js.map",
+    "hls.light.min.mjs": "hls.js/dist/hls.light.min.mjs",
+    "hls.light.min.mjs.map": "hls.js/dist/hls.light.min.mjs.map",
 }
 
-# Pages only load what Podium serves itself; user text is never executed.
-CSP = (
+# Pages only load what Podium serves itself; user text is never executed. Video may come
+# from elsewhere (a speaker's backup recording, a session's stream); a page that plays a
+# stream may also fetch from the stream's origin (hls.js loads playlists and segments).
+CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "media-src 'self' blob: https:; connect-src 'self'; object-src 'none'; "
+    "media-src 'self' blob: https: http:; connect-src 'self'{connect}; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'self'; form-action 'self'"
 )
+CSP = CSP_TEMPLATE.format(connect="")
+
+
+def csp_with_streams(urls: list[str]) -> str:
+    """The policy for a page that plays these streams."""
+    origins = sorted({f"{u.scheme}://{u.netloc}" for u in map(urlsplit, urls) if u.scheme and u.netloc})
+    return CSP_TEMPLATE.format(connect="".join(f" {o}" for o in origins))
 
 
 @web.middleware
@@ -132,6 +144,8 @@ async def audience(request: web.Request) -> web.Response:
         "audience",
         {**view, "name": name, "where": where if where in ("hall", "remote") else None},
     )
+    streams = [s["stream_url"] for s in view["sessions"] if s["stream_url"]]
+    response.headers["Content-Security-Policy"] = csp_with_streams(streams)
     if issue:
         set_participant_cookie(
             response, settings, auth.participant_token(pid, settings.participant_cookie_days)
@@ -179,7 +193,10 @@ async def vendor(request: web.Request) -> web.FileResponse:
     path = WEB / "node_modules" / VENDOR[name]
     if not path.exists():
         raise web.HTTPServiceUnavailable(text="Run `make install`: web/node_modules is missing.")
-    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+    headers = {"Cache-Control": "public, max-age=3600"}
+    if name.endswith((".js", ".mjs")):
+        headers["Content-Type"] = "text/javascript; charset=utf-8"
+    return web.FileResponse(path, headers=headers)
 
 
 def setup(app: web.Application) -> None:

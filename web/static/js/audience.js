@@ -4,6 +4,7 @@ import { t, lang } from "./i18n.js";
 import { Live } from "./live.js";
 import { PresenceView } from "./presence.js";
 import { AudienceQA } from "./qa-audience.js";
+import { AudienceStage } from "./audience-stage.js";
 import * as P from "./protocol.js";
 
 const cfg = config();
@@ -43,8 +44,13 @@ function fillSessions(selected) {
   select.disabled = sessions.length === 0;
 }
 
+// A page that became a speaker's studio hears what its studio needs through these.
+const emit = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));
+
 const live = new Live({
   onSnapshot(snap) {
+    stageView.snapshot(snap);
+    if (snap.you.role !== "audience") return; // the studio took over this page
     qa.snapshot(snap);
     showReactions(snap.reactions.emoji);
     presence.reset();
@@ -53,19 +59,28 @@ const live = new Live({
     if (snap.you.where) setWhereRadio(snap.you.where);
   },
   onPresence: (msg) => presence.update(msg),
-  onVotes: (msg) => qa.votes(msg),
+  onVotes: (msg) => {
+    qa.votes(msg);
+    emit("podium:votes", msg);
+  },
   onMine: (msg) => qa.mine(msg),
   onDelta(msg, name) {
     if (name === "qa:delta") {
       qa.delta(msg);
+      emit("podium:qa", msg);
       return;
     }
-    if (name !== "session:delta") return; // the stage's clock and lineup are not shown here yet
+    if (name === "stage:delta") {
+      if (msg.stage && !stageView.upgraded) stageView.stage(msg.stage);
+      emit("podium:stage", msg);
+      return;
+    }
     const changed = msg.changes.session;
     if (changed) {
       sessions = sessions.map((s) => (s.id === changed.id ? changed : s));
       fillSessions(live.sessionId);
       showSession(changed);
+      stageView.session(changed);
     }
   },
   onDeleted(msg) {
@@ -80,6 +95,7 @@ const live = new Live({
 });
 
 const qa = new AudienceQA(live, event.code);
+const stageView = new AudienceStage(live);
 
 // Reactions: one tap each, a short cooldown per emoji (Podium counts one a second).
 function showReactions(emoji) {
@@ -98,6 +114,7 @@ function setWhereRadio(value) {
   for (const input of document.querySelectorAll('#where input[name="where"]')) {
     input.checked = input.value === value;
   }
+  stageView.setWhere(value);
 }
 
 async function enter(sessionId) {
@@ -112,6 +129,7 @@ document.querySelectorAll('#where input[name="where"]').forEach((input) => {
   input.addEventListener("change", async () => {
     where = input.value;
     localStorage.setItem(whereKey, where);
+    stageView.setWhere(where);
     await live.setWhere(where);
   });
 });
@@ -141,5 +159,6 @@ setWhereRadio(where);
 const initial = sessionById(localStorage.getItem(sessionKey)) ? localStorage.getItem(sessionKey) : cfg.current_session;
 fillSessions(initial);
 live.connect();
+stageView.attach();
 if (initial) enter(initial);
 else showSession(null);

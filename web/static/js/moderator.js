@@ -305,27 +305,12 @@ for (const b of document.querySelectorAll("[data-clock]")) {
     else status(ack.error.message);
   });
 }
-function renderLineup(stage) {
-  const list = $("#lineup");
-  list.replaceChildren(...stage.lineup.map((s) => h("li", { "data-speaker": s.speaker, "data-state": s.state },
-    h("strong", { dir: "auto", text: s.label || t("role.speaker") }), " ",
-    h("span", { class: `tag tally-${s.state}`, text: t(`stage.${s.state}`) }),
-    h("span", { class: "row" }, ...["backstage", "live", "off"].filter((st) => st !== s.state).map((st) =>
-      h("button", { type: "button", "data-stage": st, text: t(`stage.to.${st}`), onclick: async () => {
-        const ack = await live.request(P.STAGE_SET, { session: live.sessionId, speaker: s.speaker, state: st });
-        if (!ack.ok) status(ack.error.message);
-      } }))))));
-  if (!stage.lineup.length) list.append(h("li", { class: "hint", text: t("stage.nobody") }));
-}
-
 document.addEventListener("podium:stage", (e) => {
   if (e.detail.clock) clock.set(e.detail.clock);
-  if (e.detail.stage) renderLineup(e.detail.stage);
 });
 
 document.addEventListener("podium:snapshot", (e) => {
   clock.set(e.detail.clock);
-  renderLineup(e.detail.stage);
   state.reset(e.detail.qa);
   renderSettings();
   render({ force: true });

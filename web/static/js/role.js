@@ -99,6 +99,7 @@ async function main() {
     },
   });
   live.connect();
+  emit("podium:live", live); // before the first snapshot: page modules attach their listeners
   const ack = await live.enter(sessionId);
   if (!ack.ok) signinMessage(ack.error.message);
   return live;

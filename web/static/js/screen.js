@@ -1,35 +1,183 @@
-// The hall screen: the question on screen in large type, with its votes and asker; the
-// join QR and code always (small beside a question, large when there is none).
-import { $, config } from "./dom.js";
+// The hall screen, on autopilot by priority: the speakers on stage (their live video, or
+// their backup recording) with the question on screen beneath > the question on screen >
+// the join QR with the code in huge type. Nothing but a holding slide when a live
+// speaker's picture stops: never a frozen frame, never an error text.
+import { $, h, config } from "./dom.js";
 import { t, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
+import { Peers, Viewer } from "./rtc.js";
 
-const base = config().base_url;
+const cfg = config();
+const base = cfg.base_url;
+const FROZEN_AFTER_MS = 2500; // no new frame for this long: show the holding slide
+// A second screen in the same hall stays silent (…/s/<session>?sound=off), or the room echoes.
+const silent = new URLSearchParams(location.search).get("sound") === "off";
 const state = new QAState();
+let live = null;
+let viewer = null;
+let peers = null;
+let lineup = [];
+let eventName = "";
+const streams = new Map(); // speaker id -> {stream, peer}
+const tiles = new Map(); // speaker id -> {el, video, mode, lastFrame}
 
-function render() {
+function renderQuestion() {
   const q = state.onScreen();
-  $("#screen-canvas").dataset.mode = q ? "question" : "join";
   $("#screen-question").hidden = !q;
-  if (!q) return;
-  $("#screen-question-text").textContent = q.text;
-  $("#screen-question-name").textContent = q.anonymous || !q.name ? t("qa.anonymous_author") : q.name;
-  $("#screen-question-votes").textContent = t("screen.votes", { count: q.votes, n: formatNumber(q.votes) });
+  if (q) {
+    $("#screen-question-text").textContent = q.text;
+    $("#screen-question-name").textContent = q.anonymous || !q.name ? t("qa.anonymous_author") : q.name;
+    $("#screen-question-votes").textContent = t("screen.votes", { count: q.votes, n: formatNumber(q.votes) });
+  }
+  const onStage = lineup.some((s) => ["live", "backup"].includes(s.state));
+  $("#screen-canvas").dataset.mode = onStage ? "stage" : q ? "question" : "join";
 }
+
+// Plays with sound when the browser allows it (a kiosk is started with autoplay allowed);
+// otherwise muted, with a small speaker button for whoever is near the keyboard.
+async function play(video) {
+  video.muted = silent;
+  try {
+    await video.play();
+  } catch {
+    video.muted = true;
+    $("#sound").hidden = silent;
+    try {
+      await video.play();
+    } catch {
+      // Nothing to play yet.
+    }
+  }
+}
+
+$("#sound").addEventListener("click", () => {
+  $("#sound").hidden = true;
+  for (const tile of tiles.values()) {
+    tile.video.muted = false;
+    tile.video.play().catch(() => {});
+  }
+});
+
+function watchFrames(tile) {
+  const video = tile.video;
+  const onFrame = () => {
+    tile.lastFrame = performance.now();
+    if (tiles.get(tile.speaker) === tile) video.requestVideoFrameCallback(onFrame);
+  };
+  if ("requestVideoFrameCallback" in video) video.requestVideoFrameCallback(onFrame);
+  else video.addEventListener("timeupdate", () => (tile.lastFrame = performance.now()));
+}
+
+function tileFor(s) {
+  let tile = tiles.get(s.speaker);
+  if (!tile) {
+    const video = h("video", { autoplay: true, playsinline: true });
+    const holding = h("div", { class: "holding" },
+      h("p", { class: "holding-event", dir: "auto" }), h("p", { class: "holding-text", dir: "auto" }));
+    const el = h("figure", { class: "tile", "data-speaker": s.speaker }, video, holding,
+      h("figcaption", { dir: "auto" }));
+    tile = { speaker: s.speaker, el, video, mode: null, source: null, lastFrame: 0 };
+    watchFrames(tile);
+    tiles.set(s.speaker, tile);
+  }
+  $("figcaption", tile.el).textContent = s.label || "";
+  $(".holding-event", tile.el).textContent = eventName;
+  $(".holding-text", tile.el).textContent = t("screen.holding", { name: s.label || t("role.speaker") });
+  return tile;
+}
+
+// What each tile shows now: the camera, the recording, or the holding slide.
+function refresh() {
+  for (const s of lineup) {
+    const tile = tiles.get(s.speaker);
+    if (!tile) continue;
+    let source = null;
+    if (s.state === "backup" && s.backup_url) source = `backup:${s.backup_url}`;
+    const media = streams.get(s.speaker);
+    if (s.state === "live" && media && s.online) source = `live:${media.peer}`;
+    if (source !== tile.source) {
+      tile.source = source;
+      tile.lastFrame = performance.now();
+      tile.video.removeAttribute("src");
+      tile.video.srcObject = null;
+      tile.video.loop = false;
+      if (source?.startsWith("backup:")) tile.video.src = s.backup_url;
+      else if (source) tile.video.srcObject = media.stream;
+      if (source) play(tile.video);
+    }
+    const flowing = source && performance.now() - tile.lastFrame < FROZEN_AFTER_MS && tile.video.videoWidth > 0;
+    const mode = flowing ? "video" : "holding";
+    if (mode !== tile.mode) {
+      tile.mode = mode;
+      tile.el.dataset.mode = mode;
+    }
+  }
+}
+setInterval(refresh, 500);
+
+function renderStage() {
+  const onStage = lineup.filter((s) => ["live", "backup"].includes(s.state));
+  const keep = new Set(onStage.map((s) => s.speaker));
+  for (const [speaker, tile] of tiles) {
+    if (keep.has(speaker)) continue;
+    tile.video.srcObject = null;
+    tile.video.removeAttribute("src");
+    tile.el.remove();
+    tiles.delete(speaker);
+  }
+  const box = $("#tiles");
+  box.replaceChildren(...onStage.map((s) => tileFor(s).el));
+  box.dataset.count = String(onStage.length);
+  refresh();
+  renderQuestion();
+}
+
+document.addEventListener("podium:live", (e) => {
+  live = e.detail;
+  viewer = new Viewer(live, {
+    onStream(peer, speaker, stream) {
+      streams.set(speaker, { stream, peer });
+      refresh();
+    },
+    onGone(peer, speaker) {
+      if (streams.get(speaker)?.peer === peer) streams.delete(speaker);
+      refresh();
+    },
+  });
+  peers = new Peers(live, (p) => viewer.keep([...p.map.keys()]));
+});
 
 document.addEventListener("podium:snapshot", (e) => {
   const { event, qa } = e.detail;
+  eventName = event.name;
   const url = `${base}/e/${event.code}`; // what the QR says, whatever address this screen used
   $("#join-qr").src = `/e/${encodeURIComponent(event.code)}/qr.svg?w=hall`;
   $("#join-url").textContent = url.replace(/^https?:\/\//, "");
   $("#join-code").textContent = event.code;
   state.reset(qa);
-  render();
+  if (viewer) {
+    viewer.configure(e.detail.rtc?.ice_servers);
+    viewer.closeAll(); // after a reconnect the speakers offer again, to this new socket
+    streams.clear();
+    peers.reset(e.detail.rtc);
+  }
+  lineup = e.detail.stage.lineup;
+  renderStage();
+});
+document.addEventListener("podium:stage", (e) => {
+  if (!e.detail.stage) return;
+  lineup = e.detail.stage.lineup;
+  renderStage();
 });
 document.addEventListener("podium:qa", (e) => {
   state.applyDelta(e.detail);
-  render();
+  renderQuestion();
 });
+document.addEventListener("podium:votes", (e) => {
+  state.applyVotes(e.detail.votes);
+  renderQuestion();
+});
+
 // Reactions float up in a corner; a tick of hundreds shows as a capped flurry.
 document.addEventListener("podium:reactions", (e) => {
   const layer = $("#floating");
@@ -43,9 +191,4 @@ document.addEventListener("podium:reactions", (e) => {
     el.addEventListener("animationend", () => el.remove());
     layer.append(el);
   }
-});
-
-document.addEventListener("podium:votes", (e) => {
-  state.applyVotes(e.detail.votes);
-  render();
 });

@@ -1,26 +1,285 @@
-// The speaker's studio (first part): the session clock, large, amber near the end, red after.
-import { $ } from "./dom.js";
+// The speaker's studio. Backstage (the green room): camera and microphone check with device
+// choice, a network verdict in plain words, the running order with the start time in both
+// zones, and the backstage chat. Live: a confidence monitor (the clock, the question on
+// screen and the next, the hall's reactions as a meter, cues that must be acknowledged, the
+// own connection's health). The tally says which, large and coloured, all the time.
+//
+// The page gets its connection from role.js (the studio page) or audience.js (an audience
+// member brought on stage) through the podium:* document events.
+import { $, h, formatTime, localZone } from "./dom.js";
+import { t, lang } from "./i18n.js";
+import * as P from "./protocol.js";
 import { ClockView } from "./clock.js";
-import { t } from "./i18n.js";
+import { QAState } from "./qa-state.js";
+import { Peers, Publisher } from "./rtc.js";
+import { ChatView, healthLevel, healthText } from "./backstage.js";
+
+const HEALTH_EVERY_MS = 2000;
+const METER_DECAY = 0.85;
+const ON_STAGE = ["live", "backup"];
 
 const clock = new ClockView($("#clock"));
-let me = null;
+const qa = new QAState();
+const chat = new ChatView($("#chat"), () => live);
+let live = null;
+let publisher = null;
+let peers = null;
+let me = null; // this speaker's id (their link)
+let myState = "backstage";
+let snap = null;
+let stream = null;
+const cues = new Map(); // id -> cue, the unread ones are shown one at a time
+const meter = new Map(); // emoji -> level
 
-// The tally: BACKSTAGE / LIVE / OFF, large and coloured, never ambiguous.
-function tally(stage) {
+// --- the tally and the running order --------------------------------------------------
+
+function renderStage(stage) {
   const mine = stage.lineup.find((s) => s.speaker === me);
-  const state = mine ? mine.state : "backstage";
-  const el = $("#tally");
-  el.dataset.state = state;
-  el.textContent = t(`stage.${state}`).toUpperCase();
+  myState = mine ? mine.state : "backstage";
+  const tally = $("#tally");
+  tally.dataset.state = myState;
+  tally.textContent = t(`stage.${myState}`).toUpperCase();
+  $("#studio").dataset.state = myState;
+  $("#hold").textContent = t(`studio.hold.${myState}`);
+  $("#hold").hidden = ON_STAGE.includes(myState);
+  const order = $("#order");
+  order.replaceChildren(...stage.lineup.map((s) => h("li", { "data-state": s.state, "data-speaker": s.speaker },
+    h("strong", { dir: "auto", text: s.label || t("role.speaker") }),
+    s.speaker === me ? h("span", { class: "hint", text: ` (${t("studio.you")})` }) : null, " ",
+    h("span", { class: `tag tally-${s.state}`, text: t(`stage.${s.state}`) }))));
+  const onStage = stage.lineup.filter((s) => ON_STAGE.includes(s.state)).map((s) => s.label || t("role.speaker"));
+  const next = stage.lineup.find((s) => s.state === "backstage");
+  $("#now-next").textContent = [
+    t("studio.now_live", { names: onStage.length ? onStage.join(", ") : t("studio.nobody") }),
+    next ? t("studio.up_next", { name: next.label || t("role.speaker") }) : null,
+  ].filter(Boolean).join(" · ");
+  publishTo();
 }
 
+function renderTimes() {
+  if (!snap) return;
+  const { session, event } = snap;
+  const there = formatTime(session.starts_at, event.time_zone, lang);
+  const here = localZone();
+  let text = t("studio.starts_event", { time: there });
+  if (here && here !== event.time_zone) text += " · " + t("studio.starts_yours", { time: formatTime(session.starts_at, here, lang) });
+  $("#start-times").textContent = text;
+}
+
+// --- the confidence monitor -------------------------------------------------------------
+
+function renderQuestions() {
+  const now = qa.onScreen();
+  const queued = qa.sorted([...qa.questions.values()].filter((q) => q.state === "approved" && q.id !== qa.screen), "popular");
+  $("#monitor-now").textContent = now ? now.text : t("studio.no_question");
+  $("#monitor-next").textContent = queued[0] ? queued[0].text : t("studio.no_question");
+}
+
+function renderMeter(emoji) {
+  const el = $("#meter");
+  if (emoji) {
+    el.replaceChildren(...emoji.map((e) => h("span", { class: "meter-row", "data-emoji": e },
+      h("span", { class: "meter-emoji", text: e }), h("span", { class: "meter-bar" }, h("span", { class: "meter-fill" })))));
+  }
+  for (const row of el.querySelectorAll(".meter-row")) {
+    const level = meter.get(row.dataset.emoji) || 0;
+    $(".meter-fill", row).style.inlineSize = `${Math.min(100, level * 4)}%`;
+    row.dataset.level = level > 12 ? "high" : level > 2 ? "some" : "calm";
+  }
+}
+
+setInterval(() => {
+  for (const [e, level] of meter) meter.set(e, level * METER_DECAY);
+  renderMeter();
+}, 250);
+
+// A cue covers the screen until the speaker taps OK; that is the moderator's read receipt.
+function showCue() {
+  const pending = [...cues.values()].filter((c) => !c.acked_at).sort((a, b) => a.at - b.at)[0];
+  const box = $("#cue");
+  box.hidden = !pending;
+  if (!pending) return;
+  box.dataset.cue = pending.id;
+  box.dataset.kind = pending.kind;
+  $("#cue-text").textContent = pending.kind === "minutes" ? t("cue.minutes", { count: pending.minutes, n: pending.minutes })
+    : pending.kind === "wrap" ? t("cue.wrap") : pending.text;
+  $("#cue-by").textContent = pending.by ? t("cue.from", { name: pending.by }) : "";
+  $("#cue-ok").focus();
+}
+
+$("#cue-ok").addEventListener("click", async () => {
+  const id = $("#cue").dataset.cue;
+  const cue = cues.get(id);
+  if (!cue || !live) return;
+  cue.acked_at = Date.now(); // dismissed here at once; the ack is retried below if it failed
+  showCue();
+  let ack = await live.request(P.STAGE_CUE_ACK, { session: live.sessionId, cue: id });
+  if (!ack.ok && ack.error.code === "unavailable") ack = await live.request(P.STAGE_CUE_ACK, { session: live.sessionId, cue: id });
+});
+
+// --- camera and microphone ---------------------------------------------------------------
+
+const deviceKey = (kind) => `podium.device.${kind}`;
+let audioMeter = null;
+
+async function fillDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [kind, id] of [["videoinput", "#camera-select"], ["audioinput", "#mic-select"]]) {
+    const current = stream?.getTracks().find((tr) => tr.kind === kind.slice(0, 5))?.getSettings().deviceId;
+    const list = devices.filter((d) => d.kind === kind);
+    $(id).replaceChildren(...list.map((d, i) => h("option", {
+      value: d.deviceId, selected: d.deviceId === current, text: d.label || `${t(`studio.${kind}`)} ${i + 1}` })));
+  }
+}
+
+function cameraError(err) {
+  const el = $("#camera-error");
+  el.hidden = !err;
+  if (!err) return;
+  const key = { NotAllowedError: "denied", NotFoundError: "missing", NotReadableError: "busy", OverconstrainedError: "missing" }[err.name];
+  el.textContent = t(`studio.camera_${key || "failed"}`);
+}
+
+async function startCamera() {
+  const want = (kind) => {
+    const id = localStorage.getItem(deviceKey(kind));
+    return id ? { deviceId: { ideal: id } } : true;
+  };
+  try {
+    const next = await navigator.mediaDevices.getUserMedia({
+      video: { ...(want("video") === true ? {} : want("video")), width: { ideal: 1280 }, height: { ideal: 720 } },
+      audio: want("audio") === true ? { echoCancellation: true } : { ...want("audio"), echoCancellation: true },
+    });
+    const old = stream;
+    stream = next;
+    $("#preview").srcObject = stream;
+    cameraError(null);
+    publisher?.setStream(stream);
+    if (old) for (const track of old.getTracks()) track.stop();
+    listenToMic();
+    await fillDevices();
+  } catch (err) {
+    cameraError(err);
+  }
+}
+
+function listenToMic() {
+  try {
+    audioMeter?.ctx.close();
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    ctx.createMediaStreamSource(stream).connect(analyser);
+    const data = new Uint8Array(analyser.fftSize);
+    audioMeter = { ctx, analyser, data };
+  } catch {
+    audioMeter = null;
+  }
+}
+
+setInterval(() => {
+  if (!audioMeter) return;
+  audioMeter.analyser.getByteTimeDomainData(audioMeter.data);
+  let peak = 0;
+  for (const v of audioMeter.data) peak = Math.max(peak, Math.abs(v - 128));
+  $("#mic-level").style.inlineSize = `${Math.min(100, (peak / 128) * 180)}%`;
+}, 100);
+
+for (const [sel, kind] of [["#camera-select", "video"], ["#mic-select", "audio"]]) {
+  $(sel).addEventListener("change", (e) => {
+    localStorage.setItem(deviceKey(kind), e.target.value);
+    startCamera();
+  });
+}
+$("#camera-start").addEventListener("click", () => {
+  audioMeter?.ctx.resume();
+  startCamera();
+});
+
+// --- media to the stage ---------------------------------------------------------------------
+
+// Moderators always see this speaker (a preview backstage); the hall's screens only while live.
+function publishTo() {
+  if (!publisher || !peers) return;
+  publisher.want(peers.ids((p) => p.role === "moderator" || (p.role === "screen" && myState === "live")));
+}
+
+// --- health: round trip to Podium and the outgoing video, every two seconds -----------------
+
+let lastRtt = null;
+async function reportHealth() {
+  if (!live || !snap || !live.socket.connected) {
+    $("#own-health").dataset.level = "poor";
+    $("#own-health").textContent = t("health.offline");
+    return;
+  }
+  const video = publisher ? await publisher.stats() : null;
+  const report = { session: live.sessionId, rtt_ms: lastRtt ?? 0, ...(video || {}) };
+  const started = performance.now();
+  const ack = await live.request(P.STAGE_HEALTH, report);
+  if (ack.ok) lastRtt = Math.round(performance.now() - started);
+  const shown = { ...report, rtt_ms: lastRtt ?? report.rtt_ms };
+  for (const el of [$("#own-health"), $("#network-verdict")]) {
+    el.dataset.level = healthLevel(shown);
+    el.textContent = lastRtt === null ? t("studio.measuring") : healthText(shown);
+  }
+  $("#network-verdict").textContent = lastRtt === null ? t("studio.measuring") : t(`network.${healthLevel(shown)}`, { ms: lastRtt });
+}
+setInterval(reportHealth, HEALTH_EVERY_MS);
+
+// --- wiring ----------------------------------------------------------------------------------
+
+function attach(connection) {
+  if (live === connection) return;
+  live = connection;
+  chat.attach(live);
+  publisher = new Publisher(live);
+  if (stream) publisher.setStream(stream);
+  peers = new Peers(live, publishTo);
+  live.socket.on(P.STAGE_CUE, (msg) => {
+    if (msg.session !== live.sessionId || msg.cue.speaker !== me) return;
+    cues.set(msg.cue.id, msg.cue);
+    showCue();
+  });
+  live.socket.on(P.REACTION_TICK, (msg) => {
+    if (msg.session !== live.sessionId) return;
+    for (const [e, n] of Object.entries(msg.counts)) meter.set(e, (meter.get(e) || 0) + n);
+    renderMeter();
+  });
+}
+
+document.addEventListener("podium:live", (e) => attach(e.detail));
 document.addEventListener("podium:snapshot", (e) => {
-  me = e.detail.you.speaker;
-  clock.set(e.detail.clock);
-  tally(e.detail.stage);
+  snap = e.detail;
+  me = snap.you.speaker;
+  if (!me) return;
+  clock.set(snap.clock);
+  qa.reset(snap.qa);
+  renderQuestions();
+  renderMeter(snap.reactions.emoji);
+  renderTimes();
+  chat.reset(snap.backstage?.chat);
+  cues.clear();
+  for (const c of snap.backstage?.cues || []) cues.set(c.id, c);
+  showCue();
+  if (publisher) {
+    publisher.configure(snap.rtc?.ice_servers);
+    peers.reset(snap.rtc);
+    publisher.restartAll();
+  }
+  renderStage(snap.stage);
 });
 document.addEventListener("podium:stage", (e) => {
   if (e.detail.clock) clock.set(e.detail.clock);
-  if (e.detail.stage) tally(e.detail.stage);
+  if (e.detail.stage && me) renderStage(e.detail.stage);
 });
+document.addEventListener("podium:qa", (e) => {
+  qa.applyDelta(e.detail);
+  renderQuestions();
+});
+document.addEventListener("podium:votes", (e) => {
+  qa.applyVotes(e.detail.votes);
+  renderQuestions();
+});
+
+startCamera();

@@ -1,0 +1,235 @@
+// WebRTC on the stage. Podium relays only the signaling (rtc:signal) between a speaker and
+// the hall screens and moderators of one session; the browsers carry the pixels. The
+// speaker always offers (one connection per viewer), so there is never an offer collision;
+// a viewer only answers.
+import * as P from "./protocol.js";
+
+const RESTART_AFTER_MS = 1500; // a failed connection is rebuilt after this
+
+// The peers this socket may connect to, from the snapshot and then rtc:peer.
+export class Peers {
+  constructor(live, onChange) {
+    this.live = live;
+    this.onChange = onChange;
+    this.map = new Map(); // socket id -> {role, speaker}
+    live.socket.on(P.RTC_PEER, (msg) => {
+      if (msg.session !== live.sessionId) return;
+      if (msg.present) this.map.set(msg.peer, { role: msg.role, speaker: msg.speaker });
+      else this.map.delete(msg.peer);
+      this.onChange(this);
+    });
+  }
+
+  reset(rtc) {
+    this.map = new Map((rtc?.peers || []).map((p) => [p.peer, { role: p.role, speaker: p.speaker }]));
+    this.onChange(this);
+  }
+
+  ids(predicate) {
+    return [...this.map].filter(([, p]) => predicate(p)).map(([id]) => id);
+  }
+}
+
+function send(live, to, kind, data) {
+  const payload = { session: live.sessionId, to, kind };
+  if (data) payload.data = data;
+  return live.request(P.RTC_SIGNAL, payload);
+}
+
+function candidateJSON(c) {
+  return { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex, usernameFragment: c.usernameFragment };
+}
+
+// The speaker's side: one connection per wanted viewer, carrying the current camera/mic.
+export class Publisher {
+  constructor(live) {
+    this.live = live;
+    this.iceServers = [];
+    this.stream = null;
+    this.pcs = new Map(); // viewer socket id -> RTCPeerConnection
+    this.wanted = new Set();
+    this.lastStats = null;
+    live.socket.on(P.RTC_SIGNAL, (msg) => this.onSignal(msg));
+  }
+
+  configure(iceServers) {
+    this.iceServers = iceServers || [];
+  }
+
+  // A new camera or microphone: swapped in place on every open connection (no renegotiation).
+  setStream(stream) {
+    const had = this.stream;
+    this.stream = stream;
+    if (!had) {
+      this.want(this.wanted);
+      return;
+    }
+    for (const pc of this.pcs.values()) {
+      for (const sender of pc.getSenders()) {
+        const track = stream?.getTracks().find((t) => t.kind === sender.track?.kind);
+        if (track) sender.replaceTrack(track);
+      }
+    }
+  }
+
+  want(ids) {
+    this.wanted = new Set(ids);
+    for (const id of [...this.pcs.keys()]) if (!this.wanted.has(id)) this.close(id, true);
+    if (!this.stream) return;
+    for (const id of this.wanted) if (!this.pcs.has(id)) this.connect(id);
+  }
+
+  // After a reconnect the viewers know this speaker by a new socket id: start over.
+  restartAll() {
+    for (const id of [...this.pcs.keys()]) this.close(id, false);
+    this.want(this.wanted);
+  }
+
+  async connect(id) {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pcs.set(id, pc);
+    for (const track of this.stream.getTracks()) pc.addTrack(track, this.stream);
+    pc.onicecandidate = (e) => {
+      if (e.candidate) send(this.live, id, "candidate", candidateJSON(e.candidate));
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState !== "failed" || this.pcs.get(id) !== pc) return;
+      this.close(id, true);
+      setTimeout(() => {
+        if (this.wanted.has(id) && !this.pcs.has(id) && this.stream) this.connect(id);
+      }, RESTART_AFTER_MS);
+    };
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      const ack = await send(this.live, id, "offer", { type: "offer", sdp: pc.localDescription.sdp });
+      if (!ack.ok && this.pcs.get(id) === pc) this.close(id, false); // the viewer left meanwhile
+    } catch {
+      if (this.pcs.get(id) === pc) this.close(id, false);
+    }
+  }
+
+  close(id, sayBye) {
+    const pc = this.pcs.get(id);
+    if (!pc) return;
+    this.pcs.delete(id);
+    pc.close();
+    if (sayBye) send(this.live, id, "bye");
+  }
+
+  async onSignal(msg) {
+    if (msg.session !== this.live.sessionId) return;
+    const pc = this.pcs.get(msg.from);
+    if (!pc) return;
+    try {
+      if (msg.kind === "answer") await pc.setRemoteDescription(msg.data);
+      else if (msg.kind === "candidate") await pc.addIceCandidate(msg.data);
+      else if (msg.kind === "bye") this.close(msg.from, false);
+    } catch {
+      // A stale answer or candidate for a connection that was rebuilt: ignore it.
+    }
+  }
+
+  // Outgoing video across all viewers: kbps, packet loss (%), frames per second.
+  async stats() {
+    let bytes = 0, fps = 0, lost = 0, sent = 0;
+    for (const pc of this.pcs.values()) {
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type === "outbound-rtp" && s.kind === "video") {
+          bytes += s.bytesSent || 0;
+          sent += s.packetsSent || 0;
+          fps = Math.max(fps, s.framesPerSecond || 0);
+        }
+        if (s.type === "remote-inbound-rtp" && s.kind === "video") lost += s.packetsLost || 0;
+      });
+    }
+    const now = performance.now();
+    const prev = this.lastStats;
+    this.lastStats = { bytes, now, lost, sent };
+    if (!prev || !this.pcs.size) return null;
+    const seconds = (now - prev.now) / 1000;
+    const kbps = Math.max(0, Math.round(((bytes - prev.bytes) * 8) / 1000 / seconds));
+    const dSent = sent - prev.sent;
+    const loss = dSent > 0 ? Math.min(100, Math.max(0, Math.round(((lost - prev.lost) / dSent) * 100))) : 0;
+    return { kbps, loss, fps: Math.round(fps) };
+  }
+}
+
+// A screen's or moderator's side: answers speakers' offers and hands over their streams.
+export class Viewer {
+  constructor(live, { onStream, onGone, onState } = {}) {
+    this.live = live;
+    this.iceServers = [];
+    this.pcs = new Map(); // speaker socket id -> {pc, speaker, chain}
+    this.onStream = onStream || (() => {});
+    this.onGone = onGone || (() => {});
+    this.onState = onState || (() => {});
+    live.socket.on(P.RTC_SIGNAL, (msg) => this.onSignal(msg));
+  }
+
+  configure(iceServers) {
+    this.iceServers = iceServers || [];
+  }
+
+  // Peers that left the session: their connections end.
+  keep(ids) {
+    const alive = new Set(ids);
+    for (const id of [...this.pcs.keys()]) if (!alive.has(id)) this.close(id);
+  }
+
+  closeAll() {
+    for (const id of [...this.pcs.keys()]) this.close(id);
+  }
+
+  close(id) {
+    const entry = this.pcs.get(id);
+    if (!entry) return;
+    this.pcs.delete(id);
+    entry.pc.close();
+    this.onGone(id, entry.speaker);
+  }
+
+  open(id, speaker) {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const entry = { pc, speaker, chain: Promise.resolve() };
+    this.pcs.set(id, entry);
+    pc.ontrack = (e) => this.onStream(id, speaker, e.streams[0] || new MediaStream([e.track]));
+    pc.onicecandidate = (e) => {
+      if (e.candidate) send(this.live, id, "candidate", candidateJSON(e.candidate));
+    };
+    pc.onconnectionstatechange = () => this.onState(id, speaker, pc.connectionState);
+    return entry;
+  }
+
+  onSignal(msg) {
+    if (msg.session !== this.live.sessionId || msg.role !== "speaker") return;
+    if (msg.kind === "bye") {
+      this.close(msg.from);
+      return;
+    }
+    let entry = this.pcs.get(msg.from);
+    if (msg.kind === "offer" && entry && entry.pc.signalingState !== "stable") {
+      this.close(msg.from); // a fresh start from the speaker
+      entry = null;
+    }
+    if (!entry) {
+      if (msg.kind !== "offer") return;
+      entry = this.open(msg.from, msg.speaker);
+    }
+    const { pc } = entry;
+    // Signals of one peer are applied strictly in order.
+    entry.chain = entry.chain.then(async () => {
+      try {
+        if (msg.kind === "offer") {
+          await pc.setRemoteDescription(msg.data);
+          await pc.setLocalDescription(await pc.createAnswer());
+          await send(this.live, msg.from, "answer", { type: "answer", sdp: pc.localDescription.sdp });
+        } else if (msg.kind === "candidate") {
+          await pc.addIceCandidate(msg.data);
+        }
+      } catch {
+        // A signal for a connection that was replaced: ignore it.
+      }
+    });
+  }
+}

@@ -1,0 +1,225 @@
+// The moderator's stage controls: the lineup with each speaker's preview, connection health
+// and moves (backstage / live / backup / off), cues with their read receipts, the session's
+// status, the raised hands (bring backstage or decline) and the backstage chat.
+import { $, h } from "./dom.js";
+import { t, lang } from "./i18n.js";
+import * as P from "./protocol.js";
+import { Peers, Viewer } from "./rtc.js";
+import { ChatView, healthLevel, healthText } from "./backstage.js";
+
+const STALE_AFTER_MS = 6000; // no health report for this long: the speaker's link is unstable
+
+let live = null;
+let viewer = null;
+let peers = null;
+let lineup = [];
+const items = new Map(); // speaker -> {el, video}
+const previews = new Map(); // speaker -> {stream, peer}
+const health = new Map(); // speaker -> {report, at (this browser's time)}
+const cues = new Map(); // cue id -> cue
+const chat = new ChatView($("#chat"), () => live);
+
+const timeOf = (ms) => new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
+
+function status(text) {
+  $("#mod-status").textContent = text;
+}
+
+async function request(event, payload) {
+  const ack = await live.request(event, { session: live.sessionId, ...payload });
+  if (!ack.ok) status(ack.error.message);
+  return ack;
+}
+
+// --- the lineup ------------------------------------------------------------------------
+
+function moves(s) {
+  const targets = ["backstage", "live", "off"];
+  if (s.backup_url) targets.splice(2, 0, "backup");
+  return targets.filter((st) => st !== s.state).map((st) => h("button", {
+    type: "button", "data-stage": st, class: st === "live" ? "primary" : st === "backup" ? "warn" : "",
+    text: t(`stage.to.${st}`), onclick: () => request(P.STAGE_SET, { speaker: s.speaker, state: st }),
+  }));
+}
+
+function cueControls(s) {
+  const input = h("input", { type: "text", maxlength: 200, dir: "auto", "aria-label": t("cue.text_label"), placeholder: t("cue.text_label") });
+  const sendText = () => {
+    const text = input.value.trim();
+    if (!text) return;
+    request(P.STAGE_CUE, { speaker: s.speaker, kind: "text", text }).then((ack) => ack.ok && (input.value = ""));
+  };
+  input.addEventListener("keydown", (e) => e.key === "Enter" && sendText());
+  return h("div", { class: "cues" },
+    h("button", { type: "button", "data-cue": "minutes", text: t("cue.two_minutes"),
+      onclick: () => request(P.STAGE_CUE, { speaker: s.speaker, kind: "minutes", minutes: 2 }) }),
+    h("button", { type: "button", "data-cue": "wrap", text: t("cue.wrap_button"),
+      onclick: () => request(P.STAGE_CUE, { speaker: s.speaker, kind: "wrap" }) }),
+    input,
+    h("button", { type: "button", "data-cue": "text", text: t("cue.send"), onclick: sendText }),
+    h("p", { class: "hint cue-receipt", "aria-live": "polite" }));
+}
+
+function item(s) {
+  let entry = items.get(s.speaker);
+  if (!entry) {
+    const video = h("video", { class: "preview-small", autoplay: true, muted: true, playsinline: true });
+    video.muted = true;
+    const el = h("li", { class: "stage-item", "data-speaker": s.speaker },
+      h("div", { class: "stage-item-head" },
+        h("strong", { dir: "auto", class: "stage-name" }), " ",
+        h("span", { class: "tag stage-state" }), " ",
+        h("span", { class: "health", "data-level": "unknown" })),
+      video, h("div", { class: "row stage-moves" }), null);
+    entry = { el, video };
+    items.set(s.speaker, entry);
+  }
+  const { el } = entry;
+  el.dataset.state = s.state;
+  el.dataset.online = String(s.online);
+  $(".stage-name", el).textContent = s.label || t("role.speaker");
+  const tag = $(".stage-state", el);
+  tag.className = `tag stage-state tally-${s.state}`;
+  tag.textContent = t(`stage.${s.state}`);
+  $(".stage-moves", el).replaceChildren(...moves(s));
+  if (!$(".cues", el)) el.append(cueControls(s));
+  return entry;
+}
+
+function renderLineup() {
+  const list = $("#lineup");
+  const keep = new Set(lineup.map((s) => s.speaker));
+  for (const [speaker, entry] of items) if (!keep.has(speaker)) (entry.el.remove(), items.delete(speaker));
+  for (const s of lineup) list.append(item(s).el);
+  $("#lineup > .hint")?.remove();
+  if (!lineup.length) list.append(h("li", { class: "hint", text: t("stage.nobody") }));
+  renderPreviews();
+  renderHealth();
+  renderReceipts();
+}
+
+function renderPreviews() {
+  for (const [speaker, entry] of items) {
+    const media = previews.get(speaker);
+    const stream = media ? media.stream : null;
+    if (entry.video.srcObject !== stream) {
+      entry.video.srcObject = stream;
+      if (stream) entry.video.play().catch(() => {});
+    }
+    entry.video.hidden = !stream;
+  }
+}
+
+// Offline (no socket), unstable (no report lately), or how the link does, in plain words.
+function renderHealth() {
+  const now = Date.now();
+  for (const s of lineup) {
+    const entry = items.get(s.speaker);
+    if (!entry) continue;
+    const el = $(".health", entry.el);
+    const last = health.get(s.speaker);
+    let level, text;
+    if (!s.online) [level, text] = ["offline", t("health.offline")];
+    else if (!last) [level, text] = ["unknown", t("health.waiting")];
+    else if (now - last.at > STALE_AFTER_MS) [level, text] = ["poor", t("health.stale", { s: Math.round((now - last.at) / 1000) })];
+    else [level, text] = [healthLevel(last.report), healthText(last.report)];
+    el.dataset.level = level;
+    el.textContent = text;
+    entry.el.dataset.health = level;
+  }
+}
+setInterval(renderHealth, 1000);
+
+// Under each speaker: their latest cue, and whether they have read it.
+function renderReceipts() {
+  const latest = new Map();
+  for (const c of [...cues.values()].sort((a, b) => a.at - b.at)) latest.set(c.speaker, c);
+  for (const [speaker, entry] of items) {
+    const c = latest.get(speaker);
+    const el = $(".cue-receipt", entry.el);
+    if (!el) continue;
+    el.dataset.read = c ? String(Boolean(c.acked_at)) : "";
+    el.textContent = !c ? "" : c.acked_at
+      ? t("cue.read", { what: cueLabel(c), time: timeOf(c.acked_at) })
+      : t("cue.unread", { what: cueLabel(c), time: timeOf(c.at) });
+  }
+}
+
+function cueLabel(c) {
+  if (c.kind === "minutes") return t("cue.minutes", { count: c.minutes, n: c.minutes });
+  if (c.kind === "wrap") return t("cue.wrap");
+  return `“${c.text}”`;
+}
+
+// --- raised hands ------------------------------------------------------------------------
+
+function renderHands(hands) {
+  $("#hands-count").textContent = hands.length ? String(hands.length) : "";
+  $("#hands").replaceChildren(...hands.map((hand) => h("li", { class: "hand", "data-person": hand.person },
+    h("strong", { dir: "auto", text: hand.name || t("qa.anonymous_author") }), " ",
+    h("time", { class: "hint", text: timeOf(hand.at) }),
+    hand.note ? h("p", { dir: "auto", text: hand.note }) : null,
+    h("div", { class: "row" },
+      h("button", { type: "button", class: "primary", "data-hand": "bring", text: t("hands.bring"),
+        onclick: () => request(P.HAND_ANSWER, { person: hand.person, action: "bring" }) }),
+      h("button", { type: "button", "data-hand": "decline", text: t("hands.decline"),
+        onclick: () => request(P.HAND_ANSWER, { person: hand.person, action: "decline" }) })))));
+  if (!hands.length) $("#hands").append(h("li", { class: "hint", text: t("hands.none") }));
+}
+
+// --- wiring ------------------------------------------------------------------------------
+
+$("#session-status").addEventListener("change", (e) => request(P.STAGE_STATUS, { status: e.target.value }));
+
+document.addEventListener("podium:live", (e) => {
+  live = e.detail;
+  chat.attach(live);
+  viewer = new Viewer(live, {
+    onStream(peer, speaker, stream) {
+      previews.set(speaker, { stream, peer });
+      renderPreviews();
+    },
+    onGone(peer, speaker) {
+      if (previews.get(speaker)?.peer === peer) previews.delete(speaker);
+      renderPreviews();
+    },
+  });
+  peers = new Peers(live, (p) => viewer.keep([...p.map.keys()]));
+  live.socket.on(P.STAGE_HEALTH, (msg) => {
+    if (msg.session !== live.sessionId) return;
+    health.set(msg.speaker, { report: msg, at: Date.now() });
+    renderHealth();
+  });
+  live.socket.on(P.STAGE_CUE, (msg) => {
+    if (msg.session !== live.sessionId) return;
+    cues.set(msg.cue.id, msg.cue);
+    renderReceipts();
+  });
+  live.socket.on(P.HAND_QUEUE, (msg) => {
+    if (msg.session === live.sessionId) renderHands(msg.hands);
+  });
+});
+
+function applyStage(stage) {
+  lineup = stage.lineup;
+  $("#session-status").value = stage.status;
+  renderLineup();
+}
+
+document.addEventListener("podium:snapshot", (e) => {
+  const snap = e.detail;
+  if (viewer) {
+    viewer.configure(snap.rtc?.ice_servers);
+    viewer.closeAll();
+    previews.clear();
+    peers.reset(snap.rtc);
+  }
+  cues.clear();
+  for (const c of snap.backstage?.cues || []) cues.set(c.id, c);
+  chat.reset(snap.backstage?.chat);
+  renderHands(snap.backstage?.hands || []);
+  applyStage(snap.stage);
+});
+document.addEventListener("podium:stage", (e) => {
+  if (e.detail.stage) applyStage(e.detail.stage);
+});
