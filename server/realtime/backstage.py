@@ -196,7 +196,9 @@ async def answer_hand(app: web.Application, conn: Conn, data: Any) -> dict[str, 
     person = validate.identifier(data["person"], "person")
     action = validate.choice(data["action"], "action", ("decline", "bring"))
     store = app[appkeys.BACKSTAGE]
-    if not await store.hand_is_up(session_id, person):
+    # Taking the hand down first is what makes two moderators answering at once safe: only
+    # the one who took it goes on (and only one speaker link is ever made).
+    if not await store.lower_hand(session_id, person):
         raise Conflict("That hand is no longer raised.")
     outcome: dict[str, Any] = {"state": "declined"}
     if action == "bring":
@@ -207,7 +209,7 @@ async def answer_hand(app: web.Application, conn: Conn, data: Any) -> dict[str, 
             idn.SPEAKER, session.event_id, session_id, name, hours
         )
         outcome = {"state": "brought", "token": token, "speaker": invite.id}
-    await store.answer_hand(session_id, person, outcome)
+    await store.set_outcome(session_id, person, outcome)
     await _publish_hands(app, session_id, person)
     return ok(state=outcome["state"], speaker=outcome.get("speaker"))
 

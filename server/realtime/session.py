@@ -16,7 +16,7 @@ from server.domain import presence as pres
 from server.domain import reactions as rx
 from server.domain import validate
 from server.domain.events import Event, Session
-from server.errors import Conflict, Forbidden, PodiumError, ok
+from server.errors import Conflict, Forbidden, PodiumError, Unauthorized, ok
 from server.logs import bind
 from server.realtime import handlers, rtc
 from server.realtime import protocol as p
@@ -177,7 +177,10 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         await rtc.left(app, conn, conn.session_id)
     for room in _rooms(conn, session.id, event.id):
         await sio.enter_room(conn.sid, room)
-    member = pres.member(who.presence_role, who.person)
+    # A speaker is their link, whichever browsers opened it: one person on stage, online
+    # while any of them is connected.
+    person = f"i:{who.invite_id}" if who.role == idn.SPEAKER and who.invite_id else who.person
+    member = pres.member(who.presence_role, person)
     where = await app[appkeys.PRESENCE_STORE].join(
         conn.sid, session.id, member, where, app[appkeys.WORKER_ID]
     )
@@ -199,7 +202,10 @@ async def upgrade(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]
     who = conn.principal
     if who.role != idn.AUDIENCE:
         raise Forbidden("Only an audience member is brought on stage this way.")
-    principal = await app[appkeys.AUTH].invite_principal(data["token"], person=who.participant_id)
+    try:
+        principal = await app[appkeys.AUTH].invite_principal(data["token"], person=who.participant_id)
+    except Unauthorized:
+        raise Forbidden("This link is not a speaker's link for this session.") from None
     if principal.role != idn.SPEAKER or principal.session_id != conn.session_id:
         raise Forbidden("This link is not a speaker's link for this session.")
     session_id, where = conn.session_id, conn.where

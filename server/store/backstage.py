@@ -8,7 +8,7 @@ import secrets
 import time
 from typing import Any
 
-from server.errors import Conflict, Forbidden, NotFound
+from server.errors import Forbidden, NotFound
 from server.store import keys
 from server.store.connection import Client
 
@@ -145,18 +145,12 @@ class BackstageStore:
             removed, _ = await pipe.execute()
         return bool(removed)
 
-    async def answer_hand(self, session_id: str, person: str, outcome: dict[str, Any]) -> None:
-        """A moderator declined or brought the hand: it leaves the queue, the person is told."""
-        if not await self.lower_hand(session_id, person):
-            raise Conflict("That hand is no longer raised.")
+    async def set_outcome(self, session_id: str, person: str, outcome: dict[str, Any]) -> None:
+        """What the moderator did with a hand they took down (declined, or brought with a link)."""
         async with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(keys.hand_outcomes(session_id), person, json.dumps(outcome))
             pipe.expire(keys.hand_outcomes(session_id), KEEP_S)
             await pipe.execute()
-
-    async def hand_is_up(self, session_id: str, person: str) -> bool:
-        """Whether this person's hand is in the queue."""
-        return await self.r.zscore(keys.hands(session_id), person) is not None
 
     async def hands(self, session_id: str) -> list[dict[str, Any]]:
         """The queue in arrival order: person, name, note, at."""

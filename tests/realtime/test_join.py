@@ -14,7 +14,13 @@ async def test_audience_joins_and_gets_a_snapshot_with_itself_counted(server: Ru
     assert ack["session"]["starts_at"] == "2026-12-03T09:30:00+08:00"
     assert ack["event"]["code"] == world.event["code"]
     assert ack["v"] == ack["session"]["version"] >= 1
-    assert ack["you"] == {"role": "audience", "name": "Ann", "where": "hall", "speaker": None, "hand": {"state": "none"}}
+    assert ack["you"] == {
+        "role": "audience",
+        "name": "Ann",
+        "where": "hall",
+        "speaker": None,
+        "hand": {"state": "none"},
+    }
     assert ack["presence"]["counts"]["audience"] == {"hall": 1, "remote": 0}
     assert ack["presence"]["counts"]["total"] == 1
     assert "staff" not in ack

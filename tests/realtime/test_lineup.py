@@ -37,9 +37,13 @@ async def test_speakers_arrive_backstage_go_live_and_keep_their_place_on_return(
     ((sid, token),) = await speaker_links(org, world, 1)
     speaker, snap = await join(server, world, {"token": token})
     assert states(snap)[sid] == "backstage"
-    assert {"speaker": sid, "state": "backstage", "label": "Speaker 0", "online": True, "backup_url": None} in (
-        snap["stage"]["lineup"]
-    )
+    assert {
+        "speaker": sid,
+        "state": "backstage",
+        "label": "Speaker 0",
+        "online": True,
+        "backup_url": None,
+    } in (snap["stage"]["lineup"])
     arrived = await mod.wait_for(lambda c: c.events("stage:delta"))
     assert states(arrived[-1])[sid] == "backstage"
 

@@ -29,6 +29,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # A camera and microphone that draw a test pattern and a beep, allowed without a prompt;
+    # media may start with sound, as on a hall screen started in kiosk mode.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
 ]
 LOCAL_HOST = "127.0.0.1"
 TIMEOUT_MS = 10_000
@@ -128,3 +133,6 @@ async def browser(server: Running, chromium_path: str) -> AsyncIterator[Chromium
     assert not chromium.foreign_urls(), f"pages reached other hosts: {chromium.foreign_urls()}"
     assert not chromium.page_errors, f"uncaught errors in pages: {chromium.page_errors}"
     assert not chromium.csp_violations(), f"the CSP blocked something: {chromium.csp_violations()}"
+
+
+from tests.web.media import media  # noqa: E402, F401  (the fixture, for every browser test)

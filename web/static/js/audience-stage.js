@@ -71,6 +71,14 @@ export class AudienceStage {
     if (!url) return;
     const video = $("#stream");
     video.hidden = false;
+    // Start as soon as there is a picture; a phone that refuses sound without a tap starts
+    // muted (the controls unmute it).
+    video.addEventListener("canplay", () => {
+      video.play().catch(() => {
+        video.muted = true;
+        video.play().catch(() => {});
+      });
+    }, { once: true });
     if (video.canPlayType("application/vnd.apple.mpegurl")) {
       video.src = url; // Safari plays HLS itself
       return;
@@ -83,10 +91,7 @@ export class AudienceStage {
     }
     const hls = new Hls({ enableWorker: false });
     this.hls = hls;
-    hls.on(Hls.Events.MANIFEST_PARSED, () => {
-      this.streamStatus(null);
-      video.play().catch(() => {});
-    });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => this.streamStatus(null));
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal || this.hls !== hls) return;
       this.streamStatus(t("audience.stream_retrying"));

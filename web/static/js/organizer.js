@@ -184,7 +184,8 @@ async function openEvent(id) {
       inv.revoked || expired ? null : h("button", { type: "button", class: "danger", text: t("organizer.revoke"), onclick: async () => {
         const res = await api("POST", `/api/invites/${inv.id}/revoke`);
         if (res.ok) openEvent(id);
-      } }));
+      } }),
+      inv.role === "speaker" && !inv.revoked && !expired ? backupForm(inv) : null);
   });
 
   const deleteForm = h("form", { class: "row", id: "delete-event" },
@@ -213,6 +214,24 @@ async function openEvent(id) {
     h("h3", { text: t("organizer.danger") }),
     deleteForm);
   refreshPresence(sessions);
+}
+
+// A speaker's backup recording: the video the stage plays if their connection fails.
+function backupForm(inv) {
+  const input = h("input", { type: "url", name: "backup_url", value: inv.backup_url || "", dir: "ltr",
+    placeholder: "https://…", "aria-label": t("organizer.backup_url") });
+  const form = h("form", { class: "row backup-form" },
+    h("label", { class: "hint", text: t("organizer.backup_url") }), input,
+    h("button", { type: "submit", text: t("organizer.save") }),
+    h("span", { class: "hint", role: "status" }),
+    h("p", { class: "error", role: "alert" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const res = await api("PATCH", `/api/invites/${inv.id}`, { backup_url: input.value.trim() });
+    errorLine(form, res);
+    form.querySelector("[role=status]").textContent = res.ok ? t("organizer.saved") : "";
+  });
+  return form;
 }
 
 async function refreshPresence(sessions) {

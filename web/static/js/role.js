@@ -105,5 +105,10 @@ async function main() {
   return live;
 }
 
+// The page's other modules (the console, the stage panel, the screen, the studio) listen for
+// podium:* events: start only once every one of them has run. Module scripts all run before
+// DOMContentLoaded fires, so waiting for it means no module misses the first snapshot.
+const pageReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
+
 // Page modules (the console, the screen) await this for the connection and its token.
-export const connected = main().then((live) => (live ? { live, token } : null));
+export const connected = pageReady.then(main).then((live) => (live ? { live, token } : null));

@@ -5,6 +5,27 @@
 import * as P from "./protocol.js";
 
 const RESTART_AFTER_MS = 1500; // a failed connection is rebuilt after this
+const EARLY_MAX = 64; // candidates kept for a peer whose description has not arrived yet
+
+// Podium relays each signal on its own, so a candidate may overtake the offer or answer it
+// belongs to: candidates wait until the remote description is set.
+async function addCandidate(pc, early, candidate) {
+  if (!pc.remoteDescription) {
+    if (early.length < EARLY_MAX) early.push(candidate);
+    return;
+  }
+  await pc.addIceCandidate(candidate);
+}
+
+async function flushCandidates(pc, early) {
+  for (const candidate of early.splice(0)) {
+    try {
+      await pc.addIceCandidate(candidate);
+    } catch {
+      // A candidate of an earlier attempt: ignore it.
+    }
+  }
+}
 
 // The peers this socket may connect to, from the snapshot and then rtc:peer.
 export class Peers {
@@ -87,6 +108,7 @@ export class Publisher {
 
   async connect(id) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    pc.early = [];
     this.pcs.set(id, pc);
     for (const track of this.stream.getTracks()) pc.addTrack(track, this.stream);
     pc.onicecandidate = (e) => {
@@ -121,9 +143,14 @@ export class Publisher {
     const pc = this.pcs.get(msg.from);
     if (!pc) return;
     try {
-      if (msg.kind === "answer") await pc.setRemoteDescription(msg.data);
-      else if (msg.kind === "candidate") await pc.addIceCandidate(msg.data);
-      else if (msg.kind === "bye") this.close(msg.from, false);
+      if (msg.kind === "answer") {
+        await pc.setRemoteDescription(msg.data);
+        await flushCandidates(pc, pc.early);
+      } else if (msg.kind === "candidate") {
+        await addCandidate(pc, pc.early, msg.data);
+      } else if (msg.kind === "bye") {
+        this.close(msg.from, false);
+      }
     } catch {
       // A stale answer or candidate for a connection that was rebuilt: ignore it.
     }
@@ -160,7 +187,8 @@ export class Viewer {
   constructor(live, { onStream, onGone, onState } = {}) {
     this.live = live;
     this.iceServers = [];
-    this.pcs = new Map(); // speaker socket id -> {pc, speaker, chain}
+    this.pcs = new Map(); // speaker socket id -> {pc, speaker, chain, early}
+    this.early = new Map(); // speaker socket id -> candidates that came before its offer
     this.onStream = onStream || (() => {});
     this.onGone = onGone || (() => {});
     this.onState = onState || (() => {});
@@ -175,6 +203,7 @@ export class Viewer {
   keep(ids) {
     const alive = new Set(ids);
     for (const id of [...this.pcs.keys()]) if (!alive.has(id)) this.close(id);
+    for (const id of [...this.early.keys()]) if (!alive.has(id)) this.early.delete(id);
   }
 
   closeAll() {
@@ -182,6 +211,7 @@ export class Viewer {
   }
 
   close(id) {
+    this.early.delete(id);
     const entry = this.pcs.get(id);
     if (!entry) return;
     this.pcs.delete(id);
@@ -191,7 +221,8 @@ export class Viewer {
 
   open(id, speaker) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    const entry = { pc, speaker, chain: Promise.resolve() };
+    const entry = { pc, speaker, chain: Promise.resolve(), early: this.early.get(id) || [] };
+    this.early.delete(id);
     this.pcs.set(id, entry);
     pc.ontrack = (e) => this.onStream(id, speaker, e.streams[0] || new MediaStream([e.track]));
     pc.onicecandidate = (e) => {
@@ -213,6 +244,11 @@ export class Viewer {
       entry = null;
     }
     if (!entry) {
+      if (msg.kind === "candidate") {
+        const early = this.early.get(msg.from) || [];
+        if (early.length < EARLY_MAX) early.push(msg.data);
+        this.early.set(msg.from, early);
+      }
       if (msg.kind !== "offer") return;
       entry = this.open(msg.from, msg.speaker);
     }
@@ -222,10 +258,11 @@ export class Viewer {
       try {
         if (msg.kind === "offer") {
           await pc.setRemoteDescription(msg.data);
+          await flushCandidates(pc, entry.early);
           await pc.setLocalDescription(await pc.createAnswer());
           await send(this.live, msg.from, "answer", { type: "answer", sdp: pc.localDescription.sdp });
         } else if (msg.kind === "candidate") {
-          await pc.addIceCandidate(msg.data);
+          await addCandidate(pc, entry.early, msg.data);
         }
       } catch {
         // A signal for a connection that was replaced: ignore it.

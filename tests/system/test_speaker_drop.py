@@ -1,0 +1,285 @@
+"""A speaker's connection, as the lineup shows it: `online` turns false within a moment of a
+closed connection and within worker_ttl + sweep of a worker's SIGKILL, and a speaker who
+comes back is online again in the place they had."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server import appkeys
+from server.store import keys
+from server.store.connection import connect
+from tests.conftest import Api, Connected, Running, World, free_port
+from tests.system.conftest import (
+    SECRET,
+    Clients,
+    Procs,
+    base_env,
+    children,
+    cmdline,
+    create_event,
+    create_invite,
+    eventually,
+    listeners,
+    organizer_token,
+    wait_disconnected,
+    wait_healthy,
+)
+
+# --- helpers (small copies; test modules do not import each other) ----------------------
+
+
+async def speaker_link(org: Api, world: World, label: str) -> tuple[str, str]:
+    inv = await org.ok(
+        "POST",
+        f"/api/events/{world.event['id']}/invites",
+        {"role": "speaker", "session_id": world.session, "label": label},
+    )
+    return inv["invite"]["id"], inv["token"]
+
+
+async def join(server: Running, world: World, auth: dict[str, Any]) -> tuple[Connected, dict[str, Any]]:
+    c = await server.client(auth=auth)
+    ack = await c.call("session:join", {"session": world.session})
+    assert ack["ok"], ack
+    return c, ack
+
+
+def entry(stage: dict[str, Any], speaker: str) -> dict[str, Any] | None:
+    return next((s for s in stage["lineup"] if s["speaker"] == speaker), None)
+
+
+def lineups_showing(c: Connected, speaker: str, **want: Any) -> list[dict[str, Any]]:
+    """The stage:delta lineups c got where the speaker's entry has every field in want."""
+    out = []
+    for d in c.events("stage:delta"):
+        if "stage" not in d:
+            continue
+        e = entry(d["stage"], speaker)
+        if e is not None and all(e.get(k) == v for k, v in want.items()):
+            out.append(d)
+    return out
+
+
+# --- one worker, in this process ---------------------------------------------------------
+
+
+async def test_a_speaker_who_drops_shows_offline_and_comes_back_online_in_the_same_place(
+    server: Running, world: World, org: Api
+):
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    sid, token = await speaker_link(org, world, "Minister")
+    speaker, snap = await join(server, world, {"token": token})
+    assert entry(snap["stage"], sid)["online"] is True
+    live = await mod.call("stage:set", {"session": world.session, "speaker": sid, "state": "live"})
+    assert live["changed"] is True
+    await mod.wait_for(lambda c: lineups_showing(c, sid, state="live", online=True))
+
+    await speaker.disconnect()
+    dropped_at = time.monotonic()
+    offline = await mod.wait_for(lambda c: lineups_showing(c, sid, online=False), timeout=3)
+    print(f"offline after {time.monotonic() - dropped_at:.2f}s")
+    assert entry(offline[0]["stage"], sid)["state"] == "live", "dropping does not move anyone"
+    assert offline[0]["v"] > live["v"]
+    snap = await mod.call("session:snapshot", {})
+    assert entry(snap["stage"], sid) == {
+        "speaker": sid,
+        "state": "live",
+        "label": "Minister",
+        "online": False,
+        "backup_url": None,
+    }
+
+    back, again = await join(server, world, {"token": token})
+    assert entry(again["stage"], sid)["online"] is True
+    assert entry(again["stage"], sid)["state"] == "live", "back in the place they had"
+    online = await mod.wait_for(
+        lambda c: [d for d in lineups_showing(c, sid, online=True) if d["v"] > offline[0]["v"]]
+    )
+    assert entry(online[-1]["stage"], sid)["state"] == "live"
+    assert back.sio.connected
+
+
+async def test_a_speaker_with_two_tabs_stays_online_until_the_last_one_closes(
+    server: Running, world: World, org: Api
+):
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    sid, token = await speaker_link(org, world, "Panelist")
+    first, _ = await join(server, world, {"token": token})
+    second, _ = await join(server, world, {"token": token})
+    await mod.wait_for(lambda c: lineups_showing(c, sid, online=True))
+
+    await first.disconnect()
+    # a later change to the lineup (another speaker arrives) shows who is online now
+    other, other_token = await speaker_link(org, world, "Other")
+    await join(server, world, {"token": other_token})
+    got = await mod.wait_for(
+        lambda c: [d for d in c.events("stage:delta") if "stage" in d and entry(d["stage"], other)]
+    )
+    assert entry(got[-1]["stage"], sid)["online"] is True, "one tab closing is not a drop"
+    assert not lineups_showing(mod, sid, online=False)
+
+    await second.disconnect()
+    await mod.wait_for(lambda c: lineups_showing(c, sid, online=False), timeout=3)
+
+
+async def test_the_audience_never_hears_of_a_speaker_dropping_backstage(
+    server: Running, world: World, org: Api, http
+):
+    from tests.conftest import audience_token
+
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    aud, _ = await join(
+        server, world, {"participant": await audience_token(http, server, world.event["code"])}
+    )
+    sid, token = await speaker_link(org, world, "Backstage")
+    speaker, _ = await join(server, world, {"token": token})
+    await speaker.disconnect()
+    await mod.wait_for(lambda c: lineups_showing(c, sid, online=False), timeout=3)
+    await aud.wait_for(lambda c: [d for d in c.events("stage:delta") if "stage" in d])
+    for d in aud.events("stage:delta"):
+        if "stage" in d:
+            assert d["stage"]["lineup"] == [], d
+    assert sid not in str(aud.received)
+
+
+# --- `podium serve --workers 2`, and a SIGKILL -------------------------------------------
+
+HEARTBEAT_S, TTL_S, SWEEP_S = 1, 3, 1
+
+
+def worker_pids(master: int) -> list[int]:
+    return [pid for pid in children(master) if "worker" in cmdline(pid)]
+
+
+def pid_of_connection(log: str, sid: str) -> int | None:
+    """The worker process that logged this socket's session join ([w=<pid> conn=<sid> ...])."""
+    m = re.search(rf"\[w=(\d+) conn={re.escape(sid)} [^\]]*\] joined as", log)
+    return int(m.group(1)) if m else None
+
+
+@pytest.mark.slow
+async def test_sigkill_of_the_speakers_worker_shows_them_offline_on_the_other_worker(
+    procs: Procs, clean_redis: str, tmp_path: Path, http, clients: Clients
+):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = base_env(
+        REDIS_URL=clean_redis,
+        PODIUM_SECRET=SECRET,
+        PODIUM_DATA_DIR=str(tmp_path),
+        PODIUM_PRESENCE_HEARTBEAT_SECONDS=str(HEARTBEAT_S),
+        PODIUM_PRESENCE_WORKER_TTL_SECONDS=str(TTL_S),
+        PODIUM_PRESENCE_SWEEP_SECONDS=str(SWEEP_S),
+    )
+    serve = procs.start(["serve", "--workers", "2", "--port", str(port)], env, "serve")
+    await wait_healthy(base, [serve])
+    await eventually(lambda: listeners(port) == 2, 15, "both workers listening")
+    assert len(worker_pids(serve.pid)) == 2, procs.logs()
+
+    store = connect(clean_redis)
+    try:
+        org = Api(http, base, await organizer_token(clean_redis))
+        setup = await create_event(org)
+        speaker_inv = await create_invite(org, setup, "speaker")
+        sid_speaker = speaker_inv["invite"]["id"]
+        mod_inv = await create_invite(org, setup, "moderator")
+
+        speaker = await clients.connect(base, {"token": speaker_inv["token"]})
+        assert (await speaker.call("session:join", {"session": setup.session}))["ok"]
+        speaker_worker = await store.hget(keys.connection(speaker.sio.get_sid()), "worker")
+        assert speaker_worker
+
+        # The kernel spreads connections over the two workers: keep a moderator on the other one.
+        mod = None
+        for _ in range(30):
+            c = await clients.connect(base, {"token": mod_inv["token"]})
+            assert (await c.call("session:join", {"session": setup.session}))["ok"]
+            if await store.hget(keys.connection(c.sio.get_sid()), "worker") != speaker_worker:
+                mod = c
+                break
+            await c.disconnect()
+        assert mod is not None, "every moderator connection landed on the speaker's worker"
+        mod_worker = await store.hget(keys.connection(mod.sio.get_sid()), "worker")
+
+        live = await mod.call(
+            "stage:set", {"session": setup.session, "speaker": sid_speaker, "state": "live"}
+        )
+        assert live["ok"] and live["changed"] is True, live
+        await mod.wait_for(lambda c: lineups_showing(c, sid_speaker, state="live", online=True))
+
+        victim = await eventually(
+            lambda: pid_of_connection(serve.stderr(), speaker.sio.get_sid()),
+            5,
+            "the speaker's worker in the log",
+        )
+        assert victim in worker_pids(serve.pid), (victim, worker_pids(serve.pid))
+        assert pid_of_connection(serve.stderr(), mod.sio.get_sid()) != victim
+
+        os.kill(victim, signal.SIGKILL)  # no disconnect handler runs: only the sweeper can tell
+        killed = time.monotonic()
+        await wait_disconnected(speaker)
+        offline = await mod.wait_for(
+            lambda c: lineups_showing(c, sid_speaker, online=False), timeout=TTL_S + SWEEP_S + HEARTBEAT_S + 8
+        )
+        took = time.monotonic() - killed
+        print(f"speaker offline {took:.1f}s after SIGKILL of their worker")
+        # Not before the dead worker's last heartbeat (at most HEARTBEAT_S before the kill) went stale.
+        assert took >= TTL_S - HEARTBEAT_S - 0.5, f"offline after {took:.1f}s: not through the sweeper?"
+        assert entry(offline[0]["stage"], sid_speaker)["state"] == "live", "a crash moves no one"
+        assert await store.zscore(keys.WORKERS, speaker_worker) is None, "the dead worker was not reaped"
+        assert await store.zscore(keys.WORKERS, mod_worker) is not None
+        assert mod.sio.connected
+
+        # The speaker's page reconnects (to whichever worker answers): online, still live.
+        back = await clients.connect(base, {"token": speaker_inv["token"]})
+        again = await back.call("session:join", {"session": setup.session})
+        assert again["ok"], again
+        assert entry(again["stage"], sid_speaker) == {
+            "speaker": sid_speaker,
+            "state": "live",
+            "label": "",
+            "online": True,
+            "backup_url": None,
+        }
+        await mod.wait_for(
+            lambda c: [d for d in lineups_showing(c, sid_speaker, online=True) if d["v"] > offline[0]["v"]]
+        )
+    finally:
+        await store.aclose()
+
+
+async def test_a_speaker_still_connected_in_another_browser_stays_online(
+    server: Running, world: World, org: Api, http
+):
+    from tests.conftest import audience_token
+
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    sid, token = await speaker_link(org, world, "Minister")
+    # The laptop once joined an event by its code, so it carries a participant cookie; the phone not.
+    cookie = await audience_token(http, server, world.event["code"])
+    laptop, _ = await join(server, world, {"token": token, "participant": cookie})
+    phone, _ = await join(server, world, {"token": token})
+    # One speaker (their link) in two browsers is one person on stage.
+    await mod.wait_for(lambda c: (c.last_count(world.session) or 0) == 2)
+    phone_sid = phone.sio.get_sid("/")
+    await phone.disconnect()
+    connections = server.app[appkeys.CONNECTIONS]
+    for _ in range(200):  # until the server has processed the phone's disconnect
+        if phone_sid not in connections:
+            break
+        await asyncio.sleep(0.02)
+    assert phone_sid not in connections
+    await asyncio.sleep(0.3)  # past a presence flush, which would publish a drop
+    assert laptop.sio.connected
+    snap = await mod.call("session:snapshot", {})
+    assert snap["presence"]["counts"]["speaker"]["remote"] == 1
+    assert entry(snap["stage"], sid)["online"] is True, "the laptop is still in the session"

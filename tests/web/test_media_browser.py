@@ -1,0 +1,224 @@
+"""The stage's media in real Chromium with a fake camera: a speaker's WebRTC video reaches the
+hall screen and the moderator's preview through Podium's signaling; a dropped speaker turns
+into a holding slide and the backup recording plays with one click; the remote audience
+plays the session's HLS stream; a raised hand becomes a speaker on the same page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from tests.conftest import Api, World
+from tests.web.conftest import Chromium
+from tests.web.media import MediaServer
+from tests.web.test_qa_browser import audience, hall_screen, moderator
+
+pytestmark = pytest.mark.browser
+
+MEDIA_TIMEOUT_MS = 20_000  # ICE on loopback is quick; a loaded CI machine is not
+
+PLAYING = """(v) => !v.paused && v.readyState >= 2 && v.videoWidth > 0 && v.videoHeight > 0"""
+
+
+async def playing(video: Locator) -> None:
+    """The element plays a real picture (a decoded frame of non-zero size)."""
+    await expect(video).to_be_visible(timeout=MEDIA_TIMEOUT_MS)
+    handle = await video.element_handle(timeout=MEDIA_TIMEOUT_MS)
+    assert handle is not None
+    page = video.page
+    await page.wait_for_function(PLAYING, arg=handle, timeout=MEDIA_TIMEOUT_MS)
+    box = await video.bounding_box()
+    assert box and box["width"] > 0 and box["height"] > 0
+
+
+async def advancing(video: Locator) -> None:
+    """Its picture moves on: not a frozen frame."""
+    first = await video.evaluate("(v) => v.currentTime")
+    await video.page.wait_for_function(
+        "([v, t]) => v.currentTime > t + 0.3",
+        arg=[await video.element_handle(), first],
+        timeout=MEDIA_TIMEOUT_MS,
+    )
+
+
+async def speaker_link(org: Api, world: World, label: str) -> dict[str, Any]:
+    return await org.ok(
+        "POST",
+        f"/api/events/{world.event['id']}/invites",
+        {"role": "speaker", "session_id": world.session, "label": label},
+    )
+
+
+async def studio(browser: Chromium, world: World, token: str, state: str = "backstage") -> Page:
+    page = await browser.open(await browser.person(), f"/studio/{world.session}#t={token}")
+    await expect(page.locator("#order li").first).to_be_visible()  # the snapshot arrived
+    await expect(page.locator("#tally")).to_have_attribute("data-state", state)
+    await playing(page.locator("#preview"))  # the camera check shows the (fake) camera
+    return page
+
+
+async def test_a_live_speaker_is_seen_on_the_hall_screen_and_in_the_moderators_preview(
+    browser: Chromium, world: World, org: Api
+):
+    link = await speaker_link(org, world, "Dr. Amara Okafor")
+    screen = await hall_screen(browser, world)
+    mod = await moderator(browser, world)
+    speaker = await studio(browser, world, link["token"])
+    item = mod.locator(f"#lineup li[data-speaker='{link['invite']['id']}']")
+    await expect(item).to_have_attribute("data-online", "true")
+    await playing(item.locator("video"))  # backstage: the moderator already sees the camera
+    await expect(screen.locator(".tile")).to_have_count(0)  # the hall does not
+
+    await item.locator("[data-stage=live]").click()
+    await expect(speaker.locator("#tally")).to_have_text("LIVE")
+    tile = screen.locator(f".tile[data-speaker='{link['invite']['id']}']")
+    await playing(tile.locator("video"))
+    await expect(tile).to_have_attribute("data-mode", "video", timeout=MEDIA_TIMEOUT_MS)
+    await advancing(tile.locator("video"))
+    await expect(screen.locator("#screen-canvas")).to_have_attribute("data-mode", "stage")
+    await expect(tile.locator("figcaption")).to_have_text("Dr. Amara Okafor")
+    # The speaker reports their connection; the console shows it in plain words.
+    await expect(item.locator(".health")).not_to_have_attribute(
+        "data-level", "unknown", timeout=MEDIA_TIMEOUT_MS
+    )
+
+    await item.locator("[data-stage=backstage]").click()
+    await expect(screen.locator(".tile")).to_have_count(0)
+    await expect(screen.locator("#screen-canvas")).to_have_attribute("data-mode", "join")
+
+
+async def test_a_dropped_speaker_becomes_a_holding_slide_and_the_backup_plays_with_one_click(
+    browser: Chromium, world: World, org: Api, media: MediaServer
+):
+    link = await speaker_link(org, world, "Minister")
+    speaker_id = link["invite"]["id"]
+    backup = f"{media.url}/backup.webm"
+    await org.ok("PATCH", f"/api/invites/{speaker_id}", {"backup_url": backup})
+    screen = await hall_screen(browser, world)
+    mod = await moderator(browser, world)
+    speaker = await studio(browser, world, link["token"])
+    item = mod.locator(f"#lineup li[data-speaker='{speaker_id}']")
+    await item.locator("[data-stage=live]").click()
+    tile = screen.locator(f".tile[data-speaker='{speaker_id}']")
+    await playing(tile.locator("video"))
+
+    await speaker.close()  # the speaker's laptop drops off
+    await expect(item).to_have_attribute("data-online", "false")
+    await expect(item.locator(".health")).to_have_attribute("data-level", "offline")
+    await expect(tile).to_have_attribute("data-mode", "holding")
+    await expect(tile.locator(".holding-text")).to_be_visible()
+    await expect(tile.locator(".holding-text")).to_have_text("Minister will be right back")
+
+    await item.locator("[data-stage=backup]").click()
+    await expect(tile).to_have_attribute("data-mode", "video", timeout=MEDIA_TIMEOUT_MS)
+    await playing(tile.locator("video"))
+    assert await tile.locator("video").evaluate("(v) => v.currentSrc") == backup
+    assert "/backup.webm" in media.requests
+
+    # The speaker is back: one click returns the stage to their camera.
+    back = await studio(browser, world, link["token"], state="backup")
+    await expect(back.locator("#tally")).to_have_text("BACKUP")
+    await expect(item).to_have_attribute("data-online", "true")
+    await item.locator("[data-stage=live]").click()
+    await expect(back.locator("#tally")).to_have_text("LIVE")
+    video = await tile.locator("video").element_handle()
+    await screen.wait_for_function(  # the camera again, not the recording
+        "(v) => v.srcObject !== null && !v.getAttribute('src')", arg=video, timeout=MEDIA_TIMEOUT_MS
+    )
+    await playing(tile.locator("video"))
+
+
+async def test_a_cue_covers_the_speakers_screen_until_read_and_the_moderator_sees_the_receipt(
+    browser: Chromium, world: World, org: Api
+):
+    link = await speaker_link(org, world, "Panelist")
+    mod = await moderator(browser, world)
+    speaker = await studio(browser, world, link["token"])
+    item = mod.locator(f"#lineup li[data-speaker='{link['invite']['id']}']")
+    await item.locator("[data-cue=minutes]").click()
+    await expect(speaker.locator("#cue")).to_be_visible()
+    await expect(speaker.locator("#cue-text")).to_have_text("2 minutes left")
+    await expect(item.locator(".cue-receipt")).to_have_attribute("data-read", "false")
+    await speaker.click("#cue-ok")
+    await expect(speaker.locator("#cue")).to_be_hidden()
+    await expect(item.locator(".cue-receipt")).to_have_attribute("data-read", "true")
+
+    await item.locator(".cues input").fill("Louder, please")
+    await item.locator("[data-cue=text]").click()
+    await expect(speaker.locator("#cue-text")).to_have_text("Louder, please")
+    await speaker.reload()  # an unread cue survives a reload
+    await expect(speaker.locator("#cue-text")).to_have_text("Louder, please")
+    await speaker.click("#cue-ok")
+    await expect(item.locator(".cue-receipt")).to_have_attribute("data-read", "true")
+
+
+async def test_backstage_chat_between_a_speaker_and_the_moderator(browser: Chromium, world: World, org: Api):
+    link = await speaker_link(org, world, "Keynote")
+    mod = await moderator(browser, world)
+    speaker = await studio(browser, world, link["token"])
+    await speaker.fill("#chat textarea", "Can you hear me?")
+    await speaker.press("#chat textarea", "Enter")
+    await expect(mod.locator("#chat .chat-list li")).to_have_count(1)
+    await expect(mod.locator("#chat .chat-list li p")).to_have_text("Can you hear me?")
+    await mod.fill("#chat textarea", "Loud and clear")
+    await mod.click("#chat button[type=submit]")
+    await expect(speaker.locator("#chat .chat-list li")).to_have_count(2)
+    await expect(speaker.locator("#chat .chat-list li").last).to_contain_text("Loud and clear")
+
+
+async def test_the_remote_audience_plays_the_sessions_hls_stream(
+    browser: Chromium, world: World, org: Api, media: MediaServer
+):
+    stream = f"{media.url}/hls/live.m3u8"
+    await org.ok("PATCH", f"/api/sessions/{world.session}", {"stream_url": stream})
+    phone = await audience(browser, world)
+    video = phone.locator("#stream")
+    await playing(video)
+    await advancing(video)
+    assert "/hls/live.m3u8" in media.requests
+    assert any(r.endswith(".ts") for r in media.requests)
+    # hls.js came from Podium itself (and, by the browser fixture, nothing from any other host).
+    kind = "import('/static/vendor/hls.light.min.mjs').then((m) => typeof m.default.isSupported)"
+    assert await phone.evaluate(kind) == "function"
+    # In the hall there is no stream to play: the stage is in front of them.
+    await phone.click("#where input[value=hall]")
+    await expect(video).to_be_hidden()
+
+
+async def test_a_raised_hand_is_brought_backstage_and_goes_live_without_a_reload(
+    browser: Chromium, world: World
+):
+    screen = await hall_screen(browser, world)
+    mod = await moderator(browser, world)
+    guest = await audience(browser, world, name="Noa from Haifa")
+    await guest.fill("#hand-note", "I run the lab that did this")
+    await guest.click("#hand-raise")
+    await expect(guest.locator("#hand")).to_have_attribute("data-state", "raised")
+    hand = mod.locator("#hands li.hand")
+    await expect(hand).to_have_count(1)
+    await expect(hand).to_contain_text("I run the lab that did this")
+    await guest.evaluate("window.__same_page = true")
+
+    await hand.locator("[data-hand=bring]").click()
+    await expect(guest.locator("#studio-root")).to_be_visible()
+    await expect(guest.locator("#tally")).to_have_attribute("data-state", "backstage")
+    assert await guest.evaluate("window.__same_page") is True  # no reload happened
+    await expect(mod.locator("#hands li.hand")).to_have_count(0)
+    item = mod.locator("#lineup li.stage-item")
+    await expect(item).to_have_count(1)
+    await expect(item.locator(".stage-name")).to_have_text("Noa from Haifa")
+    await playing(guest.locator("#preview"))
+    await item.locator("[data-stage=live]").click()
+    await expect(guest.locator("#tally")).to_have_text("LIVE")
+    await playing(screen.locator(".tile video"))
+
+
+async def test_a_revoked_speaker_link_closes_the_studio_at_once(browser: Chromium, world: World, org: Api):
+    link = await speaker_link(org, world, "Leaving early")
+    speaker = await studio(browser, world, link["token"])
+    await org.ok("POST", f"/api/invites/{link['invite']['id']}/revoke")
+    await expect(speaker.locator("#signin")).to_be_visible()
+    await expect(speaker.locator("#signin")).to_have_text("This link was revoked by the organizer.")
+    await expect(speaker.locator("#stage")).to_be_hidden()
