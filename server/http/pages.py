@@ -39,9 +39,12 @@ CSP = CSP_TEMPLATE.format(connect="")
 
 
 def csp_with_streams(urls: list[str]) -> str:
-    """The policy for a page that plays these streams."""
-    origins = sorted({f"{u.scheme}://{u.netloc}" for u in map(urlsplit, urls) if u.scheme and u.netloc})
-    return CSP_TEMPLATE.format(connect="".join(f" {o}" for o in origins))
+    """The policy for a page that plays streams: any https origin (a stream set while the page
+    is open must play without a reload), plus the plain-http origins of these ones."""
+    origins = sorted(
+        {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, urls) if u.scheme == "http" and u.netloc}
+    )
+    return CSP_TEMPLATE.format(connect="".join(f" {o}" for o in ["https:", *origins]))
 
 
 @web.middleware

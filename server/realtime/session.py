@@ -188,6 +188,14 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     if await speaker_arrived(app, conn, session.id):
         session = await app[appkeys.EVENTS].get_session(session.id)  # their arrival moved the version
     await rtc.entered(app, conn, session.id)
+    if who.role == idn.SPEAKER and who.invite_id:
+        # The same speaker's studio open elsewhere steps back: this one is the studio now.
+        await sio.emit(
+            p.STAGE_TAKEOVER,
+            {"session": session.id, "peer": conn.sid},
+            room=p.invite_room(who.invite_id),
+            skip_sid=conn.sid,
+        )
     with bind(conn=conn.sid, session=session.id):
         logger.info("joined as %s (%s)", who.presence_role, where)
     return ok(**await snapshot(app, conn, session, event))

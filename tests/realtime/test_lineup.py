@@ -124,3 +124,28 @@ async def test_bad_stage_moves_are_refused_and_change_nothing(
     assert ack["ok"] is False and ack["error"]["code"] in ("invalid", "conflict")
     after = await mod.call("session:snapshot", {})
     assert after["v"] == before["v"] and after["stage"] == before["stage"]
+
+
+async def test_a_speakers_studio_opened_again_tells_the_older_one_to_step_back(
+    server: Running, world: World, org: Api, http
+):
+    (_, token), (_, other_token) = await speaker_links(org, world, 2)
+    first, _ = await join(server, world, {"token": token})
+    other, _ = await join(server, world, {"token": other_token})
+    fan, _ = await join(
+        server, world, {"participant": await audience_token(http, server, world.event["code"])}
+    )
+    second, _ = await join(server, world, {"token": token})
+    second_sid = second.sio.get_sid("/")
+    (msg,) = await first.wait_for(lambda c: c.events("stage:takeover"))
+    assert msg == {"session": world.session, "peer": second_sid}
+    # A clock change to everyone is the fence: whatever the others were sent came before it.
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    assert (await mod.call("stage:timer", {"session": world.session, "action": "start"}))["ok"]
+    for c in (second, other, fan):
+        await c.wait_for(lambda c: [d for d in c.events("stage:delta") if "clock" in d])
+        assert c.events("stage:takeover") == []
+    # Taking over again is joining again: now the second one hears it.
+    assert (await first.call("session:join", {"session": world.session}))["ok"]
+    (msg,) = await second.wait_for(lambda c: c.events("stage:takeover"))
+    assert msg["peer"] == first.sio.get_sid("/")

@@ -222,3 +222,37 @@ async def test_a_revoked_speaker_link_closes_the_studio_at_once(browser: Chromiu
     await expect(speaker.locator("#signin")).to_be_visible()
     await expect(speaker.locator("#signin")).to_have_text("This link was revoked by the organizer.")
     await expect(speaker.locator("#stage")).to_be_hidden()
+
+
+async def test_a_studio_opened_elsewhere_steps_back_and_can_take_over_again(
+    browser: Chromium, world: World, org: Api
+):
+    link = await speaker_link(org, world, "Two laptops")
+    speaker_id = link["invite"]["id"]
+    screen = await hall_screen(browser, world)
+    mod = await moderator(browser, world)
+    first = await studio(browser, world, link["token"])
+    await mod.locator(f"#lineup li[data-speaker='{speaker_id}'] [data-stage=live]").click()
+    await playing(screen.locator(".tile video"))
+    second = await studio(browser, world, link["token"], state="live")
+    await expect(first.locator("#elsewhere")).to_be_visible()
+    await expect(second.locator("#elsewhere")).to_be_hidden()
+    await playing(screen.locator(".tile video"))  # the stage shows the second laptop now
+    await first.click("#take-over")
+    await expect(first.locator("#elsewhere")).to_be_hidden()
+    await expect(second.locator("#elsewhere")).to_be_visible()
+    await expect(mod.locator(f"#lineup li[data-speaker='{speaker_id}']")).to_have_attribute(
+        "data-online", "true"
+    )
+    await playing(screen.locator(".tile video"))
+
+
+async def test_a_second_hall_screen_can_hide_reactions_and_the_count(browser: Chromium, world: World):
+    page = await browser.open(
+        await browser.person(),
+        f"/s/{world.session}?sound=off&reactions=off&count=off#t={world.tokens['screen']}",
+    )
+    await expect(page.locator("#join-code")).to_have_text(world.event["code"])
+    await expect(page.locator("#floating")).to_be_hidden()
+    await expect(page.locator("#live-count")).to_be_hidden()
+    await expect(page.locator("#presence")).to_be_hidden()

@@ -379,3 +379,28 @@ async def test_no_page_or_template_points_at_another_host(
         # Podium's own public address may appear (the screen prints it under the QR).
         urls = [u for u in re.findall(r"https?://[^\s\"'<>]+", page) if not u.startswith(server.url)]
         assert not urls, (path, urls)
+
+
+async def test_hlsjs_is_served_from_npm_as_a_javascript_module(server: Running, http: aiohttp.ClientSession):
+    async with http.get(server.url + "/static/vendor/hls.light.min.mjs") as r:
+        assert r.status == 200
+        assert r.content_type == "text/javascript"
+        assert r.headers.get("X-Content-Type-Options") == "nosniff"
+        assert "isMSESupported" in await r.text()
+
+
+async def test_only_the_audience_page_may_fetch_streams_and_only_from_their_origins(
+    server: Running, http: aiohttp.ClientSession, world: World, org: Api
+):
+    async with http.get(f"{server.url}/e/{world.event['code']}") as r:
+        assert csp_directives(r.headers["Content-Security-Policy"])["connect-src"] == ["'self'", "https:"]
+    await org.ok(
+        "PATCH", f"/api/sessions/{world.session}", {"stream_url": "http://10.0.0.5:8088/hall/live.m3u8"}
+    )
+    async with http.get(f"{server.url}/e/{world.event['code']}") as r:
+        directives = csp_directives(r.headers["Content-Security-Policy"])
+        assert directives["connect-src"] == ["'self'", "https:", "http://10.0.0.5:8088"]
+        assert directives["script-src"] == ["'self'"]
+    for page in ("/", f"/s/{world.session}", f"/studio/{world.session}", f"/m/{world.session}", "/o"):
+        async with http.get(server.url + page) as r:
+            assert csp_directives(r.headers["Content-Security-Policy"])["connect-src"] == ["'self'"], page

@@ -37,3 +37,4 @@ export const CHAT_MESSAGE = "chat:message";
 export const HAND_QUEUE = "hand:queue";
 export const HAND_MINE = "hand:mine";
 export const RTC_PEER = "rtc:peer";
+export const STAGE_TAKEOVER = "stage:takeover";

@@ -10,8 +10,15 @@ import { Peers, Viewer } from "./rtc.js";
 const cfg = config();
 const base = cfg.base_url;
 const FROZEN_AFTER_MS = 2500; // no new frame for this long: show the holding slide
-// A second screen in the same hall stays silent (…/s/<session>?sound=off), or the room echoes.
-const silent = new URLSearchParams(location.search).get("sound") === "off";
+// Options in the screen's address (before the #): a second screen in the same hall stays
+// silent (?sound=off) or the room echoes; ?reactions=off and ?count=off hide those.
+const options = new URLSearchParams(location.search);
+const silent = options.get("sound") === "off";
+if (options.get("reactions") === "off") $("#floating").hidden = true;
+if (options.get("count") === "off") {
+  $("#live-count").hidden = true;
+  $("#presence").closest(".card").hidden = true;
+}
 const state = new QAState();
 let live = null;
 let viewer = null;
@@ -181,6 +188,7 @@ document.addEventListener("podium:votes", (e) => {
 // Reactions float up in a corner; a tick of hundreds shows as a capped flurry.
 document.addEventListener("podium:reactions", (e) => {
   const layer = $("#floating");
+  if (layer.hidden) return;
   const burst = Object.entries(e.detail.counts).flatMap(([emoji, n]) => Array(Math.min(n, 12)).fill(emoji));
   for (const [i, emoji] of burst.slice(0, 30).entries()) {
     const el = document.createElement("span");

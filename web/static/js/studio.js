@@ -28,6 +28,7 @@ let me = null; // this speaker's id (their link)
 let myState = "backstage";
 let snap = null;
 let stream = null;
+let elsewhere = false; // this link's studio was opened in another window: this one waits
 const cues = new Map(); // id -> cue, the unread ones are shown one at a time
 const meter = new Map(); // emoji -> level
 
@@ -117,6 +118,13 @@ $("#cue-ok").addEventListener("click", async () => {
   if (!ack.ok && ack.error.code === "unavailable") ack = await live.request(P.STAGE_CUE_ACK, { session: live.sessionId, cue: id });
 });
 
+// Taking over: joining again makes this window the studio (the other one steps back).
+$("#take-over").addEventListener("click", async () => {
+  if (!live) return;
+  const ack = await live.join(live.sessionId);
+  if (!ack.ok) $("#elsewhere-text").textContent = ack.error.message;
+});
+
 // --- camera and microphone ---------------------------------------------------------------
 
 const deviceKey = (kind) => `podium.device.${kind}`;
@@ -201,6 +209,10 @@ $("#camera-start").addEventListener("click", () => {
 // Moderators always see this speaker (a preview backstage); the hall's screens only while live.
 function publishTo() {
   if (!publisher || !peers) return;
+  if (elsewhere) {
+    publisher.want([]);
+    return;
+  }
   publisher.want(peers.ids((p) => p.role === "moderator" || (p.role === "screen" && myState === "live")));
 }
 
@@ -241,6 +253,12 @@ function attach(connection) {
     cues.set(msg.cue.id, msg.cue);
     showCue();
   });
+  live.socket.on(P.STAGE_TAKEOVER, (msg) => {
+    if (msg.session !== live.sessionId || msg.peer === live.socket.id) return;
+    elsewhere = true;
+    $("#elsewhere").hidden = false;
+    publishTo();
+  });
   live.socket.on(P.REACTION_TICK, (msg) => {
     if (msg.session !== live.sessionId) return;
     for (const [e, n] of Object.entries(msg.counts)) meter.set(e, (meter.get(e) || 0) + n);
@@ -262,6 +280,8 @@ document.addEventListener("podium:snapshot", (e) => {
   cues.clear();
   for (const c of snap.backstage?.cues || []) cues.set(c.id, c);
   showCue();
+  elsewhere = false;
+  $("#elsewhere").hidden = true;
   if (publisher) {
     publisher.configure(snap.rtc?.ice_servers);
     peers.reset(snap.rtc);
