@@ -16,6 +16,7 @@ REACTION_SEND = "reaction:send"
 STAGE_TIMER = "stage:timer"
 STAGE_SET = "stage:set"
 STAGE_STATUS = "stage:status"
+STAGE_ORDER = "stage:order"
 STAGE_CUE = "stage:cue"  # both ways: a moderator sends one; moderators and its speaker receive it
 STAGE_CUE_ACK = "stage:cue_ack"
 STAGE_HEALTH = "stage:health"  # both ways: a speaker reports; the session's moderators receive it
@@ -58,6 +59,7 @@ CLIENT_EVENTS = (
     STAGE_TIMER,
     STAGE_SET,
     STAGE_STATUS,
+    STAGE_ORDER,
     STAGE_CUE,
     STAGE_CUE_ACK,
     STAGE_HEALTH,

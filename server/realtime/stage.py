@@ -11,7 +11,7 @@ from aiohttp import web
 from server import appkeys
 from server.domain import identity as idn
 from server.domain import rtc, validate
-from server.errors import Conflict, Forbidden, ok
+from server.errors import Conflict, Forbidden, Invalid, ok
 from server.realtime import handlers
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
@@ -152,8 +152,28 @@ async def set_status(app: web.Application, conn: Conn, data: Any) -> dict[str, A
     return ok(v=version, changed=changed)
 
 
+MAX_LINEUP = 100
+
+
+async def set_order(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """stage:order {session, order: [speaker, ...]} (moderators): the running order."""
+    data = validate.payload(data, {"session", "order"}, {"session", "order"})
+    session_id = require_moderator(conn, data, "set the running order")
+    order = data["order"]
+    if not isinstance(order, list) or not 0 < len(order) <= MAX_LINEUP:
+        raise Invalid(f"order must be a list of 1 to {MAX_LINEUP} speakers.", field="order")
+    speakers = [validate.identifier(s, "order") for s in order]
+    if len(set(speakers)) != len(speakers):
+        raise Invalid("List each speaker once.", field="order")
+    changed, version = await app[appkeys.LINEUP].reorder(session_id, speakers)
+    if changed:
+        await publish_lineup(app, session_id, version)
+    return ok(v=version, changed=changed)
+
+
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the stage handlers."""
     handlers.register(sio, app, p.STAGE_TIMER, timer)
     handlers.register(sio, app, p.STAGE_SET, set_stage)
     handlers.register(sio, app, p.STAGE_STATUS, set_status)
+    handlers.register(sio, app, p.STAGE_ORDER, set_order)

@@ -22,7 +22,14 @@ class LineupStore:
         self._script = scripts.load(client, "lineup")
 
     async def _run(
-        self, session_id: str, op: str, speaker: str = "", value: str = "", member: str = ""
+        self,
+        session_id: str,
+        op: str,
+        speaker: str = "",
+        value: str = "",
+        *,
+        member: str = "",
+        extra: tuple[str, ...] = (),
     ) -> tuple[bool, int]:
         changed, second = await self._script(
             keys=[
@@ -33,7 +40,7 @@ class LineupStore:
                 keys.lineup_order(session_id),
                 keys.stage(session_id),
             ],
-            args=[op, speaker, value, MAX_LIVE, member],
+            args=[op, speaker, value, MAX_LIVE, member, *extra],
         )
         if int(changed) < 0:
             raise Conflict(str(second))
@@ -41,7 +48,7 @@ class LineupStore:
 
     async def arrive(self, session_id: str, speaker: str, label: str, member: str) -> tuple[bool, int]:
         """A speaker entered: backstage if new, their place kept if they come back."""
-        return await self._run(session_id, "arrive", speaker, label, member)
+        return await self._run(session_id, "arrive", speaker, label, member=member)
 
     async def set_state(self, session_id: str, speaker: str, state: str) -> tuple[bool, int]:
         """Move a speaker; at most MAX_LIVE live (or on their backup) at once."""
@@ -50,6 +57,10 @@ class LineupStore:
     async def set_status(self, session_id: str, status: str) -> tuple[bool, int]:
         """The session is scheduled, live or ended."""
         return await self._run(session_id, "status", value=status)
+
+    async def reorder(self, session_id: str, speakers: list[str]) -> tuple[bool, int]:
+        """Set the running order: every speaker of the lineup, each once."""
+        return await self._run(session_id, "order", extra=tuple(speakers))
 
     async def touch(self, session_id: str) -> int:
         """A new version for a lineup whose connections changed; 0 if the session is gone."""

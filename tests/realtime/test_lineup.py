@@ -149,3 +149,31 @@ async def test_a_speakers_studio_opened_again_tells_the_older_one_to_step_back(
     assert (await first.call("session:join", {"session": world.session}))["ok"]
     (msg,) = await second.wait_for(lambda c: c.events("stage:takeover"))
     assert msg["peer"] == first.sio.get_sid("/")
+
+
+async def test_the_moderator_sets_the_running_order_and_later_arrivals_join_at_the_end(
+    server: Running, world: World, org: Api
+):
+    mod, _ = await join(server, world, {"token": world.tokens["moderator"]})
+    links = await speaker_links(org, world, 4)
+    for _, token in links[:3]:
+        await join(server, world, {"token": token})
+    a, b, c, d = (sid for sid, _ in links)
+    order = lambda snap: [s["speaker"] for s in snap["stage"]["lineup"]]  # noqa: E731
+    assert order(await mod.call("session:snapshot", {})) == [a, b, c]  # arrival order
+    ack = await mod.call("stage:order", {"session": world.session, "order": [c, a, b]})
+    assert ack["ok"] and ack["changed"], ack
+    assert (await mod.call("stage:order", {"session": world.session, "order": [c, a, b]}))["changed"] is False
+    speaker, snap = await join(server, world, {"token": links[3][1]})
+    assert order(snap) == [c, a, b, d]
+    delta = await speaker.wait_for(lambda cl: [m for m in cl.events("stage:delta") if "stage" in m])
+    assert all(order(m) == [c, a, b, d] for m in delta)
+
+    before = await mod.call("session:snapshot", {})
+    for bad in ([c, a], [c, a, b, d, d], [c, a, b, "nobody"], [c, a, b, b], [], "c", [1, 2, 3, 4], [c] * 101):
+        ack = await mod.call("stage:order", {"session": world.session, "order": bad})
+        assert not ack["ok"] and ack["error"]["code"] in ("invalid", "conflict"), (bad, ack)
+    ack = await speaker.call("stage:order", {"session": world.session, "order": [d, c, a, b]})
+    assert ack["error"]["code"] == "forbidden"
+    after = await mod.call("session:snapshot", {})
+    assert order(after) == order(before) and after["v"] == before["v"]

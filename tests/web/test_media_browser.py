@@ -256,3 +256,23 @@ async def test_a_second_hall_screen_can_hide_reactions_and_the_count(browser: Ch
     await expect(page.locator("#floating")).to_be_hidden()
     await expect(page.locator("#live-count")).to_be_hidden()
     await expect(page.locator("#presence")).to_be_hidden()
+
+
+async def test_the_moderator_reorders_the_running_order_and_the_studio_shows_who_is_next(
+    browser: Chromium, world: World, org: Api
+):
+    first = await speaker_link(org, world, "Ada")
+    second = await speaker_link(org, world, "Grace")
+    mod = await moderator(browser, world)
+    ada = await studio(browser, world, first["token"])
+    await studio(browser, world, second["token"])
+    await expect(ada.locator("#order li")).to_have_count(2)
+    await expect(ada.locator("#now-next")).to_have_text("On stage now: nobody · Next: Ada")
+    await mod.locator(f"#lineup li[data-speaker='{first['invite']['id']}'] [data-order=down]").click()
+    await expect(ada.locator("#order li").first).to_have_attribute("data-speaker", second["invite"]["id"])
+    await expect(ada.locator("#now-next")).to_have_text("On stage now: nobody · Next: Grace")
+    await expect(mod.locator("#lineup li.stage-item").first).to_have_attribute(
+        "data-speaker", second["invite"]["id"]
+    )
+    await mod.locator(f"#lineup li[data-speaker='{second['invite']['id']}'] [data-stage=live]").click()
+    await expect(ada.locator("#now-next")).to_have_text("On stage now: Grace · Next: Ada")

@@ -7,6 +7,7 @@
 --   set:    value = backstage | live | backup | off (live + backup <= max_live).
 --   status: value = scheduled | live | ended.
 --   touch:  bump the version (a speaker's connection came or went).
+--   order:  ARGV[6..] = every speaker of the lineup in the new running order.
 -- Returns {changed (0/1), version} or {-1, message} when refused.
 local ses, lineup, labels, members, order, stage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local op, speaker, value, max_live = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -42,6 +43,24 @@ elseif op == 'status' then
   redis.call('HSET', stage, 'status', value)
   return bump()
 elseif op == 'touch' then
+  return bump()
+elseif op == 'order' then
+  local n = #ARGV - 5
+  if n ~= redis.call('ZCARD', order) then return {-1, 'List every speaker of the lineup, once.'} end
+  local seen = {}
+  for i = 6, #ARGV do
+    if seen[ARGV[i]] or not redis.call('ZSCORE', order, ARGV[i]) then
+      return {-1, 'List every speaker of the lineup, once.'}
+    end
+    seen[ARGV[i]] = true
+  end
+  local unchanged = true
+  local current = redis.call('ZRANGE', order, 0, -1)
+  for i = 1, n do
+    if current[i] ~= ARGV[i + 5] then unchanged = false end
+  end
+  if unchanged then return same() end
+  for i = 6, #ARGV do redis.call('ZADD', order, i - 5, ARGV[i]) end
   return bump()
 end
 return {-1, 'Unknown operation.'}

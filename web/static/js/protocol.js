@@ -15,6 +15,7 @@ export const REACTION_SEND = "reaction:send";
 export const STAGE_TIMER = "stage:timer";
 export const STAGE_SET = "stage:set";
 export const STAGE_STATUS = "stage:status";
+export const STAGE_ORDER = "stage:order";
 export const STAGE_CUE = "stage:cue"; // both ways
 export const STAGE_CUE_ACK = "stage:cue_ack";
 export const STAGE_HEALTH = "stage:health"; // both ways

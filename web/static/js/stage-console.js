@@ -42,6 +42,26 @@ function moves(s) {
   }));
 }
 
+// The running order: move a speaker up or down (the studio calls the first one backstage "next").
+function reorder(s, step) {
+  const ids = lineup.map((x) => x.speaker);
+  const i = ids.indexOf(s.speaker);
+  const j = i + step;
+  if (i < 0 || j < 0 || j >= ids.length) return;
+  [ids[i], ids[j]] = [ids[j], ids[i]];
+  request(P.STAGE_ORDER, { order: ids });
+}
+
+function orderButtons(s) {
+  const i = lineup.findIndex((x) => x.speaker === s.speaker);
+  return [
+    h("button", { type: "button", class: "icon", "data-order": "up", disabled: i <= 0,
+      "aria-label": t("stage.earlier"), title: t("stage.earlier"), text: "↑", onclick: () => reorder(s, -1) }),
+    h("button", { type: "button", class: "icon", "data-order": "down", disabled: i >= lineup.length - 1,
+      "aria-label": t("stage.later"), title: t("stage.later"), text: "↓", onclick: () => reorder(s, 1) }),
+  ];
+}
+
 function cueControls(s) {
   const input = h("input", { type: "text", maxlength: 200, dir: "auto", "aria-label": t("cue.text_label"), placeholder: t("cue.text_label") });
   const sendText = () => {
@@ -81,7 +101,7 @@ function item(s) {
   const tag = $(".stage-state", el);
   tag.className = `tag stage-state tally-${s.state}`;
   tag.textContent = t(`stage.${s.state}`);
-  $(".stage-moves", el).replaceChildren(...moves(s));
+  $(".stage-moves", el).replaceChildren(...moves(s), ...orderButtons(s));
   if (!$(".cues", el)) el.append(cueControls(s));
   return entry;
 }
