@@ -96,10 +96,15 @@ async def publish_connections(app: web.Application) -> int:
     """Sessions where a speaker connected or dropped get a new lineup (with `online`)."""
     lineup = app[appkeys.LINEUP]
     sessions = await lineup.take_dirty()
-    for session_id in sessions:
-        version = await lineup.touch(session_id)
-        if version:
-            await publish_lineup(app, session_id, version)
+    for i, session_id in enumerate(sessions):
+        try:
+            version = await lineup.touch(session_id)
+            if version:
+                await publish_lineup(app, session_id, version)
+        except Exception:
+            # Taken but not told: put them back for the next round, or no one would know.
+            await lineup.mark_dirty(sessions[i:])
+            raise
     return len(sessions)
 
 

@@ -78,6 +78,11 @@ class LineupStore:
         """Sessions where a speaker connected or dropped since the last call (each taken once)."""
         return [str(s) for s in await self.r.spop(keys.STAGE_DIRTY, limit) or []]
 
+    async def mark_dirty(self, session_ids: list[str]) -> None:
+        """Give sessions back to take_dirty() (their broadcast failed)."""
+        if session_ids:
+            await self.r.sadd(keys.STAGE_DIRTY, *session_ids)
+
     async def stage(self, session_id: str) -> tuple[str, list[dict[str, Any]]]:
         """The session's status and every speaker in arrival order: state, label, online."""
         async with self.r.pipeline(transaction=False) as pipe:

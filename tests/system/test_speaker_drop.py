@@ -227,9 +227,13 @@ async def test_sigkill_of_the_speakers_worker_shows_them_offline_on_the_other_wo
         os.kill(victim, signal.SIGKILL)  # no disconnect handler runs: only the sweeper can tell
         killed = time.monotonic()
         await wait_disconnected(speaker)
-        offline = await mod.wait_for(
-            lambda c: lineups_showing(c, sid_speaker, online=False), timeout=TTL_S + SWEEP_S + HEARTBEAT_S + 8
-        )
+        try:
+            offline = await mod.wait_for(
+                lambda c: lineups_showing(c, sid_speaker, online=False),
+                timeout=TTL_S + SWEEP_S + HEARTBEAT_S + 8,
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- podium serve ---\n{procs.logs()[-6000:]}") from None
         took = time.monotonic() - killed
         print(f"speaker offline {took:.1f}s after SIGKILL of their worker")
         # Not before the dead worker's last heartbeat (at most HEARTBEAT_S before the kill) went stale.
