@@ -47,8 +47,15 @@ class LineupStore:
         return bool(int(changed)), int(second)
 
     async def arrive(self, session_id: str, speaker: str, label: str, member: str) -> tuple[bool, int]:
-        """A speaker entered: backstage if new, their place kept if they come back."""
-        return await self._run(session_id, "arrive", speaker, label, member=member)
+        """A speaker entered: backstage if new, their place kept if they come back.
+
+        When that changed the lineup, the caller publishes it (read after this returns, so
+        with every connection as it is now): the session's pending connection broadcast
+        would only repeat it, and is dropped."""
+        changed, version = await self._run(session_id, "arrive", speaker, label, member=member)
+        if changed:
+            await self.r.srem(keys.STAGE_DIRTY, session_id)
+        return changed, version
 
     async def set_state(self, session_id: str, speaker: str, state: str) -> tuple[bool, int]:
         """Move a speaker; at most MAX_LIVE live (or on their backup) at once."""
