@@ -49,6 +49,8 @@ class Settings:
     turn_secret: str = field(default="", repr=False)
     turn_ttl_seconds: int = 6 * 3600
     socket_events_per_10s: int = 50
+    rtc_signals_per_10s: int = 600
+    rtc_signal_burst: int = 300
     max_payload_bytes: int = 65536
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.domain.identity import Principal
 
@@ -19,18 +19,23 @@ class Conn:
     event_id: str | None = None
     member: str | None = None
     where: str | None = None
-    # Token bucket against floods of events from one socket (cheap: no Redis).
-    tokens: float = 0.0
-    refilled: float = 0.0
+    # Token buckets against floods of events from one socket (cheap: no Redis): one for
+    # everything, one for WebRTC signaling, which comes in bursts.
+    buckets: dict[str, list[float]] = field(default_factory=dict)
 
-    def take(self, rate_per_s: float, burst: float) -> bool:
-        """Spend one token; False when the socket sends faster than rate allows."""
+    def take(self, bucket: str, rate_per_s: float, burst: float, start: float | None = None) -> bool:
+        """Spend one token of `bucket`; False when the socket sends faster than rate allows.
+
+        A new bucket holds `start` tokens (default: burst), which may exceed burst: a fresh
+        connection joins, snapshots and sets itself up in one go."""
         now = time.monotonic()
-        self.tokens = min(burst, self.tokens + (now - self.refilled) * rate_per_s)
-        self.refilled = now
-        if self.tokens < 1:
+        tokens, refilled = self.buckets.get(bucket) or (burst if start is None else start, now)
+        if tokens < burst:
+            tokens = min(burst, tokens + (now - refilled) * rate_per_s)
+        if tokens < 1:
+            self.buckets[bucket] = [tokens, now]
             return False
-        self.tokens -= 1
+        self.buckets[bucket] = [tokens - 1, now]
         return True
 
 

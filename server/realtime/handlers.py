@@ -28,10 +28,20 @@ Handler = Callable[[web.Application, Conn, Any], Awaitable[dict[str, Any]]]
 BURST = 20.0
 
 
-def register(sio: socketio.AsyncServer, app: web.Application, name: str, fn: Handler) -> None:
-    """Serve event `name` with fn(app, conn, payload), always answering with one ack."""
+def register(
+    sio: socketio.AsyncServer, app: web.Application, name: str, fn: Handler, *, signaling: bool = False
+) -> None:
+    """Serve event `name` with fn(app, conn, payload), always answering with one ack.
+
+    `signaling` events (WebRTC offers, answers, candidates) draw on their own, larger
+    allowance; everything else shares one bucket per socket."""
     settings = app[appkeys.SETTINGS]
     rate = settings.socket_events_per_10s / 10.0
+    bucket, burst, start = "events", BURST, BURST * 2  # a fresh socket joins and sets up at once
+    if signaling:
+        rate = settings.rtc_signals_per_10s / 10.0
+        bucket, burst = "rtc", float(settings.rtc_signal_burst)
+        start = burst
 
     async def on_event(sid: str, *args: Any) -> dict[str, Any]:
         conn = app[appkeys.CONNECTIONS].get(sid)
@@ -40,7 +50,7 @@ def register(sio: socketio.AsyncServer, app: web.Application, name: str, fn: Han
                 return error("unauthorized", "This connection is not signed in; reconnect.")
             # Moderators work in quick bursts (approve, screen, next...): twice the allowance.
             staff = 2.0 if conn.principal.presence_role == "moderator" else 1.0
-            if not conn.take(rate * staff, BURST * staff):
+            if not conn.take(bucket, rate * staff, burst * staff, start * staff):
                 logger.info("flood from %s on %s", sid, name)
                 return error("rate_limited", "Too many messages; slow down.", retry_after=1)
             try:

@@ -39,6 +39,7 @@ STAGE_DELTA = "stage:delta"  # versioned: the clock, the lineup or the session's
 CHAT_MESSAGE = "chat:message"  # backstage: to the session's moderators and speakers
 HAND_QUEUE = "hand:queue"  # to moderators: the raised hands in arrival order
 HAND_MINE = "hand:mine"  # to the person: their hand's state (with a speaker token once brought)
+STAGE_ONLINE = "stage:online"  # to speakers, screens, moderators: who of the lineup is connected
 STAGE_TAKEOVER = "stage:takeover"  # to a speaker's other sockets: their studio opened elsewhere
 RTC_PEER = "rtc:peer"  # a peer one may connect to arrived (present) or left
 REACTION_TICK = "reaction:tick"  # about once a second: what the audience sent since the last

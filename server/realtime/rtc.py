@@ -109,4 +109,4 @@ async def signal(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
 
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the signaling handler."""
-    handlers.register(sio, app, p.RTC_SIGNAL, signal)
+    handlers.register(sio, app, p.RTC_SIGNAL, signal, signaling=True)

@@ -54,9 +54,7 @@ async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], au
         except PodiumError as exc:
             logger.info("refused socket: %s", exc.message)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_dict()) from None
-        app[appkeys.CONNECTIONS][sid] = Conn(
-            sid=sid, principal=principal, ip=client_ip(request), tokens=handlers.BURST * 2
-        )
+        app[appkeys.CONNECTIONS][sid] = Conn(sid=sid, principal=principal, ip=client_ip(request))
         if principal.invite_id:
             await app[appkeys.SIO].enter_room(sid, p.invite_room(principal.invite_id))
         if principal.participant_id:

@@ -58,11 +58,12 @@ async def stage_view(app: web.Application, session_id: str) -> tuple[dict[str, A
 
     Staff: every speaker in arrival order with state, label, whether connected and their
     backup recording. Audience: the status and who is on stage now, nothing else."""
-    status, lineup = await app[appkeys.LINEUP].stage(session_id)
+    status, online_seq, lineup = await app[appkeys.LINEUP].stage(session_id)
     backups = await app[appkeys.IDENTITY].backup_urls([s["speaker"] for s in lineup])
     full = {
         "status": status,
         "max_live": MAX_LIVE,
+        "online_seq": online_seq,
         "lineup": [{**s, "backup_url": backups.get(s["speaker"])} for s in lineup],
     }
     public = {
@@ -93,14 +94,17 @@ async def publish_lineup(app: web.Application, session_id: str, version: int) ->
 
 
 async def publish_connections(app: web.Application) -> int:
-    """Sessions where a speaker connected or dropped get a new lineup (with `online`)."""
+    """Sessions where a speaker connected or dropped: `stage:online` to the speakers, screens
+    and moderators. Not versioned (like presence counts it carries absolute state and its own
+    seq), so a flapping connection costs the audience nothing and no one a snapshot."""
     lineup = app[appkeys.LINEUP]
     sessions = await lineup.take_dirty()
+    sio = app[appkeys.SIO]
     for i, session_id in enumerate(sessions):
         try:
-            version = await lineup.touch(session_id)
-            if version:
-                await publish_lineup(app, session_id, version)
+            seq, online = await lineup.online(session_id)
+            message = {"session": session_id, "seq": seq, "online": online}
+            await sio.emit(p.STAGE_ONLINE, message, room=p.rtc_room(session_id))
         except Exception:
             # Taken but not told: put them back for the next round, or no one would know.
             await lineup.mark_dirty(sessions[i:])

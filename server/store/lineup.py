@@ -70,7 +70,7 @@ class LineupStore:
         return await self._run(session_id, "order", extra=tuple(speakers))
 
     async def touch(self, session_id: str) -> int:
-        """A new version for a lineup whose connections changed; 0 if the session is gone."""
+        """A new version for a lineup whose details changed (a backup recording); 0 if the session is gone."""
         try:
             return (await self._run(session_id, "touch"))[1]
         except Conflict:
@@ -90,16 +90,17 @@ class LineupStore:
         if session_ids:
             await self.r.sadd(keys.STAGE_DIRTY, *session_ids)
 
-    async def stage(self, session_id: str) -> tuple[str, list[dict[str, Any]]]:
-        """The session's status and every speaker in arrival order: state, label, online."""
+    async def stage(self, session_id: str) -> tuple[str, int, list[dict[str, Any]]]:
+        """The session's status, the sequence number of its connection state, and every
+        speaker in running order: state, label, online."""
         async with self.r.pipeline(transaction=False) as pipe:
-            pipe.hget(keys.stage(session_id), "status")
+            pipe.hmget(keys.stage(session_id), ["status", "online_seq"])
             pipe.zrange(keys.lineup_order(session_id), 0, -1)
             pipe.hgetall(keys.lineup(session_id))
             pipe.hgetall(keys.lineup_labels(session_id))
             pipe.hgetall(keys.lineup_members(session_id))
             pipe.hgetall(keys.presence_members(session_id))
-            status, order, states, labels, members, present = await pipe.execute()
+            (status, seq), order, states, labels, members, present = await pipe.execute()
         known = [s for s in order if s in states] + sorted(set(states) - set(order))
         lineup = [
             {
@@ -110,4 +111,13 @@ class LineupStore:
             }
             for speaker in known
         ]
-        return str(status or "scheduled"), lineup
+        return str(status or "scheduled"), int(seq or 0), lineup
+
+    async def online(self, session_id: str) -> tuple[int, dict[str, bool]]:
+        """A new sequence number and whether each speaker of the lineup is connected now."""
+        seq = int(await self.r.hincrby(keys.stage(session_id), "online_seq", 1))
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.lineup_members(session_id))
+            pipe.hgetall(keys.presence_members(session_id))
+            members, present = await pipe.execute()
+        return seq, {speaker: int(present.get(m, 0) or 0) > 0 for speaker, m in members.items()}

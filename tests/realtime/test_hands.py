@@ -434,12 +434,7 @@ async def test_an_upgraded_speaker_keeps_her_place_when_she_comes_back(server: R
     ]
     await ann.disconnect()
     dropped = await mod.wait_for(
-        lambda m: [
-            d
-            for d in m.events("stage:delta")
-            if "stage" in d
-            and any(s["speaker"] == guest_id and not s["online"] for s in d["stage"]["lineup"])
-        ]
+        lambda m: [d for d in m.events("stage:online") if d["online"].get(guest_id) is False]
     )
     assert dropped
     # her page reconnects with the speaker link it was given

@@ -196,3 +196,53 @@ def test_turn_credentials_follow_the_turn_rest_convention():
     expected = base64.b64encode(hmac.new(b"s3cret", b"4600:i:abc", hashlib.sha1).digest()).decode()
     assert servers[1]["credential"] == expected
     assert rtc.ice_servers((), ("turn:x",), turn_secret="", user="u", now=0, ttl=1) == []
+
+
+async def test_a_studio_opening_to_ten_viewers_gets_its_whole_ice_burst_through(
+    server: Running, world: World
+):
+    """An offer and eight candidates to each of ten screens within a moment: none refused,
+    every one relayed once. Signaling has its own allowance, apart from other events."""
+    speaker, _ = await joined(server, world, {"token": world.tokens["speaker"]})
+    screens = [(await joined(server, world, {"token": world.tokens["screen"]}))[0] for _ in range(10)]
+    sends = []
+    for screen in screens:
+        to = screen.sio.get_sid()
+        sends.append(
+            speaker.call("rtc:signal", {"session": world.session, "to": to, "kind": "offer", "data": OFFER})
+        )
+        for i in range(8):
+            data = {"candidate": f"candidate:{i} 1 udp 2122260223 10.0.0.{i} 5{i}000 typ host", "sdpMid": "0"}
+            sends.append(
+                speaker.call(
+                    "rtc:signal", {"session": world.session, "to": to, "kind": "candidate", "data": data}
+                )
+            )
+    acks = await asyncio.gather(*sends)
+    assert all(a["ok"] for a in acks), [a for a in acks if not a["ok"]][:3]
+    for screen in screens:
+        await screen.wait_for(lambda c: len(c.events("rtc:signal")) >= 9)
+        assert len(screen.events("rtc:signal")) == 9
+    # The burst did not spend the allowance every other event shares.
+    assert (await speaker.call("session:snapshot", {}))["ok"]
+
+
+async def test_a_signaling_flood_is_refused_without_touching_other_events(server: Running, world: World):
+    speaker, _ = await joined(server, world, {"token": world.tokens["speaker"]})
+    screen, _ = await joined(server, world, {"token": world.tokens["screen"]})
+    to = screen.sio.get_sid()
+    data = {"candidate": "candidate:1 1 udp 2122260223 10.0.0.1 50000 typ host"}
+    acks = await asyncio.gather(
+        *(
+            speaker.call(
+                "rtc:signal", {"session": world.session, "to": to, "kind": "candidate", "data": data}
+            )
+            for _ in range(400)
+        )
+    )
+    codes = [a["error"]["code"] if not a["ok"] else "ok" for a in acks]
+    assert "rate_limited" in codes and set(codes) <= {"ok", "rate_limited"}
+    relayed = codes.count("ok")
+    await screen.wait_for(lambda c: len(c.events("rtc:signal")) >= relayed)
+    assert len(screen.events("rtc:signal")) == relayed
+    assert (await speaker.call("session:snapshot", {}))["ok"], "other events have their own allowance"

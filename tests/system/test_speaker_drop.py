@@ -69,6 +69,11 @@ def lineups_showing(c: Connected, speaker: str, **want: Any) -> list[dict[str, A
     return out
 
 
+def onlines(c: Connected, speaker: str, value: bool) -> list[dict[str, Any]]:
+    """The stage:online messages c got that say the speaker is (or is not) connected."""
+    return [m for m in c.events("stage:online") if m["online"].get(speaker) is value]
+
+
 # --- one worker, in this process ---------------------------------------------------------
 
 
@@ -85,11 +90,11 @@ async def test_a_speaker_who_drops_shows_offline_and_comes_back_online_in_the_sa
 
     await speaker.disconnect()
     dropped_at = time.monotonic()
-    offline = await mod.wait_for(lambda c: lineups_showing(c, sid, online=False), timeout=3)
+    offline = await mod.wait_for(lambda c: onlines(c, sid, False), timeout=3)
     print(f"offline after {time.monotonic() - dropped_at:.2f}s")
-    assert entry(offline[0]["stage"], sid)["state"] == "live", "dropping does not move anyone"
-    assert offline[0]["v"] > live["v"]
     snap = await mod.call("session:snapshot", {})
+    assert snap["v"] == live["v"], "a connection is not a versioned change: no one resyncs for it"
+    assert snap["stage"]["online_seq"] >= offline[-1]["seq"]
     assert entry(snap["stage"], sid) == {
         "speaker": sid,
         "state": "live",
@@ -101,10 +106,8 @@ async def test_a_speaker_who_drops_shows_offline_and_comes_back_online_in_the_sa
     back, again = await join(server, world, {"token": token})
     assert entry(again["stage"], sid)["online"] is True
     assert entry(again["stage"], sid)["state"] == "live", "back in the place they had"
-    online = await mod.wait_for(
-        lambda c: [d for d in lineups_showing(c, sid, online=True) if d["v"] > offline[0]["v"]]
-    )
-    assert entry(online[-1]["stage"], sid)["state"] == "live"
+    await mod.wait_for(lambda c: [m for m in onlines(c, sid, True) if m["seq"] > offline[-1]["seq"]])
+    assert entry((await mod.call("session:snapshot", {}))["stage"], sid)["state"] == "live"
     assert back.sio.connected
 
 
@@ -125,10 +128,10 @@ async def test_a_speaker_with_two_tabs_stays_online_until_the_last_one_closes(
         lambda c: [d for d in c.events("stage:delta") if "stage" in d and entry(d["stage"], other)]
     )
     assert entry(got[-1]["stage"], sid)["online"] is True, "one tab closing is not a drop"
-    assert not lineups_showing(mod, sid, online=False)
+    assert not lineups_showing(mod, sid, online=False) and not onlines(mod, sid, False)
 
     await second.disconnect()
-    await mod.wait_for(lambda c: lineups_showing(c, sid, online=False), timeout=3)
+    await mod.wait_for(lambda c: onlines(c, sid, False), timeout=3)
 
 
 async def test_the_audience_never_hears_of_a_speaker_dropping_backstage(
@@ -143,8 +146,9 @@ async def test_the_audience_never_hears_of_a_speaker_dropping_backstage(
     sid, token = await speaker_link(org, world, "Backstage")
     speaker, _ = await join(server, world, {"token": token})
     await speaker.disconnect()
-    await mod.wait_for(lambda c: lineups_showing(c, sid, online=False), timeout=3)
+    await mod.wait_for(lambda c: onlines(c, sid, False), timeout=3)
     await aud.wait_for(lambda c: [d for d in c.events("stage:delta") if "stage" in d])
+    assert not aud.events("stage:online"), "the audience is never told of connections"
     for d in aud.events("stage:delta"):
         if "stage" in d:
             assert d["stage"]["lineup"] == [], d
@@ -229,7 +233,7 @@ async def test_sigkill_of_the_speakers_worker_shows_them_offline_on_the_other_wo
         await wait_disconnected(speaker)
         try:
             offline = await mod.wait_for(
-                lambda c: lineups_showing(c, sid_speaker, online=False),
+                lambda c: onlines(c, sid_speaker, False),
                 timeout=TTL_S + SWEEP_S + HEARTBEAT_S + 8,
             )
         except AssertionError as exc:
@@ -238,7 +242,9 @@ async def test_sigkill_of_the_speakers_worker_shows_them_offline_on_the_other_wo
         print(f"speaker offline {took:.1f}s after SIGKILL of their worker")
         # Not before the dead worker's last heartbeat (at most HEARTBEAT_S before the kill) went stale.
         assert took >= TTL_S - HEARTBEAT_S - 0.5, f"offline after {took:.1f}s: not through the sweeper?"
-        assert entry(offline[0]["stage"], sid_speaker)["state"] == "live", "a crash moves no one"
+        snap = await mod.call("session:snapshot", {})
+        assert entry(snap["stage"], sid_speaker)["state"] == "live", "a crash moves no one"
+        assert entry(snap["stage"], sid_speaker)["online"] is False
         assert await store.zscore(keys.WORKERS, speaker_worker) is None, "the dead worker was not reaped"
         assert await store.zscore(keys.WORKERS, mod_worker) is not None
         assert mod.sio.connected
@@ -255,7 +261,7 @@ async def test_sigkill_of_the_speakers_worker_shows_them_offline_on_the_other_wo
             "backup_url": None,
         }
         await mod.wait_for(
-            lambda c: [d for d in lineups_showing(c, sid_speaker, online=True) if d["v"] > offline[0]["v"]]
+            lambda c: [m for m in onlines(c, sid_speaker, True) if m["seq"] > offline[-1]["seq"]]
         )
     finally:
         await store.aclose()

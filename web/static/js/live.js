@@ -13,6 +13,8 @@ export class Live {
     // onSnapshot, onPresence, onDelta, onClosed, onDeleted, onVotes, onMine, onReactions
     this.handlers = handlers;
     this.votesSeq = -1;
+    this.onlineSeq = 0; // who of the lineup is connected: its own sequence, like presence
+    this.online = {};
     this.sessionId = null;
     this.where = null;
     this.v = 0;
@@ -63,9 +65,16 @@ export class Live {
           return;
         }
         this.v = msg.v;
+        if (msg.stage) this.settleOnline(msg.stage);
         this.handlers.onDelta?.(msg, name);
       });
     }
+    s.on(P.STAGE_ONLINE, (msg) => {
+      if (msg.session !== this.sessionId || msg.seq <= this.onlineSeq) return;
+      this.onlineSeq = msg.seq;
+      this.online = msg.online;
+      this.handlers.onOnline?.(msg);
+    });
     s.on(P.QA_VOTES, (msg) => {
       if (msg.session !== this.sessionId || msg.seq <= this.votesSeq) return;
       this.votesSeq = msg.seq;
@@ -122,6 +131,8 @@ export class Live {
     if (ack.ok) {
       this.v = ack.v;
       this.votesSeq = -1;
+      this.onlineSeq = 0;
+      this.settleOnline(ack.stage);
       this.handlers.onSnapshot?.(ack);
     }
     return ack;
@@ -131,8 +142,21 @@ export class Live {
     const ack = await this.request(P.SESSION_SNAPSHOT, {});
     if (ack.ok) {
       this.v = ack.v;
+      this.settleOnline(ack.stage);
       this.handlers.onSnapshot?.(ack);
     }
+  }
+
+  // A lineup read before the latest stage:online must not bring back what it said: its
+  // `online` flags are replaced by the newer ones (the staff's view carries online_seq).
+  settleOnline(stage) {
+    if (!stage || stage.online_seq === undefined) return;
+    if (stage.online_seq >= this.onlineSeq) {
+      this.onlineSeq = stage.online_seq;
+      this.online = Object.fromEntries(stage.lineup.map((s) => [s.speaker, s.online]));
+      return;
+    }
+    for (const s of stage.lineup) if (s.speaker in this.online) s.online = this.online[s.speaker];
   }
 
   async setWhere(where) {

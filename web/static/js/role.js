@@ -80,6 +80,7 @@ async function main() {
     onVotes: (msg) => emit("podium:votes", msg),
     onMine: (msg) => emit("podium:mine", msg),
     onReactions: (msg) => emit("podium:reactions", msg),
+    onOnline: (msg) => emit("podium:online", msg),
     onDelta(msg, name) {
       if (name === "qa:delta") {
         emit("podium:qa", msg);

@@ -51,10 +51,21 @@ export class Peers {
   }
 }
 
-function send(live, to, kind, data) {
+// A signal Podium could not take now (a burst past the allowance, a store hiccup) is sent
+// again after a pause: a lost candidate can be the one relay candidate that would connect.
+const RETRIES = 4;
+const RETRY_ON = ["rate_limited", "unavailable"];
+
+async function send(live, to, kind, data) {
   const payload = { session: live.sessionId, to, kind };
   if (data) payload.data = data;
-  return live.request(P.RTC_SIGNAL, payload);
+  for (let attempt = 1; ; attempt++) {
+    const ack = await live.request(P.RTC_SIGNAL, payload);
+    if (ack.ok || attempt > RETRIES || !RETRY_ON.includes(ack.error.code)) return ack;
+    const pause = (ack.error.retry_after || 0.5) * 1000 * attempt * (0.5 + Math.random());
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    if (payload.session !== live.sessionId) return ack;
+  }
 }
 
 function candidateJSON(c) {

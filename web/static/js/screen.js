@@ -176,6 +176,11 @@ document.addEventListener("podium:stage", (e) => {
   lineup = e.detail.stage.lineup;
   renderStage();
 });
+// A speaker connected or dropped: the tile switches to their picture or the holding slide.
+document.addEventListener("podium:online", (e) => {
+  for (const s of lineup) if (s.speaker in e.detail.online) s.online = e.detail.online[s.speaker];
+  refresh();
+});
 document.addEventListener("podium:qa", (e) => {
   state.applyDelta(e.detail);
   renderQuestion();

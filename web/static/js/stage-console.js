@@ -243,3 +243,13 @@ document.addEventListener("podium:snapshot", (e) => {
 document.addEventListener("podium:stage", (e) => {
   if (e.detail.stage) applyStage(e.detail.stage);
 });
+// A speaker connected or dropped (within a moment of it; a crashed worker within the sweep).
+document.addEventListener("podium:online", (e) => {
+  for (const s of lineup) {
+    if (!(s.speaker in e.detail.online)) continue;
+    s.online = e.detail.online[s.speaker];
+    const entry = items.get(s.speaker);
+    if (entry) entry.el.dataset.online = String(s.online);
+  }
+  renderHealth();
+});
