@@ -22,6 +22,28 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     'disconnect' message (sid None, room set), so no second subscription is needed.
     """
 
+    async def emit(  # noqa: PLR0917 (python-socketio's own signature)
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """As AsyncRedisManager.emit, but a message to one socket held by this worker (a
+        relayed WebRTC signal, an ack-less reply) is not published to every other worker."""
+        target = to or room
+        ns = namespace or "/"
+        if callback is None and isinstance(target, str) and self.eio_sid_from_sid(target, ns) is not None:
+            await socketio.AsyncManager.emit(self, event, data, namespace=ns, room=target, skip_sid=skip_sid)
+            return
+        await super().emit(
+            event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
+        )
+
     async def disconnect_room(self, room: str, namespace: str = "/") -> None:
         """Disconnect the room's sockets here and on every other worker."""
         message = {

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
+from server import appkeys
 from server.domain import rtc
 from tests.conftest import Connected, Running, World, audience_token
 
@@ -246,3 +247,29 @@ async def test_a_signaling_flood_is_refused_without_touching_other_events(server
     await screen.wait_for(lambda c: len(c.events("rtc:signal")) >= relayed)
     assert len(screen.events("rtc:signal")) == relayed
     assert (await speaker.call("session:snapshot", {}))["ok"], "other events have their own allowance"
+
+
+async def test_a_signal_between_two_sockets_of_one_worker_is_not_published_to_the_others(
+    server: Running, world: World
+):
+    """Relayed signals are most of the stage's traffic: one to a socket this worker holds
+    goes straight to it, without a Redis PUBLISH that every other worker would decode."""
+    speaker, _ = await joined(server, world, {"token": world.tokens["speaker"]})
+    screen, _ = await joined(server, world, {"token": world.tokens["screen"]})
+    store = server.app[appkeys.REDIS]
+
+    async def publishes() -> int:
+        stats = await store.info("commandstats")
+        return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+
+    before = await publishes()
+    to = screen.sio.get_sid()
+    for i in range(50):
+        data = {"candidate": f"candidate:{i} 1 udp 2122260223 10.0.0.1 5{i:04d} typ host"}
+        assert (
+            await speaker.call(
+                "rtc:signal", {"session": world.session, "to": to, "kind": "candidate", "data": data}
+            )
+        )["ok"]
+    await screen.wait_for(lambda c: len(c.events("rtc:signal")) == 50)
+    assert await publishes() - before < 10, "each signal went through Redis pub/sub"
