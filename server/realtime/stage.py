@@ -53,11 +53,21 @@ async def timer(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     return ok(v=clock.version, clock=clock.public())
 
 
+def _public(status: str, lineup: list[dict[str, Any]]) -> dict[str, Any]:
+    """The audience's stage: the status and who is on stage now, nothing else."""
+    on_stage = [
+        {"speaker": s["speaker"], "state": s["state"], "label": s["label"]}
+        for s in lineup
+        if s["state"] in ("live", "backup")
+    ]
+    return {"status": status, "max_live": MAX_LIVE, "lineup": on_stage}
+
+
 async def stage_view(app: web.Application, session_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The stage as the staff, speakers and screens see it, and as the audience sees it.
 
-    Staff: every speaker in arrival order with state, label, whether connected and their
-    backup recording. Audience: the status and who is on stage now, nothing else."""
+    Staff: every speaker in running order with state, label, whether connected and their
+    backup recording."""
     status, online_seq, lineup = await app[appkeys.LINEUP].stage(session_id)
     backups = await app[appkeys.IDENTITY].backup_urls([s["speaker"] for s in lineup])
     full = {
@@ -66,22 +76,15 @@ async def stage_view(app: web.Application, session_id: str) -> tuple[dict[str, A
         "online_seq": online_seq,
         "lineup": [{**s, "backup_url": backups.get(s["speaker"])} for s in lineup],
     }
-    public = {
-        "status": status,
-        "max_live": MAX_LIVE,
-        "lineup": [
-            {"speaker": s["speaker"], "state": s["state"], "label": s["label"]}
-            for s in lineup
-            if s["state"] in ("live", "backup")
-        ],
-    }
-    return full, public
+    return full, _public(status, lineup)
 
 
 async def stage_snapshot(app: web.Application, conn: Conn, session_id: str) -> dict[str, Any]:
-    """The stage for this caller's role."""
-    full, public = await stage_view(app, session_id)
-    return full if conn.principal.presence_role in rtc.SIGNALING_ROLES else public
+    """The stage for this caller's role (an audience member's join reads no backups)."""
+    if conn.principal.presence_role in rtc.SIGNALING_ROLES:
+        return (await stage_view(app, session_id))[0]
+    status, _, lineup = await app[appkeys.LINEUP].stage(session_id)
+    return _public(status, lineup)
 
 
 async def publish_lineup(app: web.Application, session_id: str, version: int) -> None:
