@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -27,8 +28,9 @@ def room_of(session: str) -> str:
     return f"s:{session}"
 
 
-def create_app() -> web.Application:
-    sio = socketio.AsyncServer(
+def socketio_server() -> socketio.AsyncServer:
+    """The naive servers' socket.io: aiohttp, websocket only, Podium's ping settings, no logs."""
+    return socketio.AsyncServer(
         async_mode="aiohttp",
         transports=["websocket"],
         cors_allowed_origins="*",
@@ -37,6 +39,22 @@ def create_app() -> web.Application:
         logger=False,
         engineio_logger=False,
     )
+
+
+def app_with(sio: socketio.AsyncServer) -> web.Application:
+    """An aiohttp app serving sio and GET /healthz (what the bench waits for)."""
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    sio.attach(app)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def create_app() -> web.Application:
+    sio = socketio_server()
     joined: dict[str, str] = {}  # sid -> session
     seqs: dict[str, int] = {}  # session -> broadcasts so far
 
@@ -69,39 +87,39 @@ def create_app() -> web.Application:
             await sio.leave_room(sid, room_of(session))
             await broadcast(session)
 
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
     sio.on("join", join)
     sio.on("session:join", join)
     sio.on("disconnect", disconnect)
-    app = web.Application()
-    sio.attach(app)
-    app.router.add_get("/healthz", healthz)
-    return app
+    return app_with(sio)
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(app: web.Application, host: str, port: int, name: str = "baseline") -> None:
+    """Serve app on host:port until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(), handle_signals=False, access_log=None, shutdown_timeout=2)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
-        print(f"baseline listening on http://{host}:{port}", flush=True)
+        print(f"{name} listening on http://{host}:{port}", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def run(doc: str | None, port: int, create: Callable[[], web.Application], name: str) -> None:
+    """A naive server's command line: --host, --port (default `port`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--port", type=int, default=port)
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port))
+    asyncio.run(serve(create(), args.host, args.port, name))
+
+
+def main() -> None:
+    run(__doc__, 8090, create_app, "baseline")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,8 @@ class Server:
 
 
 class Podium(Server):
-    """`python -m server serve --workers W` on a fresh data dir (embedded Valkey unless redis_url)."""
+    """`python -m server serve --workers W` on a fresh data dir (embedded Valkey unless redis_url);
+    extra_env is added to its environment (other benchmarks' settings)."""
 
     def __init__(
         self,
@@ -150,6 +151,7 @@ class Podium(Server):
         log_level: str,
         broadcast_ms: int,
         source: Path = ROOT,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_") and k != "REDIS_URL"}
@@ -164,6 +166,7 @@ class Podium(Server):
         )
         if redis_url:
             env["REDIS_URL"] = redis_url
+        env.update(extra_env or {})
         args = [sys.executable, "-m", "server", "serve", "--workers", str(workers), "--port", str(port)]
         # `python -m server` imports the package from the working directory first, so
         # --podium-dir runs another checkout (e.g. a clean export of a commit) with this venv.
@@ -204,10 +207,12 @@ class Podium(Server):
 
 
 class Baseline(Server):
-    def __init__(self, workdir: Path) -> None:
+    """One of the naive servers (`python -m <module> --port P`), a single process."""
+
+    def __init__(self, workdir: Path, module: str = "bench.baseline_server", name: str = "baseline") -> None:
         port = free_port()
-        args = [sys.executable, "-m", "bench.baseline_server", "--port", str(port)]
-        super().__init__("baseline", args, dict(os.environ, PYTHONUNBUFFERED="1"), port, workdir)
+        args = [sys.executable, "-m", module, "--port", str(port)]
+        super().__init__(name, args, dict(os.environ, PYTHONUNBUFFERED="1"), port, workdir)
         try:
             wait_http(f"{self.url}/healthz", self.proc, timeout=30)
         except BaseException:
@@ -584,24 +589,46 @@ async def run_once(setup: Setup, n: int, rate: float, args: argparse.Namespace) 
 # --- Podium set-up through its API ---------------------------------------------------------
 
 
-async def podium_setup(
-    podium: Podium, http: aiohttp.ClientSession, identities: int, args: argparse.Namespace
-) -> Setup:
-    headers = {"Authorization": f"Bearer {podium.token}"}
+class Api:
+    """Podium's JSON API, as its organizer (the token it printed) or, with auth=False, as anyone."""
 
-    async def post(path: str, body: dict[str, Any], auth: bool = True) -> dict[str, Any]:
-        async with http.post(podium.url + path, json=body, headers=headers if auth else {}) as r:
+    def __init__(self, podium: Podium, http: aiohttp.ClientSession) -> None:
+        self.url = podium.url
+        self.http = http
+        self.headers = {"Authorization": f"Bearer {podium.token}"}
+
+    async def post(self, path: str, body: dict[str, Any], auth: bool = True) -> dict[str, Any]:
+        async with self.http.post(self.url + path, json=body, headers=self.headers if auth else {}) as r:
             data = await r.json()
             if not data.get("ok"):
                 raise RuntimeError(f"POST {path}: {r.status} {data}")
             return dict(data)
 
-    event = (await post("/api/events", {"name": "Bench", "time_zone": "Europe/Paris"}))["event"]
+    async def new_event(self, name: str) -> dict[str, Any]:
+        return dict((await self.post("/api/events", {"name": name, "time_zone": "Europe/Paris"}))["event"])
 
-    async def new_session() -> str:
-        path = f"/api/events/{event['id']}/sessions"
-        body = {"title": "Keynote", "starts_at": "2026-12-03T09:00", "ends_at": "2026-12-03T18:00"}
-        return str((await post(path, body))["session"]["id"])
+    def sessions(self, event_id: str, title: str) -> Callable[[], Awaitable[str]]:
+        """async () -> the id of a new session of the event (one day, 09:00-18:00)."""
+
+        async def new_session() -> str:
+            path = f"/api/events/{event_id}/sessions"
+            body = {"title": title, "starts_at": "2026-12-03T09:00", "ends_at": "2026-12-03T18:00"}
+            return str((await self.post(path, body))["session"]["id"])
+
+        return new_session
+
+    async def audience_token(self, code: str) -> str:
+        """A participant token from the join code, as a phone gets one."""
+        data = await self.post(f"/api/codes/{code}/join", {}, auth=False)
+        return str(data["participant"]["token"])
+
+
+async def podium_setup(
+    podium: Podium, http: aiohttp.ClientSession, identities: int, args: argparse.Namespace
+) -> Setup:
+    api = Api(podium, http)
+    event = await api.new_event("Bench")
+    new_session = api.sessions(event["id"], "Keynote")
 
     # Audience identities through the real endpoint (as a phone gets one), made before any run.
     tokens: list[str] = []
@@ -609,8 +636,7 @@ async def podium_setup(
 
     async def mint() -> None:
         async with gate:
-            data = await post(f"/api/codes/{event['code']}/join", {}, auth=False)
-            tokens.append(str(data["participant"]["token"]))
+            tokens.append(await api.audience_token(event["code"]))
 
     t = time.perf_counter()
     await asyncio.gather(*(mint() for _ in range(identities)))
@@ -673,7 +699,18 @@ COLUMNS = [
 
 
 def table(results: list[Result], markdown: bool) -> str:
-    rows = [[name for name, _ in COLUMNS]] + [[f(r) for _, f in COLUMNS] for r in results]
+    return tabulate(COLUMNS, results, markdown)
+
+
+def tabulate(columns: list[tuple[str, Callable[[Any], str]]], items: Iterable[Any], markdown: bool) -> str:
+    """One row per item, one column per (header, item -> cell)."""
+    return render(
+        [[name for name, _ in columns]] + [[f(item) for _, f in columns] for item in items], markdown
+    )
+
+
+def render(rows: list[list[str]], markdown: bool) -> str:
+    """rows[0] is the header: a Markdown table, or right-aligned plain columns."""
     if markdown:
         lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
         lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
