@@ -133,7 +133,7 @@ async def snapshot(app: web.Application, conn: Conn, session: Session, event: Ev
     snap["qa"] = await qa_snapshot(app, conn, session.id)
     totals = await app[appkeys.REACTIONS].totals(session.id)
     snap["reactions"] = {"emoji": list(rx.EMOJI), "totals": totals}
-    snap["clock"] = await clock_snapshot(app, session.id)
+    snap["clock"] = await clock_snapshot(app, session)
     snap["stage"] = await stage_snapshot(app, conn, session.id)
     backstage = await backstage_snapshot(app, conn, session.id)
     if backstage is not None:

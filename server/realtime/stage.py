@@ -11,6 +11,7 @@ from aiohttp import web
 from server import appkeys
 from server.domain import identity as idn
 from server.domain import rtc, validate
+from server.domain.events import Session
 from server.errors import Conflict, Forbidden, Invalid, ok
 from server.realtime import handlers
 from server.realtime import protocol as p
@@ -26,9 +27,9 @@ async def default_duration_ms(app: web.Application, session_id: str) -> int:
     return (session.ends_at - session.starts_at) * 1000
 
 
-async def clock_snapshot(app: web.Application, session_id: str) -> dict[str, Any]:
-    """The clock as every face of the session shows it."""
-    clock = await app[appkeys.CLOCK].apply(session_id, "read", await default_duration_ms(app, session_id))
+async def clock_snapshot(app: web.Application, session: Session) -> dict[str, Any]:
+    """The clock as every face of the session shows it (from the session already read)."""
+    clock = await app[appkeys.CLOCK].apply(session.id, "read", (session.ends_at - session.starts_at) * 1000)
     return clock.public()
 
 
@@ -83,7 +84,7 @@ async def stage_snapshot(app: web.Application, conn: Conn, session_id: str) -> d
     """The stage for this caller's role (an audience member's join reads no backups)."""
     if conn.principal.presence_role in rtc.SIGNALING_ROLES:
         return (await stage_view(app, session_id))[0]
-    status, _, lineup = await app[appkeys.LINEUP].stage(session_id)
+    status, lineup = await app[appkeys.LINEUP].on_stage(session_id)
     return _public(status, lineup)
 
 

@@ -14,6 +14,11 @@ STATES = ("backstage", "live", "backup", "off")
 STATUSES = ("scheduled", "live", "ended")
 
 
+def _in_order(order: list[str], states: dict[str, str]) -> list[str]:
+    """The lineup's speakers in running order (any missing from it last, by id)."""
+    return [s for s in order if s in states] + sorted(set(states) - set(order))
+
+
 class LineupStore:
     """Speakers arrive backstage; only moderators move them."""
 
@@ -101,7 +106,6 @@ class LineupStore:
             pipe.hgetall(keys.lineup_members(session_id))
             pipe.hgetall(keys.presence_members(session_id))
             (status, seq), order, states, labels, members, present = await pipe.execute()
-        known = [s for s in order if s in states] + sorted(set(states) - set(order))
         lineup = [
             {
                 "speaker": speaker,
@@ -109,9 +113,25 @@ class LineupStore:
                 "label": labels.get(speaker, ""),
                 "online": int(present.get(members.get(speaker, ""), 0) or 0) > 0,
             }
-            for speaker in known
+            for speaker in _in_order(order, states)
         ]
         return str(status or "scheduled"), int(seq or 0), lineup
+
+    async def on_stage(self, session_id: str) -> tuple[str, list[dict[str, Any]]]:
+        """The status and the speakers on stage (live or on their backup), in running order:
+        what the audience sees, read without the connection state."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.stage(session_id), "status")
+            pipe.zrange(keys.lineup_order(session_id), 0, -1)
+            pipe.hgetall(keys.lineup(session_id))
+            pipe.hgetall(keys.lineup_labels(session_id))
+            status, order, states, labels = await pipe.execute()
+        lineup = [
+            {"speaker": s, "state": states[s], "label": labels.get(s, "")}
+            for s in _in_order(order, states)
+            if states[s] in ("live", "backup")
+        ]
+        return str(status or "scheduled"), lineup
 
     async def online(self, session_id: str) -> tuple[int, dict[str, bool]]:
         """A new sequence number and whether each speaker of the lineup is connected now."""
