@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Locator, Page, WebSocketRoute, expect
 
 from tests.conftest import Api, World
 from tests.web.conftest import Chromium
 from tests.web.media import MediaServer
-from tests.web.test_qa_browser import audience, hall_screen, moderator
+from tests.web.test_qa_browser import ask, audience, card, hall_screen, moderator
 
 pytestmark = pytest.mark.browser
 
@@ -276,3 +276,50 @@ async def test_the_moderator_reorders_the_running_order_and_the_studio_shows_who
     )
     await mod.locator(f"#lineup li[data-speaker='{second['invite']['id']}'] [data-stage=live]").click()
     await expect(ada.locator("#now-next")).to_have_text("On stage now: Grace · Next: Ada")
+
+
+async def test_the_hall_keeps_the_speakers_picture_through_a_resync(
+    browser: Chromium, world: World, org: Api
+):
+    """A page that missed a versioned broadcast fetches a snapshot; on the same socket that
+    must not tear down the media connections (the hall would see a holding slide)."""
+    link = await speaker_link(org, world, "Steady")
+    drop = {"next_qa_delta": False, "dropped": 0}
+
+    def route(ws: WebSocketRoute) -> None:
+        # Between the screen and Podium: lose one Q&A broadcast, as a pub/sub hiccup would.
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+
+        def from_server(message: str | bytes) -> None:
+            if drop["next_qa_delta"] and isinstance(message, str) and '"qa:delta"' in message:
+                drop["next_qa_delta"] = False
+                drop["dropped"] += 1
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    context = await browser.person()
+    screen = await context.new_page()
+    screen.on("pageerror", lambda exc: browser.page_errors.append(f"{screen.url}: {exc}"))
+    await screen.route_web_socket(lambda url: "/socket.io/" in url, route)
+    await screen.goto(f"/s/{world.session}#t={world.tokens['screen']}")
+    mod = await moderator(browser, world)
+    await studio(browser, world, link["token"])
+    await mod.locator(f"#lineup li[data-speaker='{link['invite']['id']}'] [data-stage=live]").click()
+    video = screen.locator(".tile video")
+    await playing(video)
+    stream_id = await video.evaluate("(v) => v.srcObject.id")
+
+    drop["next_qa_delta"] = True
+    fan = await audience(browser, world)
+    await ask(fan, "Is the picture still there?")
+    await card(mod, "incoming", "Is the picture still there?").locator("[data-action=approve]").click()
+    await card(mod, "queue", "Is the picture still there?").locator("[data-action=screen]").click()
+    # The screen missed the approval, saw the next version, and caught up from a snapshot.
+    await expect(screen.locator("#screen-question-text")).to_have_text("Is the picture still there?")
+    assert drop["dropped"] == 1
+    assert await video.evaluate("(v) => v.srcObject && v.srcObject.id") == stream_id
+    await expect(screen.locator(".tile")).to_have_attribute("data-mode", "video")
+    await advancing(video)

@@ -22,6 +22,7 @@ if (options.get("count") === "off") {
 const state = new QAState();
 let live = null;
 let viewer = null;
+let mySocket = null;
 let peers = null;
 let lineup = [];
 let eventName = "";
@@ -164,8 +165,13 @@ document.addEventListener("podium:snapshot", (e) => {
   state.reset(qa);
   if (viewer) {
     viewer.configure(e.detail.rtc?.ice_servers);
-    viewer.closeAll(); // after a reconnect the speakers offer again, to this new socket
-    streams.clear();
+    // After a reconnect (a new socket id) the speakers offer again, to the new socket; after
+    // a resync on the same socket the pictures keep flowing.
+    if (e.detail.rtc?.you !== mySocket) {
+      viewer.closeAll();
+      streams.clear();
+    }
+    mySocket = e.detail.rtc?.you;
     peers.reset(e.detail.rtc);
   }
   lineup = e.detail.stage.lineup;

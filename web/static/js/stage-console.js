@@ -11,6 +11,7 @@ const STALE_AFTER_MS = 6000; // no health report for this long: the speaker's li
 
 let live = null;
 let viewer = null;
+let mySocket = null;
 let peers = null;
 let lineup = [];
 const items = new Map(); // speaker -> {el, video}
@@ -230,8 +231,13 @@ document.addEventListener("podium:snapshot", (e) => {
   const snap = e.detail;
   if (viewer) {
     viewer.configure(snap.rtc?.ice_servers);
-    viewer.closeAll();
-    previews.clear();
+    // After a reconnect (a new socket id) the speakers offer again, to the new socket; after
+    // a resync on the same socket the pictures keep flowing.
+    if (snap.rtc?.you !== mySocket) {
+      viewer.closeAll();
+      previews.clear();
+    }
+    mySocket = snap.rtc?.you;
     peers.reset(snap.rtc);
   }
   cues.clear();

@@ -28,6 +28,7 @@ let me = null; // this speaker's id (their link)
 let myState = "backstage";
 let snap = null;
 let stream = null;
+let mySocket = null; // this studio's socket id, as the viewers know it
 let elsewhere = false; // this link's studio was opened in another window: this one waits
 const cues = new Map(); // id -> cue, the unread ones are shown one at a time
 const meter = new Map(); // emoji -> level
@@ -285,7 +286,10 @@ document.addEventListener("podium:snapshot", (e) => {
   if (publisher) {
     publisher.configure(snap.rtc?.ice_servers);
     peers.reset(snap.rtc);
-    publisher.restartAll();
+    // A new socket (a reconnect): the viewers know this studio by a new id, start over. The
+    // same socket (a resync after a missed broadcast): the pictures keep flowing.
+    if (snap.rtc?.you !== mySocket) publisher.restartAll();
+    mySocket = snap.rtc?.you;
   }
   renderStage(snap.stage);
 });
