@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
     # media may start with sound, as on a hall screen started in kiosk mode.
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
+    "--auto-select-desktop-capture-source=Entire screen",  # a speaker sharing their slides
     "--autoplay-policy=no-user-gesture-required",
 ]
 LOCAL_HOST = "127.0.0.1"

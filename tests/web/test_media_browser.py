@@ -323,3 +323,50 @@ async def test_the_hall_keeps_the_speakers_picture_through_a_resync(
     assert await video.evaluate("(v) => v.srcObject && v.srcObject.id") == stream_id
     await expect(screen.locator(".tile")).to_have_attribute("data-mode", "video")
     await advancing(video)
+
+
+async def test_a_live_speaker_shares_their_slides_and_the_hall_keeps_a_picture(
+    browser: Chromium, world: World, org: Api
+):
+    link = await speaker_link(org, world, "Slides")
+    screen = await hall_screen(browser, world)
+    mod = await moderator(browser, world)
+    speaker = await studio(browser, world, link["token"])
+    await mod.locator(f"#lineup li[data-speaker='{link['invite']['id']}'] [data-stage=live]").click()
+    video = screen.locator(".tile video")
+    await playing(video)
+    stream_id = await video.evaluate("(v) => v.srcObject.id")
+    label = "(v) => v.srcObject.getVideoTracks()[0].label"
+    camera = await speaker.locator("#preview").evaluate(label)
+
+    await speaker.click("#share-screen")
+    await expect(speaker.locator("#share-screen")).to_have_attribute("aria-pressed", "true")
+    assert (await speaker.locator("#preview").evaluate(label)).startswith("screen")
+    assert await speaker.locator("#preview").evaluate("(v) => v.srcObject.getAudioTracks().length") == 1
+    # Swapped on the same connection: no renegotiation, no gap, the picture moves on.
+    assert await video.evaluate("(v) => v.srcObject.id") == stream_id
+    await expect(screen.locator(".tile")).to_have_attribute("data-mode", "video")
+    await advancing(video)
+
+    await speaker.click("#share-screen")
+    await expect(speaker.locator("#share-screen")).to_have_attribute("aria-pressed", "false")
+    assert await speaker.locator("#preview").evaluate(label) == camera
+    await advancing(video)
+
+
+async def test_the_running_order_gives_the_start_in_the_events_zone_and_the_speakers(
+    browser: Chromium, world: World, org: Api
+):
+    """The event is in Shanghai (UTC+8); a speaker in São Paulo (UTC-3) sees both times."""
+    link = await speaker_link(org, world, "Far away")
+    context = await browser.browser.new_context(
+        base_url=browser.base, timezone_id="America/Sao_Paulo", locale="en-US"
+    )
+    browser.contexts.append(context)
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: browser.page_errors.append(f"{page.url}: {exc}"))
+    await page.goto(f"/studio/{world.session}#t={link['token']}")
+    times = page.locator("#start-times")
+    # 2026-12-03 09:30 in Shanghai is 2026-12-02 22:30 in São Paulo.
+    await expect(times).to_contain_text("Dec 3, 09:30 AM GMT+8 (event time)")
+    await expect(times).to_contain_text("Dec 2, 10:30 PM GMT-3 where you are")

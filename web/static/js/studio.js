@@ -27,7 +27,8 @@ let peers = null;
 let me = null; // this speaker's id (their link)
 let myState = "backstage";
 let snap = null;
-let stream = null;
+let stream = null; // the camera and microphone
+let shared = null; // the shared screen (slides), sent instead of the camera while on
 let mySocket = null; // this studio's socket id, as the viewers know it
 let elsewhere = false; // this link's studio was opened in another window: this one waits
 const cues = new Map(); // id -> cue, the unread ones are shown one at a time
@@ -161,9 +162,8 @@ async function startCamera() {
     });
     const old = stream;
     stream = next;
-    $("#preview").srcObject = stream;
     cameraError(null);
-    publisher?.setStream(stream);
+    sendWhatIsChosen();
     if (old) for (const track of old.getTracks()) track.stop();
     listenToMic();
     await fillDevices();
@@ -204,6 +204,49 @@ $("#camera-start").addEventListener("click", () => {
   audioMeter?.ctx.resume();
   startCamera();
 });
+
+// --- sharing the screen (slides) -------------------------------------------------------------
+
+// What goes to the stage: the shared screen's picture (when on) with the microphone, else
+// the camera. Swapped in place on every connection, so the hall never sees a gap.
+function outgoing() {
+  if (!shared) return stream;
+  return new MediaStream([...shared.getVideoTracks(), ...(stream ? stream.getAudioTracks() : [])]);
+}
+
+function sendWhatIsChosen() {
+  const out = outgoing();
+  $("#preview").srcObject = out;
+  if (out) publisher?.setStream(out);
+  $("#share-screen").textContent = shared ? t("studio.share_stop") : t("studio.share");
+  $("#share-screen").setAttribute("aria-pressed", String(Boolean(shared)));
+  $("#camera-check").dataset.sharing = String(Boolean(shared));
+}
+
+async function shareScreen() {
+  if (shared) {
+    stopSharing();
+    return;
+  }
+  try {
+    shared = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+  } catch {
+    return; // the speaker chose not to share: nothing changes
+  }
+  const track = shared.getVideoTracks()[0];
+  if ("contentHint" in track) track.contentHint = "detail"; // slides: sharp text over smooth motion
+  track.addEventListener("ended", stopSharing); // stopped from the browser's own bar
+  sendWhatIsChosen();
+}
+
+function stopSharing() {
+  if (!shared) return;
+  for (const track of shared.getTracks()) track.stop();
+  shared = null;
+  sendWhatIsChosen();
+}
+
+$("#share-screen").addEventListener("click", shareScreen);
 
 // --- media to the stage ---------------------------------------------------------------------
 
@@ -247,7 +290,7 @@ function attach(connection) {
   live = connection;
   chat.attach(live);
   publisher = new Publisher(live);
-  if (stream) publisher.setStream(stream);
+  if (stream) publisher.setStream(outgoing());
   peers = new Peers(live, publishTo);
   live.socket.on(P.STAGE_CUE, (msg) => {
     if (msg.session !== live.sessionId || msg.cue.speaker !== me) return;
