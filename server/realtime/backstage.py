@@ -12,30 +12,14 @@ from aiohttp import web
 
 from server import appkeys
 from server.domain import identity as idn
+from server.domain import stage as st
 from server.domain import validate
 from server.domain.qa import client_id
-from server.errors import Conflict, Forbidden, NotFound, ok
+from server.errors import Conflict, NotFound, ok
 from server.realtime import handlers
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
-from server.realtime.stage import require_moderator
-
-CUE_KINDS = ("minutes", "wrap", "text")
-CUE_TEXT_MAX = 200
-CHAT_MAX = 500
-NOTE_MAX = 140
-GUEST_LINK_HOURS_AFTER = 6  # a brought-in guest's speaker link outlives the session by this
-
-
-def _joined(conn: Conn, data: Any) -> str:
-    session_id = validate.identifier(data["session"], "session")
-    if conn.session_id != session_id:
-        raise Conflict("Join this session first.")
-    return session_id
-
-
-def _backstage_member(conn: Conn) -> bool:
-    return conn.principal.presence_role in (idn.MODERATOR, idn.SPEAKER)
+from server.realtime.stage import joined, require_moderator
 
 
 async def backstage_snapshot(app: web.Application, conn: Conn, session_id: str) -> dict[str, Any] | None:
@@ -69,14 +53,13 @@ async def send_cue(app: web.Application, conn: Conn, data: Any) -> dict[str, Any
     fields = {"session", "speaker", "kind", "minutes", "text"}
     data = validate.payload(data, fields, {"session", "speaker", "kind"})
     session_id = require_moderator(conn, data, "send cues")
-    speaker = validate.identifier(data["speaker"], "speaker")
-    kind = validate.choice(data["kind"], "kind", CUE_KINDS)
-    minutes = validate.integer(data.get("minutes"), "minutes", lo=1, hi=120) if kind == "minutes" else None
-    text = validate.text(data.get("text"), "text", max_len=CUE_TEXT_MAX) if kind == "text" else ""
-    if await app[appkeys.LINEUP].state_of(session_id, speaker) is None:
+    c = st.cue(data)
+    if await app[appkeys.LINEUP].state_of(session_id, c.speaker) is None:
         raise NotFound("That speaker has not arrived in this session.")
     by = await _name(app, conn)
-    cue = await app[appkeys.BACKSTAGE].send_cue(session_id, speaker, kind, text=text, minutes=minutes, by=by)
+    cue = await app[appkeys.BACKSTAGE].send_cue(
+        session_id, c.speaker, c.kind, text=c.text, minutes=c.minutes, by=by
+    )
     await _emit_cue(app, session_id, cue)
     return ok(cue=cue)
 
@@ -84,11 +67,10 @@ async def send_cue(app: web.Application, conn: Conn, data: Any) -> dict[str, Any
 async def ack_cue(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """stage:cue_ack {session, cue} (the speaker the cue is for): the read receipt."""
     data = validate.payload(data, {"session", "cue"}, {"session", "cue"})
-    session_id = _joined(conn, data)
-    if conn.principal.role != idn.SPEAKER or not conn.principal.invite_id:
-        raise Forbidden("Only the speaker a cue is for can acknowledge it.")
+    session_id = joined(conn, data)
+    speaker = st.require_speaker(conn.principal, "acknowledge their cues")
     cue_id = validate.identifier(data["cue"], "cue")
-    first, cue = await app[appkeys.BACKSTAGE].ack_cue(session_id, cue_id, conn.principal.invite_id)
+    first, cue = await app[appkeys.BACKSTAGE].ack_cue(session_id, cue_id, speaker)
     if first:
         await _emit_cue(app, session_id, cue)
     return ok(cue=cue, changed=first)
@@ -101,18 +83,14 @@ async def health(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """stage:health {session, rtt_ms, kbps?, loss?, fps?} (speakers, every few seconds)."""
     fields = {"session", "rtt_ms", "kbps", "loss", "fps"}
     data = validate.payload(data, fields, {"session", "rtt_ms"})
-    session_id = _joined(conn, data)
-    if conn.principal.role != idn.SPEAKER or not conn.principal.invite_id:
-        raise Forbidden("Only speakers report their connection.")
+    session_id = joined(conn, data)
+    speaker = st.require_speaker(conn.principal, "report their connection")
     report: dict[str, Any] = {
         "session": session_id,
-        "speaker": conn.principal.invite_id,
-        "rtt_ms": validate.integer(data["rtt_ms"], "rtt_ms", lo=0, hi=60_000),
+        "speaker": speaker,
+        **st.health(data),
         "at": int(time.time() * 1000),
     }
-    for name, hi in (("kbps", 1_000_000), ("loss", 100), ("fps", 240)):
-        if data.get(name) is not None:
-            report[name] = validate.integer(data[name], name, lo=0, hi=hi)
     await app[appkeys.SIO].emit(p.STAGE_HEALTH, report, room=p.moderators_room(session_id))
     return ok()
 
@@ -133,10 +111,9 @@ async def _name(app: web.Application, conn: Conn) -> str:
 async def send_chat(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """chat:send {session, text, client_id} (moderators and speakers of the session)."""
     data = validate.payload(data, {"session", "text", "client_id"}, {"session", "text", "client_id"})
-    session_id = _joined(conn, data)
-    if not _backstage_member(conn):
-        raise Forbidden("The backstage chat is for the session's moderators and speakers.")
-    text = validate.text(data["text"], "text", max_len=CHAT_MAX, multiline=True)
+    session_id = joined(conn, data)
+    st.require_backstage(conn.principal)
+    text = st.chat_text(data["text"])
     cid = client_id(data["client_id"])
     sender = {"role": conn.principal.presence_role, "name": await _name(app, conn)}
     new, message = await app[appkeys.BACKSTAGE].post(session_id, conn.principal.person, cid, sender, text)
@@ -159,18 +136,12 @@ async def _publish_hands(app: web.Application, session_id: str, person: str) -> 
     await sio.emit(p.HAND_MINE, mine, room=p.person_room(person))
 
 
-def _audience_person(conn: Conn) -> str:
-    if conn.principal.role != idn.AUDIENCE or not conn.principal.participant_id:
-        raise Forbidden("Only the audience raises hands.")
-    return conn.principal.participant_id
-
-
 async def raise_hand(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """hand:raise {session, note?}: ask to speak (again: keeps the place, updates the note)."""
     data = validate.payload(data, {"session", "note"}, {"session"})
-    session_id = _joined(conn, data)
-    person = _audience_person(conn)
-    note = validate.optional_text(data.get("note"), "note", max_len=NOTE_MAX)
+    session_id = joined(conn, data)
+    person = st.require_audience(conn.principal)
+    note = st.hand_note(data.get("note"))
     await app[appkeys.RATES].hit(f"hand:{person}", 10, 60)
     name = await app[appkeys.IDENTITY].participant_name(person)
     new = await app[appkeys.BACKSTAGE].raise_hand(session_id, person, name, note)
@@ -181,8 +152,8 @@ async def raise_hand(app: web.Application, conn: Conn, data: Any) -> dict[str, A
 async def withdraw_hand(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """hand:withdraw {session}: lower one's own hand."""
     data = validate.payload(data, {"session"}, {"session"})
-    session_id = _joined(conn, data)
-    person = _audience_person(conn)
+    session_id = joined(conn, data)
+    person = st.require_audience(conn.principal)
     changed = await app[appkeys.BACKSTAGE].lower_hand(session_id, person)
     if changed:
         await _publish_hands(app, session_id, person)
@@ -204,7 +175,7 @@ async def answer_hand(app: web.Application, conn: Conn, data: Any) -> dict[str, 
     if action == "bring":
         session = await app[appkeys.EVENTS].get_session(session_id)
         name = await app[appkeys.IDENTITY].participant_name(person)
-        hours = max(1.0, (session.ends_at - time.time()) / 3600 + GUEST_LINK_HOURS_AFTER)
+        hours = st.guest_link_hours(session.ends_at, time.time())
         invite, token = await app[appkeys.AUTH].create_invite(
             idn.SPEAKER, session.event_id, session_id, name, hours
         )

@@ -11,12 +11,12 @@ from aiohttp import web
 from server import appkeys
 from server.domain import identity as idn
 from server.domain import rtc, validate
+from server.domain import stage as st
 from server.domain.events import Session
-from server.errors import Conflict, Forbidden, Invalid, ok
+from server.errors import Conflict, ok
 from server.realtime import handlers
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
-from server.store.lineup import MAX_LIVE, STATES, STATUSES
 
 MAX_ADD_S = 4 * 3600
 
@@ -59,9 +59,9 @@ def _public(status: str, lineup: list[dict[str, Any]]) -> dict[str, Any]:
     on_stage = [
         {"speaker": s["speaker"], "state": s["state"], "label": s["label"]}
         for s in lineup
-        if s["state"] in ("live", "backup")
+        if s["state"] in st.ON_STAGE
     ]
-    return {"status": status, "max_live": MAX_LIVE, "lineup": on_stage}
+    return {"status": status, "max_live": st.MAX_LIVE, "lineup": on_stage}
 
 
 async def stage_view(app: web.Application, session_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -73,7 +73,7 @@ async def stage_view(app: web.Application, session_id: str) -> tuple[dict[str, A
     backups = await app[appkeys.IDENTITY].backup_urls([s["speaker"] for s in lineup])
     full = {
         "status": status,
-        "max_live": MAX_LIVE,
+        "max_live": st.MAX_LIVE,
         "online_seq": online_seq,
         "lineup": [{**s, "backup_url": backups.get(s["speaker"])} for s in lineup],
     }
@@ -130,13 +130,18 @@ async def speaker_arrived(app: web.Application, conn: Conn, session_id: str) -> 
     return changed
 
 
-def require_moderator(conn: Conn, data: Any, what: str) -> str:
-    """The session of a moderator's stage command (joined, and a moderator)."""
+def joined(conn: Conn, data: Any) -> str:
+    """The payload's session, which must be the one this socket is in."""
     session_id = validate.identifier(data["session"], "session")
     if conn.session_id != session_id:
         raise Conflict("Join this session first.")
-    if conn.principal.presence_role != idn.MODERATOR:
-        raise Forbidden(f"Only moderators {what}.")
+    return session_id
+
+
+def require_moderator(conn: Conn, data: Any, what: str) -> str:
+    """The session of a moderator's stage command (joined, and a moderator)."""
+    session_id = joined(conn, data)
+    st.require_moderator(conn.principal, what)
     return session_id
 
 
@@ -145,7 +150,7 @@ async def set_stage(app: web.Application, conn: Conn, data: Any) -> dict[str, An
     data = validate.payload(data, {"session", "speaker", "state"}, {"session", "speaker", "state"})
     session_id = require_moderator(conn, data, "move speakers")
     speaker = validate.identifier(data["speaker"], "speaker")
-    state = validate.choice(data["state"], "state", STATES)
+    state = validate.choice(data["state"], "state", st.STATES)
     if state == "backup" and not (await app[appkeys.IDENTITY].backup_urls([speaker])):
         raise Conflict("This speaker has no backup recording: the organizer can attach one to their link.")
     changed, version = await app[appkeys.LINEUP].set_state(session_id, speaker, state)
@@ -158,26 +163,18 @@ async def set_status(app: web.Application, conn: Conn, data: Any) -> dict[str, A
     """stage:status {session, status: scheduled|live|ended} (moderators only)."""
     data = validate.payload(data, {"session", "status"}, {"session", "status"})
     session_id = require_moderator(conn, data, "change the session's status")
-    status = validate.choice(data["status"], "status", STATUSES)
+    status = validate.choice(data["status"], "status", st.STATUSES)
     changed, version = await app[appkeys.LINEUP].set_status(session_id, status)
     if changed:
         await publish_lineup(app, session_id, version)
     return ok(v=version, changed=changed)
 
 
-MAX_LINEUP = 100
-
-
 async def set_order(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """stage:order {session, order: [speaker, ...]} (moderators): the running order."""
     data = validate.payload(data, {"session", "order"}, {"session", "order"})
     session_id = require_moderator(conn, data, "set the running order")
-    order = data["order"]
-    if not isinstance(order, list) or not 0 < len(order) <= MAX_LINEUP:
-        raise Invalid(f"order must be a list of 1 to {MAX_LINEUP} speakers.", field="order")
-    speakers = [validate.identifier(s, "order") for s in order]
-    if len(set(speakers)) != len(speakers):
-        raise Invalid("List each speaker once.", field="order")
+    speakers = st.running_order(data["order"])
     changed, version = await app[appkeys.LINEUP].reorder(session_id, speakers)
     if changed:
         await publish_lineup(app, session_id, version)

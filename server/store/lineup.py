@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.domain.stage import MAX_LIVE, ON_STAGE
 from server.errors import Conflict
 from server.store import keys, scripts
 from server.store.connection import Client
-
-MAX_LIVE = 4  # a panel
-STATES = ("backstage", "live", "backup", "off")
-STATUSES = ("scheduled", "live", "ended")
 
 
 def _in_order(order: list[str], states: dict[str, str]) -> list[str]:
@@ -129,7 +126,7 @@ class LineupStore:
         lineup = [
             {"speaker": s, "state": states[s], "label": labels.get(s, "")}
             for s in _in_order(order, states)
-            if states[s] in ("live", "backup")
+            if states[s] in ON_STAGE
         ]
         return str(status or "scheduled"), lineup
 
