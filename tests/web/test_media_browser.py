@@ -5,6 +5,7 @@ plays the session's HLS stream; a raised hand becomes a speaker on the same page
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -370,3 +371,21 @@ async def test_the_running_order_gives_the_start_in_the_events_zone_and_the_spea
     # 2026-12-03 09:30 in Shanghai is 2026-12-02 22:30 in São Paulo.
     await expect(times).to_contain_text("Dec 3, 09:30 AM GMT+8 (event time)")
     await expect(times).to_contain_text("Dec 2, 10:30 PM GMT-3 where you are")
+
+
+async def test_a_speaker_whose_network_drops_is_flagged_on_the_console_within_seconds(
+    browser: Chromium, world: World, org: Api
+):
+    """No clean close: the laptop's network goes away. The console shows the speaker as
+    unstable or disconnected long before any socket timeout would tell."""
+    link = await speaker_link(org, world, "Hotel wifi")
+    mod = await moderator(browser, world)
+    speaker = await studio(browser, world, link["token"])
+    item = mod.locator(f"#lineup li[data-speaker='{link['invite']['id']}']")
+    await expect(item.locator(".health")).to_have_attribute("data-level", "good", timeout=MEDIA_TIMEOUT_MS)
+    await speaker.context.set_offline(True)
+    await expect(item).to_have_attribute("data-health", re.compile("^(poor|offline)$"), timeout=12_000)
+    await expect(speaker.locator("#own-health")).to_have_attribute("data-level", "poor", timeout=12_000)
+    await speaker.context.set_offline(False)
+    await expect(item).to_have_attribute("data-online", "true", timeout=MEDIA_TIMEOUT_MS * 2)
+    await expect(item.locator(".health")).to_have_attribute("data-level", "good", timeout=MEDIA_TIMEOUT_MS)
