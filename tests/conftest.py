@@ -308,3 +308,40 @@ async def audience_token(
         data = await r.json()
         assert data["ok"], data
         return str(data["participant"]["token"])
+
+
+async def join_session(
+    server: Running, world: World, auth: dict[str, Any], session: str | None = None
+) -> tuple[Connected, dict[str, Any]]:
+    """A new socket with these credentials, joined to a session of the world: (client, snapshot)."""
+    c = await server.client(auth=auth)
+    ack = await c.call("session:join", {"session": session or world.session})
+    assert ack["ok"], ack
+    return c, ack
+
+
+async def speaker_links(
+    org: Api, world: World, n: int, session: str | None = None, label: str = "Speaker"
+) -> list[tuple[str, str]]:
+    """n fresh speaker links for a session: [(invite id, token)], labelled "<label> <i>"."""
+    links = []
+    for i in range(n):
+        inv = await org.ok(
+            "POST",
+            f"/api/events/{world.event['id']}/invites",
+            {"role": "speaker", "session_id": session or world.session, "label": f"{label} {i}"},
+        )
+        links.append((inv["invite"]["id"], inv["token"]))
+    return links
+
+
+async def fence(world: World, mod: Connected, *clients: Connected) -> int:
+    """A clock change, broadcast to everyone in the session; waits until each client has it.
+    Whatever was sent to a client before it has then arrived too."""
+    ack = await mod.call("stage:timer", {"session": world.session, "action": "add", "seconds": 1})
+    assert ack["ok"], ack
+    for c in (mod, *clients):
+        await c.wait_for(
+            lambda c: [d for d in c.events("stage:delta") if d["v"] == ack["v"] and "clock" in d]
+        )
+    return int(ack["v"])

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Connected, Running, World, audience_token, hostile
+from tests.conftest import Api, Connected, Running, World, audience_token, fence, hostile, speaker_links
+from tests.conftest import join_session as join
 
 H = hostile()
 
@@ -24,44 +25,9 @@ H = hostile()
 # --- helpers (small copies; test modules do not import each other) ----------------------
 
 
-async def speaker_links(
-    org: Api, world: World, n: int, session: str | None = None, label: str = "Speaker"
-) -> list[tuple[str, str]]:
-    """n fresh speaker links for a session: [(invite id, token)]."""
-    links = []
-    for i in range(n):
-        inv = await org.ok(
-            "POST",
-            f"/api/events/{world.event['id']}/invites",
-            {"role": "speaker", "session_id": session or world.session, "label": f"{label} {i}"},
-        )
-        links.append((inv["invite"]["id"], inv["token"]))
-    return links
-
-
-async def join(
-    server: Running, world: World, auth: dict[str, Any], session: str | None = None
-) -> tuple[Connected, dict[str, Any]]:
-    c = await server.client(auth=auth)
-    ack = await c.call("session:join", {"session": session or world.session})
-    assert ack["ok"], ack
-    return c, ack
-
-
-async def fence(world: World, mod: Connected, *clients: Connected) -> int:
-    """A clock change, broadcast to everyone in the session; waits until each client has it."""
-    ack = await mod.call("stage:timer", {"session": world.session, "action": "add", "seconds": 1})
-    assert ack["ok"], ack
-    for c in (mod, *clients):
-        await c.wait_for(
-            lambda c: [d for d in c.events("stage:delta") if d["v"] == ack["v"] and "clock" in d]
-        )
-    return int(ack["v"])
-
-
 async def settle(c: Connected, timeout: float = 5) -> int:
-    """Wait until the session's version stops moving and return it. A speaker's arrival is
-    followed by another version within a presence flush (0.1 s), for their connection."""
+    """Wait until the session's version stops moving (changes just made have all been
+    published) and return it."""
     deadline = time.monotonic() + timeout
     last = None
     while True:

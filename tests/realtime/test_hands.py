@@ -11,21 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Connected, Running, World, hostile
+from tests.conftest import Api, Connected, Running, World, fence, hostile
+from tests.conftest import join_session as join
 
 H = hostile()
 
 
 # --- helpers (small copies; test modules do not import each other) ----------------------
-
-
-async def join(
-    server: Running, world: World, auth: dict[str, Any], session: str | None = None
-) -> tuple[Connected, dict[str, Any]]:
-    c = await server.client(auth=auth)
-    ack = await c.call("session:join", {"session": session or world.session})
-    assert ack["ok"], ack
-    return c, ack
 
 
 async def person(server: Running, world: World, http, name: str) -> tuple[Connected, str]:
@@ -41,17 +33,6 @@ async def person(server: Running, world: World, http, name: str) -> tuple[Connec
 async def moderator(server: Running, world: World) -> Connected:
     c, _ = await join(server, world, {"token": world.tokens["moderator"]})
     return c
-
-
-async def fence(world: World, mod: Connected, *clients: Connected) -> int:
-    """A clock change, broadcast to everyone in the session; waits until each client has it."""
-    ack = await mod.call("stage:timer", {"session": world.session, "action": "add", "seconds": 1})
-    assert ack["ok"], ack
-    for c in (mod, *clients):
-        await c.wait_for(
-            lambda c: [d for d in c.events("stage:delta") if d["v"] == ack["v"] and "clock" in d]
-        )
-    return int(ack["v"])
 
 
 def wire(c: Connected) -> str:

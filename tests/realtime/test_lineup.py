@@ -4,26 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api, Running, World, audience_token
-
-
-async def speaker_links(org: Api, world: World, n: int) -> list[tuple[str, str]]:
-    links = []
-    for i in range(n):
-        inv = await org.ok(
-            "POST",
-            f"/api/events/{world.event['id']}/invites",
-            {"role": "speaker", "session_id": world.session, "label": f"Speaker {i}"},
-        )
-        links.append((inv["invite"]["id"], inv["token"]))
-    return links
-
-
-async def join(server: Running, world: World, auth: dict):
-    c = await server.client(auth=auth)
-    ack = await c.call("session:join", {"session": world.session})
-    assert ack["ok"], ack
-    return c, ack
+from tests.conftest import Api, Running, World, audience_token, speaker_links
+from tests.conftest import join_session as join
 
 
 def states(snap: dict) -> dict[str, str]:

@@ -10,13 +10,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from server import appkeys
 from server.domain import rtc
 from tests.conftest import Connected, Running, World, audience_token
-
-
-async def joined(server: Running, world: World, auth: dict, session: str | None = None):
-    c = await server.client(auth=auth)
-    ack = await c.call("session:join", {"session": session or world.session})
-    assert ack["ok"], ack
-    return c, ack
+from tests.conftest import join_session as joined
 
 
 async def test_a_speakers_video_reaches_a_hall_screen_through_podiums_signaling(

@@ -18,6 +18,7 @@ from server import appkeys
 from server.store import keys
 from server.store.connection import connect
 from tests.conftest import Api, Connected, Running, World, free_port
+from tests.conftest import join_session as join
 from tests.system.conftest import (
     SECRET,
     Clients,
@@ -34,7 +35,7 @@ from tests.system.conftest import (
     wait_healthy,
 )
 
-# --- helpers (small copies; test modules do not import each other) ----------------------
+# --- helpers -----------------------------------------------------------------------------
 
 
 async def speaker_link(org: Api, world: World, label: str) -> tuple[str, str]:
@@ -44,13 +45,6 @@ async def speaker_link(org: Api, world: World, label: str) -> tuple[str, str]:
         {"role": "speaker", "session_id": world.session, "label": label},
     )
     return inv["invite"]["id"], inv["token"]
-
-
-async def join(server: Running, world: World, auth: dict[str, Any]) -> tuple[Connected, dict[str, Any]]:
-    c = await server.client(auth=auth)
-    ack = await c.call("session:join", {"session": world.session})
-    assert ack["ok"], ack
-    return c, ack
 
 
 def entry(stage: dict[str, Any], speaker: str) -> dict[str, Any] | None:
