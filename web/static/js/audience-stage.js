@@ -2,12 +2,11 @@
 // session's stream (HLS, played by hls.js served by Podium); and the raised hand. A hand the
 // moderator brings backstage turns this very page into the speaker's studio: the socket is
 // upgraded in place, no reload, and after a reconnect or reload it is upgraded again.
-import { $ } from "./dom.js";
+import { $, emit } from "./dom.js";
 import { t } from "./i18n.js";
 import * as P from "./protocol.js";
 
 const HLS_RETRY_MS = 5000;
-const emit = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));
 
 export class AudienceStage {
   constructor(live) {

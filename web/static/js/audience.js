@@ -1,5 +1,5 @@
 // The audience page (/e/<code>): a phone, one hand. Join, say where you are, see who is here.
-import { $, h, config, formatTime, localZone } from "./dom.js";
+import { $, h, config, emit, formatTime, localZone } from "./dom.js";
 import { t, lang } from "./i18n.js";
 import { Live } from "./live.js";
 import { PresenceView } from "./presence.js";
@@ -44,8 +44,6 @@ function fillSessions(selected) {
   select.disabled = sessions.length === 0;
 }
 
-// A page that became a speaker's studio hears what its studio needs through these.
-const emit = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));
 
 const live = new Live({
   onSnapshot(snap) {

@@ -19,7 +19,8 @@ export function healthText(report) {
   return parts.join(" · ");
 }
 
-const timeOf = (ms) => new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
+// A time of day in this browser's zone and language, e.g. "08:03 PM".
+export const timeOf = (ms) => new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
 
 // The backstage chat of one session (moderators and its speakers): newest at the bottom,
 // a resend after a dropped connection is not a second message.

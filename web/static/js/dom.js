@@ -37,3 +37,6 @@ export function formatTime(iso, timeZone, lang) {
 export function localZone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
+
+// Page modules talk through podium:* document events (role.js and audience.js send them).
+export const emit = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));

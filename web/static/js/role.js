@@ -1,7 +1,7 @@
 // Pages opened with an invite link (moderator, hall screen, speaker studio). The token
 // arrives in the URL fragment (never sent to a server log), is kept in this browser so a
 // reload keeps the role, and travels only in the socket's auth and the API's header.
-import { $, h, config, formatTime } from "./dom.js";
+import { $, h, config, emit, formatTime } from "./dom.js";
 import { t, lang } from "./i18n.js";
 import { Live } from "./live.js";
 import { PresenceView } from "./presence.js";
@@ -39,7 +39,6 @@ async function api(path) {
   }
 }
 
-const emit = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));
 
 async function main() {
   if (!token) {

@@ -281,3 +281,39 @@ export class Viewer {
     });
   }
 }
+
+// What a hall screen or a moderator's console receives: the latest picture of each speaker of
+// the session, kept through resyncs, rebuilt after a reconnect. `onChange` after any change.
+export class SpeakerStreams {
+  constructor(live, onChange) {
+    this.streams = new Map(); // speaker id -> {stream, peer}
+    this.socket = null; // this page's socket id, as the speakers know it
+    this.viewer = new Viewer(live, {
+      onStream: (peer, speaker, stream) => {
+        this.streams.set(speaker, { stream, peer });
+        onChange();
+      },
+      onGone: (peer, speaker) => {
+        if (this.streams.get(speaker)?.peer === peer) this.streams.delete(speaker);
+        onChange();
+      },
+    });
+    this.peers = new Peers(live, (p) => this.viewer.keep([...p.map.keys()]));
+  }
+
+  get(speaker) {
+    return this.streams.get(speaker) || null;
+  }
+
+  // A snapshot. After a reconnect (a new socket id) the speakers offer again, to the new
+  // socket; after a resync on the same socket the pictures keep flowing.
+  snapshot(rtc) {
+    this.viewer.configure(rtc?.ice_servers);
+    if (rtc?.you !== this.socket) {
+      this.viewer.closeAll();
+      this.streams.clear();
+    }
+    this.socket = rtc?.you;
+    this.peers.reset(rtc);
+  }
+}

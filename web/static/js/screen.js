@@ -5,7 +5,7 @@
 import { $, h, config } from "./dom.js";
 import { t, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
-import { Peers, Viewer } from "./rtc.js";
+import { SpeakerStreams } from "./rtc.js";
 
 const cfg = config();
 const base = cfg.base_url;
@@ -21,12 +21,9 @@ if (options.get("count") === "off") {
 }
 const state = new QAState();
 let live = null;
-let viewer = null;
-let mySocket = null;
-let peers = null;
+let media = null; // the speakers' pictures
 let lineup = [];
 let eventName = "";
-const streams = new Map(); // speaker id -> {stream, peer}
 const tiles = new Map(); // speaker id -> {el, video, mode, lastFrame}
 
 function renderQuestion() {
@@ -101,8 +98,8 @@ function refresh() {
     if (!tile) continue;
     let source = null;
     if (s.state === "backup" && s.backup_url) source = `backup:${s.backup_url}`;
-    const media = streams.get(s.speaker);
-    if (s.state === "live" && media && s.online) source = `live:${media.peer}`;
+    const picture = media?.get(s.speaker);
+    if (s.state === "live" && picture && s.online) source = `live:${picture.peer}`;
     if (source !== tile.source) {
       tile.source = source;
       tile.lastFrame = performance.now();
@@ -110,7 +107,7 @@ function refresh() {
       tile.video.srcObject = null;
       tile.video.loop = false;
       if (source?.startsWith("backup:")) tile.video.src = s.backup_url;
-      else if (source) tile.video.srcObject = media.stream;
+      else if (source) tile.video.srcObject = picture.stream;
       if (source) play(tile.video);
     }
     const flowing = source && performance.now() - tile.lastFrame < FROZEN_AFTER_MS && tile.video.videoWidth > 0;
@@ -142,17 +139,7 @@ function renderStage() {
 
 document.addEventListener("podium:live", (e) => {
   live = e.detail;
-  viewer = new Viewer(live, {
-    onStream(peer, speaker, stream) {
-      streams.set(speaker, { stream, peer });
-      refresh();
-    },
-    onGone(peer, speaker) {
-      if (streams.get(speaker)?.peer === peer) streams.delete(speaker);
-      refresh();
-    },
-  });
-  peers = new Peers(live, (p) => viewer.keep([...p.map.keys()]));
+  media = new SpeakerStreams(live, refresh);
 });
 
 document.addEventListener("podium:snapshot", (e) => {
@@ -163,17 +150,7 @@ document.addEventListener("podium:snapshot", (e) => {
   $("#join-url").textContent = url.replace(/^https?:\/\//, "");
   $("#join-code").textContent = event.code;
   state.reset(qa);
-  if (viewer) {
-    viewer.configure(e.detail.rtc?.ice_servers);
-    // After a reconnect (a new socket id) the speakers offer again, to the new socket; after
-    // a resync on the same socket the pictures keep flowing.
-    if (e.detail.rtc?.you !== mySocket) {
-      viewer.closeAll();
-      streams.clear();
-    }
-    mySocket = e.detail.rtc?.you;
-    peers.reset(e.detail.rtc);
-  }
+  media?.snapshot(e.detail.rtc);
   lineup = e.detail.stage.lineup;
   renderStage();
 });

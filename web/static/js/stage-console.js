@@ -2,25 +2,21 @@
 // and moves (backstage / live / backup / off), cues with their read receipts, the session's
 // status, the raised hands (bring backstage or decline) and the backstage chat.
 import { $, h } from "./dom.js";
-import { t, lang } from "./i18n.js";
+import { t } from "./i18n.js";
 import * as P from "./protocol.js";
-import { Peers, Viewer } from "./rtc.js";
-import { ChatView, healthLevel, healthText } from "./backstage.js";
+import { SpeakerStreams } from "./rtc.js";
+import { ChatView, healthLevel, healthText, timeOf } from "./backstage.js";
 
 const STALE_AFTER_MS = 6000; // no health report for this long: the speaker's link is unstable
 
 let live = null;
-let viewer = null;
-let mySocket = null;
-let peers = null;
+let media = null; // the speakers' pictures, for the previews
 let lineup = [];
 const items = new Map(); // speaker -> {el, video}
-const previews = new Map(); // speaker -> {stream, peer}
 const health = new Map(); // speaker -> {report, at (this browser's time)}
 const cues = new Map(); // cue id -> cue
 const chat = new ChatView($("#chat"), () => live);
 
-const timeOf = (ms) => new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
 
 function status(text) {
   $("#mod-status").textContent = text;
@@ -121,8 +117,7 @@ function renderLineup() {
 
 function renderPreviews() {
   for (const [speaker, entry] of items) {
-    const media = previews.get(speaker);
-    const stream = media ? media.stream : null;
+    const stream = media?.get(speaker)?.stream || null;
     if (entry.video.srcObject !== stream) {
       entry.video.srcObject = stream;
       if (stream) entry.video.play().catch(() => {});
@@ -195,17 +190,7 @@ $("#session-status").addEventListener("change", (e) => request(P.STAGE_STATUS, {
 document.addEventListener("podium:live", (e) => {
   live = e.detail;
   chat.attach(live);
-  viewer = new Viewer(live, {
-    onStream(peer, speaker, stream) {
-      previews.set(speaker, { stream, peer });
-      renderPreviews();
-    },
-    onGone(peer, speaker) {
-      if (previews.get(speaker)?.peer === peer) previews.delete(speaker);
-      renderPreviews();
-    },
-  });
-  peers = new Peers(live, (p) => viewer.keep([...p.map.keys()]));
+  media = new SpeakerStreams(live, renderPreviews);
   live.socket.on(P.STAGE_HEALTH, (msg) => {
     if (msg.session !== live.sessionId) return;
     health.set(msg.speaker, { report: msg, at: Date.now() });
@@ -229,17 +214,7 @@ function applyStage(stage) {
 
 document.addEventListener("podium:snapshot", (e) => {
   const snap = e.detail;
-  if (viewer) {
-    viewer.configure(snap.rtc?.ice_servers);
-    // After a reconnect (a new socket id) the speakers offer again, to the new socket; after
-    // a resync on the same socket the pictures keep flowing.
-    if (snap.rtc?.you !== mySocket) {
-      viewer.closeAll();
-      previews.clear();
-    }
-    mySocket = snap.rtc?.you;
-    peers.reset(snap.rtc);
-  }
+  media?.snapshot(snap.rtc);
   cues.clear();
   for (const c of snap.backstage?.cues || []) cues.set(c.id, c);
   chat.reset(snap.backstage?.chat);
