@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -55,20 +56,29 @@ class Chromium:
     console: list[tuple[str, str]] = field(default_factory=list)
     contexts: list[BrowserContext] = field(default_factory=list)
 
-    async def person(self) -> BrowserContext:
-        """A new browser profile: one person with their own cookies and localStorage."""
-        context = await self.browser.new_context(base_url=self.base)
+    async def person(self, **options: Any) -> BrowserContext:
+        """A new browser profile: one person with their own cookies and localStorage (options
+        as Playwright's new_context takes them, e.g. timezone_id)."""
+        context = await self.browser.new_context(base_url=self.base, **options)
         context.set_default_timeout(TIMEOUT_MS)
         context.on("request", lambda request: self.urls.append(request.url))
         self.contexts.append(context)
         return context
 
-    async def open(self, context: BrowserContext, path: str) -> Page:
-        """A new tab of `context` at `path` (relative to the server), with its errors recorded."""
+    async def open(
+        self,
+        context: BrowserContext,
+        path: str,
+        before: Callable[[Page], Awaitable[None]] | None = None,
+    ) -> Page:
+        """A new tab of `context` at `path` (relative to the server), with its errors recorded;
+        `before` runs on the tab first (e.g. to route its WebSocket)."""
         page = await context.new_page()
         page.on("websocket", lambda ws: self.urls.append(ws.url))
         page.on("pageerror", lambda exc: self.page_errors.append(f"{page.url}: {exc}"))
         page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
+        if before is not None:
+            await before(page)
         await page.goto(path)
         return page
 

@@ -301,11 +301,11 @@ async def test_the_hall_keeps_the_speakers_picture_through_a_resync(
 
         server.on_message(from_server)
 
-    context = await browser.person()
-    screen = await context.new_page()
-    screen.on("pageerror", lambda exc: browser.page_errors.append(f"{screen.url}: {exc}"))
-    await screen.route_web_socket(lambda url: "/socket.io/" in url, route)
-    await screen.goto(f"/s/{world.session}#t={world.tokens['screen']}")
+    screen = await browser.open(
+        await browser.person(),
+        f"/s/{world.session}#t={world.tokens['screen']}",
+        before=lambda page: page.route_web_socket(lambda url: "/socket.io/" in url, route),
+    )
     mod = await moderator(browser, world)
     await studio(browser, world, link["token"])
     await mod.locator(f"#lineup li[data-speaker='{link['invite']['id']}'] [data-stage=live]").click()
@@ -360,13 +360,8 @@ async def test_the_running_order_gives_the_start_in_the_events_zone_and_the_spea
 ):
     """The event is in Shanghai (UTC+8); a speaker in São Paulo (UTC-3) sees both times."""
     link = await speaker_link(org, world, "Far away")
-    context = await browser.browser.new_context(
-        base_url=browser.base, timezone_id="America/Sao_Paulo", locale="en-US"
-    )
-    browser.contexts.append(context)
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: browser.page_errors.append(f"{page.url}: {exc}"))
-    await page.goto(f"/studio/{world.session}#t={link['token']}")
+    far = await browser.person(timezone_id="America/Sao_Paulo", locale="en-US")
+    page = await browser.open(far, f"/studio/{world.session}#t={link['token']}")
     times = page.locator("#start-times")
     # 2026-12-03 09:30 in Shanghai is 2026-12-02 22:30 in São Paulo.
     await expect(times).to_contain_text("Dec 3, 09:30 AM GMT+8 (event time)")
