@@ -14,9 +14,10 @@ from server.auth import Auth
 from server.http import api, health, pages
 from server.http.i18n import Catalogs
 from server.realtime.connections import Connections
+from server.realtime.feed import FeedHub
 from server.realtime.presence import PresenceService
-from server.realtime.qa import VoteBroadcaster
-from server.realtime.reactions import ReactionBroadcaster
+from server.realtime.qa import VoteLogger
+from server.realtime.reactions import ReactionLogger
 from server.realtime.server import close_all, create_sio, start_manager, stop_manager
 from server.realtime.ticker import Ticker
 from server.settings import Settings
@@ -24,6 +25,7 @@ from server.store.backstage import BackstageStore
 from server.store.clock import ClockStore
 from server.store.connection import connect
 from server.store.events import EventStore
+from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
 from server.store.lineup import LineupStore
 from server.store.presence import PresenceStore
@@ -56,6 +58,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.LINEUP] = LineupStore(client)
     app[appkeys.RTC] = RtcStore(client)
     app[appkeys.BACKSTAGE] = BackstageStore(client)
+    app[appkeys.FEED] = FeedStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     yield
@@ -63,19 +66,23 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:
-    """Broadcast channel and presence loops; on the way out, leave presence and close sockets."""
+    """The feed reader, the broadcast channel and the presence loops; on the way out, leave
+    presence and close sockets."""
     sio = app[appkeys.SIO]
     start_manager(sio)
+    hub = app[appkeys.HUB]
+    await hub.start()
     presence = PresenceService(app)
-    # Coalesced broadcasts: each loop polls often; a gate in Redis sets the real pace.
+    # Coalesced updates: each loop polls often; a gate in Redis sets the real pace.
     ticks = Ticker()
     ticks.every(
-        min(0.1, app[appkeys.SETTINGS].votes_broadcast_ms / 2000), "votes", VoteBroadcaster(app).flush_once
+        min(0.1, app[appkeys.SETTINGS].votes_broadcast_ms / 2000), "votes", VoteLogger(app).flush_once
     )
-    ticks.every(0.1, "reactions", ReactionBroadcaster(app).flush_once)
+    ticks.every(0.1, "reactions", ReactionLogger(app).flush_once)
     async for _ in presence.run():
         yield
     await ticks.stop(grace=2)
+    await hub.stop()
     await stop_manager(sio)
 
 
@@ -95,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.WORKER_ID] = secrets.token_hex(8)
     app[appkeys.CONNECTIONS] = Connections()
     app[appkeys.CATALOGS] = Catalogs()
+    app[appkeys.HUB] = FeedHub(app)
     sio = create_sio(app)
     sio.attach(app)
     app[appkeys.SIO] = sio

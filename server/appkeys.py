@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import socketio
 from aiohttp import web
 
@@ -13,6 +15,7 @@ from server.store.backstage import BackstageStore
 from server.store.clock import ClockStore
 from server.store.connection import Client
 from server.store.events import EventStore
+from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
 from server.store.lineup import LineupStore
 from server.store.presence import PresenceStore
@@ -20,6 +23,9 @@ from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
 from server.store.reactions import ReactionStore
 from server.store.rtc import RtcStore
+
+if TYPE_CHECKING:
+    from server.realtime.feed import FeedHub
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[Client] = web.AppKey("redis")
@@ -35,6 +41,8 @@ CLOCK = web.AppKey("clock", ClockStore)
 LINEUP = web.AppKey("lineup", LineupStore)
 RTC = web.AppKey("rtc", RtcStore)
 BACKSTAGE = web.AppKey("backstage", BackstageStore)
+FEED = web.AppKey("feed", FeedStore)
+HUB: web.AppKey[FeedHub] = web.AppKey("hub")
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

@@ -42,6 +42,10 @@ class Settings:
     votes_broadcast_ms: int = 250
     reactions_tick_ms: int = 1000
 
+    feed_small_room: int = 200
+    feed_tick_ms: int = 250
+    feed_block_ms: int = 2000
+
     join_per_minute_per_ip: int = 1200
 
     stun_urls: tuple[str, ...] = ()
@@ -81,6 +85,9 @@ _TOML_NAMES = {
     "redis.socket_timeout": "redis_socket_timeout",
     "redis.health_check_interval": "redis_health_check_interval",
     "presence.broadcast_ms": "presence_broadcast_ms",
+    "feed.small_room": "feed_small_room",
+    "feed.tick_ms": "feed_tick_ms",
+    "feed.block_ms": "feed_block_ms",
 }
 
 # Conventional environment names (Heroku, Procfile runners) on top of PODIUM_*.

@@ -23,6 +23,7 @@ from server import appkeys
 from server.app import create_app
 from server.settings import Settings, load_settings
 from server.store.embedded import EmbeddedRedis
+from tests.follower import Follower
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -131,31 +132,101 @@ class Running:
         return errors[0]["data"]
 
 
+SYNC_EVENTS = ("session:join", "session:snapshot", "session:resume", "session:upgrade")
+
+
 class Connected:
-    """A socket.io client that records what the server pushes to it."""
+    """A socket.io client that records what the server pushes to it, and follows its session's
+    feed exactly as the browser does (tests/follower.py): it holds frames while a join or
+    resume is answered, resumes on a gap, and keeps the state a page would show."""
 
     def __init__(self, sio: socketio.AsyncClient) -> None:
         self.sio = sio
         self.received: list[tuple[str, Any]] = []
+        self.feed = Follower()
         self._changed = asyncio.Event()
+        self._resuming: asyncio.Task[None] | None = None
 
     def listen(self) -> None:
         async def any_event(event: str, data: Any = None) -> None:
             self.received.append((event, data))
+            if event == "session:feed":
+                self._take(data)
             self._changed.set()
 
         self.sio.on("*", any_event)
 
+    def _take(self, frame: Any) -> None:
+        if self.feed.take(frame) == "gap":
+            self._resume()
+
+    def _resume(self) -> None:
+        if self._resuming is not None and not self._resuming.done():
+            return  # never two at once: the answer covers what this one would
+
+        async def run() -> None:
+            session, pos = self.feed.session, self.feed.pos
+            self.feed.begin()
+            ack: Any = None
+            try:
+                ack = await self.sio.call(
+                    "session:resume", {"session": session, "since": list(pos or (0, 0))}, timeout=10
+                )
+            finally:
+                for outcome in self.feed.settle(ack):
+                    if outcome == "gap":
+                        self._resuming = None
+                        self._resume()
+                self._changed.set()
+
+        self._resuming = asyncio.ensure_future(run())
+
     async def call(self, event: str, *payload: Any, timeout: float = 5) -> Any:
-        """Emit with an ack and return the ack (fails the test if none comes)."""
-        return (
-            await self.sio.call(event, *payload, timeout=timeout)
-            if payload
-            else await self.sio.call(event, timeout=timeout)
-        )
+        """Emit with an ack and return the ack (fails the test if none comes). A join,
+        snapshot or resume also sets the followed state, as the browser's does."""
+        sync = event in SYNC_EVENTS
+        if sync:
+            session = payload[0].get("session") if payload and isinstance(payload[0], dict) else None
+            self.feed.begin(session if event == "session:join" else None)
+        ack: Any = None
+        try:
+            ack = (
+                await self.sio.call(event, *payload, timeout=timeout)
+                if payload
+                else await self.sio.call(event, timeout=timeout)
+            )
+        finally:
+            if sync:
+                for outcome in self.feed.settle(ack):
+                    if outcome == "gap":
+                        self._resume()
+                self._changed.set()
+        return ack
 
     def events(self, name: str) -> list[Any]:
         return [data for event, data in self.received if event == name]
+
+    def frames(self) -> list[dict[str, Any]]:
+        """Every `session:feed` frame this client received (whatever became of it)."""
+        return [d for d in self.events("session:feed") if isinstance(d, dict)]
+
+    def parts(self, name: str) -> list[dict[str, Any]]:
+        """One kind of change (qa, stage, clock, presence, votes, reactions, online, info,
+        mine) from every frame received, with the frame's end version as `v`."""
+        out = []
+        for f in self.frames():
+            if name in f:
+                part = f[name]
+                if isinstance(part, dict):
+                    out.append({**part, "v": f["to"][0], "to": tuple(f["to"])})
+                else:
+                    out.append({"items": part, "v": f["to"][0], "to": tuple(f["to"])})
+        return out
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The session as this client's page would show it now."""
+        return self.feed.state
 
     async def wait_for(self, predicate: Any, timeout: float = 5.0) -> Any:
         """Wait until predicate(self) is truthy; return its value."""
@@ -172,10 +243,9 @@ class Connected:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
 
     def last_count(self, session_id: str) -> int | None:
-        counts = [d for d in self.events("presence:counts") if d["session"] == session_id]
-        if not counts:
+        if self.feed.session != session_id:
             return None
-        return max(counts, key=lambda d: d["seq"])["counts"]["total"]
+        return self.feed.total()
 
     async def disconnect(self) -> None:
         await self.sio.disconnect()
@@ -336,12 +406,10 @@ async def speaker_links(
 
 
 async def fence(world: World, mod: Connected, *clients: Connected) -> int:
-    """A clock change, broadcast to everyone in the session; waits until each client has it.
-    Whatever was sent to a client before it has then arrived too."""
+    """A clock change, logged for everyone in the session; waits until each client has applied
+    it. Whatever was logged before it has then reached them too."""
     ack = await mod.call("stage:timer", {"session": world.session, "action": "add", "seconds": 1})
     assert ack["ok"], ack
     for c in (mod, *clients):
-        await c.wait_for(
-            lambda c: [d for d in c.events("stage:delta") if d["v"] == ack["v"] and "clock" in d]
-        )
+        await c.wait_for(lambda c: c.feed.pos is not None and c.feed.pos >= (ack["v"], 0))
     return int(ack["v"])

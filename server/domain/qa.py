@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -126,6 +127,51 @@ def pseudonym(secret: str, session_id: str, person: str) -> str:
     """A stable alias per person and session ("Guest 4821") that reveals nothing of them."""
     digest = hmac.new(secret.encode(), f"{session_id}:{person}".encode(), hashlib.sha256).digest()
     return f"Guest {int.from_bytes(digest[:4], 'big') % 9000 + 1000}"
+
+
+def question_from_fields(raw: Mapping[str, str]) -> dict[str, Any]:
+    """A question from its stored hash (all values strings)."""
+    return {
+        "id": raw["id"],
+        "text": raw["text"],
+        "name": raw["name"],
+        "anon": raw["anon"] == "1",
+        "author": raw["author"],
+        "alias": raw["alias"],
+        "state": raw["state"],
+        "held": raw["held"],
+        "votes": int(raw["votes"]),
+        "edited": raw["edited"] == "1",
+        "created_at": int(raw["created"]),
+        "updated_at": int(raw["updated"]),
+        "answered_at": int(raw["answered"]) or None,
+        "merged_into": raw["merged_into"],
+    }
+
+
+def settings_fields(s: Settings) -> dict[str, str]:
+    """Settings as stored in the session's qa hash."""
+    return {
+        "moderation": s.moderation,
+        "open": "1" if s.open else "0",
+        "anonymous": "1" if s.anonymous else "0",
+        "max_length": str(s.max_length),
+        "slow_seconds": str(s.slow_seconds),
+        "words": json.dumps(list(s.words), ensure_ascii=False),
+    }
+
+
+def settings_from_fields(raw: Mapping[str, str]) -> Settings:
+    """Settings from the stored hash (defaults for what was never set)."""
+    d = Settings()
+    return Settings(
+        moderation=raw.get("moderation", d.moderation),
+        open=raw.get("open", "1") == "1",
+        anonymous=raw.get("anonymous", "1") == "1",
+        max_length=int(raw.get("max_length", d.max_length)),
+        slow_seconds=int(raw.get("slow_seconds", d.slow_seconds)),
+        words=tuple(json.loads(raw.get("words", "[]"))),
+    )
 
 
 def public_view(q: Mapping[str, Any], on_screen: str | None) -> dict[str, Any]:

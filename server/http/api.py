@@ -28,7 +28,6 @@ from server.errors import (
     Unavailable,
 )
 from server.realtime import protocol as p
-from server.realtime.stage import publish_lineup
 from server.store.events import new_id
 
 logger = logging.getLogger(__name__)
@@ -149,19 +148,6 @@ async def event_view(request: web.Request, event: ev.Event, with_invites: bool) 
     return out
 
 
-async def broadcast_session(request: web.Request, session: ev.Session, event: ev.Event) -> None:
-    """Tell everyone in a session that it (or its event) changed, with its new version."""
-    await request.app[appkeys.SIO].emit(
-        p.SESSION_DELTA,
-        {
-            "session": session.id,
-            "v": session.version,
-            "changes": {"session": session.public(event.time_zone), "event": event.public()},
-        },
-        room=p.session_room(session.id),
-    )
-
-
 # --- audience ------------------------------------------------------------------------
 
 
@@ -279,9 +265,7 @@ async def update_event(request: web.Request) -> web.Response:
     old = await store.get_event(event_id)
     new = await store.update_event(old, ev.update_event(old, await body(request)))
     for session in await store.list_sessions(event_id):
-        version = await store.bump_version(session.id)
-        if version:
-            await broadcast_session(request, replace(session, version=version), new)
+        await store.log_info(session, new)  # every face of every session shows the new event
     return json_ok(**await event_view(request, new, with_invites=True))
 
 
@@ -294,10 +278,7 @@ async def delete_event(request: web.Request) -> web.Response:
     data = validate.payload(await body(request), {"confirm"}, required={"confirm"})
     if data["confirm"] != event.name:
         raise Invalid("Type the event's name exactly to confirm deleting it.", field="confirm")
-    session_ids, invite_ids = await store.delete_event(event)
-    sio = request.app[appkeys.SIO]
-    for session_id in session_ids:
-        await sio.emit(p.SESSION_DELETED, {"session": session_id}, room=p.session_room(session_id))
+    _session_ids, invite_ids = await store.delete_event(event)
     await close_invite_connections(request, invite_ids, "The event was deleted.")
     logger.info("event %s deleted", event_id)
     return json_ok()
@@ -329,8 +310,7 @@ async def update_session(request: web.Request) -> web.Response:
     """PATCH /api/sessions/{session_id} {title?, starts_at?, ends_at?, stream_url?}."""
     session, event = await _session_for_organizer(request)
     updated = ev.update_session(session, event, await body(request))
-    updated = await request.app[appkeys.EVENTS].update_session(updated)
-    await broadcast_session(request, updated, event)
+    updated = await request.app[appkeys.EVENTS].update_session(updated, event)
     return json_ok(session=updated.public(event.time_zone))
 
 
@@ -342,9 +322,6 @@ async def delete_session(request: web.Request) -> web.Response:
     revoked = [i.id for i in await identity.list_invites(session.event_id) if i.session_id == session.id]
     for invite_id in revoked:
         await identity.revoke_invite(invite_id)
-    await request.app[appkeys.SIO].emit(
-        p.SESSION_DELETED, {"session": session.id}, room=p.session_room(session.id)
-    )
     await close_invite_connections(request, revoked, "This session was deleted.")
     return json_ok()
 
@@ -517,9 +494,7 @@ async def update_invite(request: web.Request) -> web.Response:
     lineup = request.app[appkeys.LINEUP]
     for session_id in sessions:
         if await lineup.state_of(session_id, invite_id) is not None:
-            version = await lineup.touch(session_id)
-            if version:
-                await publish_lineup(request.app, session_id, version)
+            await lineup.touch(session_id)  # logged: every stage shows the recording
     return json_ok(invite={**invite.public(), "backup_url": url or None})
 
 

@@ -1,4 +1,4 @@
-"""Each worker's presence duties: heartbeat, sweep dead workers, broadcast coalesced counts."""
+"""Each worker's presence duties: heartbeat, sweep dead workers, log coalesced counts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server import appkeys
-from server.realtime import protocol as p
-from server.realtime.stage import publish_connections
 from server.realtime.ticker import Ticker
 
 logger = logging.getLogger(__name__)
@@ -56,18 +54,9 @@ class PresenceService:
                 await self.store.leave(conn)
 
     async def flush_once(self) -> int:
-        """Broadcast the counts of sessions that changed and are due, and the lineups where a
-        speaker connected or dropped; returns how many sessions."""
-        moved = await publish_connections(self.app)
-        updates = await self.store.take_updates(self.settings.presence_broadcast_ms)
-        sio = self.app[appkeys.SIO]
-        for u in updates:
-            await sio.emit(
-                p.PRESENCE_COUNTS,
-                {"session": u.session_id, "seq": u.seq, "counts": u.counts},
-                room=p.session_room(u.session_id),
-            )
-        return len(updates) + moved
+        """Log the counts of sessions that changed and are due, and who of the lineup is
+        connected where a speaker came or went; returns how many sessions."""
+        return await self.store.log_counts(self.settings.presence_broadcast_ms)
 
     async def run(self) -> AsyncIterator[None]:
         """cleanup_ctx: start the loops, and on shutdown leave presence cleanly."""

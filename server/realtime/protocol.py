@@ -4,6 +4,7 @@
 SESSION_JOIN = "session:join"
 SESSION_LEAVE = "session:leave"
 SESSION_SNAPSHOT = "session:snapshot"
+SESSION_RESUME = "session:resume"
 PRESENCE_WHERE = "presence:where"
 QA_ASK = "qa:ask"
 QA_VOTE = "qa:vote"
@@ -28,26 +29,19 @@ SESSION_UPGRADE = "session:upgrade"
 RTC_SIGNAL = "rtc:signal"  # both ways: a client sends one, its peer receives it
 
 # server -> client
-SESSION_DELTA = "session:delta"
-SESSION_DELETED = "session:deleted"
-PRESENCE_COUNTS = "presence:counts"
+SESSION_FEED = "session:feed"  # the session's changes in log order, one frame per view (feed.py)
 CLOSED = "connection:closed"
-QA_DELTA = "qa:delta"  # versioned: questions changed, settings changed
-QA_VOTES = "qa:votes"  # coalesced absolute vote counts, with their own seq
-QA_MINE = "qa:mine"  # to the author only: their question's state
-STAGE_DELTA = "stage:delta"  # versioned: the clock, the lineup or the session's status changed
 CHAT_MESSAGE = "chat:message"  # backstage: to the session's moderators and speakers
 HAND_QUEUE = "hand:queue"  # to moderators: the raised hands in arrival order
 HAND_MINE = "hand:mine"  # to the person: their hand's state (with a speaker token once brought)
-STAGE_ONLINE = "stage:online"  # to speakers, screens, moderators: who of the lineup is connected
 STAGE_TAKEOVER = "stage:takeover"  # to a speaker's other sockets: their studio opened elsewhere
 RTC_PEER = "rtc:peer"  # a peer one may connect to arrived (present) or left
-REACTION_TICK = "reaction:tick"  # about once a second: what the audience sent since the last
 
 CLIENT_EVENTS = (
     SESSION_JOIN,
     SESSION_LEAVE,
     SESSION_SNAPSHOT,
+    SESSION_RESUME,
     PRESENCE_WHERE,
     QA_ASK,
     QA_VOTE,
@@ -73,29 +67,14 @@ CLIENT_EVENTS = (
 )
 
 
-def session_room(session_id: str) -> str:
-    """Everyone in a session."""
-    return f"s:{session_id}"
-
-
 def moderators_room(session_id: str) -> str:
     """Moderators (and organizers) of a session: moderation traffic goes only here."""
     return f"s:{session_id}:mod"
 
 
-def event_room(event_id: str) -> str:
-    """Every socket that joined any session of an event."""
-    return f"e:{event_id}"
-
-
 def invite_room(invite_id: str) -> str:
     """Every socket opened with one invite link (closed together when it is revoked)."""
     return f"inv:{invite_id}"
-
-
-def public_room(session_id: str) -> str:
-    """Everyone in a session who is not a moderator: gets the audience's view of changes."""
-    return f"s:{session_id}:pub"
 
 
 def person_room(participant_id: str) -> str:
@@ -106,11 +85,6 @@ def person_room(participant_id: str) -> str:
 def rtc_room(session_id: str) -> str:
     """The speakers, screens and moderators of a session (peer arrivals for signaling)."""
     return f"s:{session_id}:rtc"
-
-
-def audience_room(session_id: str) -> str:
-    """The audience of a session: gets the public view of the stage."""
-    return f"s:{session_id}:aud"
 
 
 def backstage_room(session_id: str) -> str:

@@ -1,8 +1,8 @@
 """Q&A over the socket: ask, vote, withdraw, moderate, settings, mute and ban.
 
-Every change bumps the session's version; one delta per change goes to the moderators'
-room (everything) and one to the public room (only what the audience may see, and the
-waiting/declined counts), so every socket sees every version. Vote counts are coalesced.
+Every change runs in qa.lua, which bumps the session's version and logs the changed
+questions in the same step; the session feed (server/realtime/feed.py) takes it from there
+to every face, each seeing what its role may. Vote counts are coalesced into the log.
 """
 
 from __future__ import annotations
@@ -26,85 +26,6 @@ from server.realtime.connections import Conn
 def now_ms() -> int:
     """Wall-clock milliseconds."""
     return int(time.time() * 1000)
-
-
-def counts(questions: list[dict[str, Any]]) -> dict[str, int]:
-    """What the audience may know of moderation: how many wait, how many were declined."""
-    pending = sum(1 for q in questions if q["state"] == qa.PENDING)
-    declined = sum(1 for q in questions if q["state"] == qa.DECLINED and q["held"] != "muted")
-    return {"pending": pending, "declined": declined}
-
-
-async def qa_snapshot(app: web.Application, conn: Conn, session_id: str) -> dict[str, Any]:
-    """The Q&A part of a session snapshot, filtered for the caller's role."""
-    store = app[appkeys.QA]
-    questions = await store.all(session_id)
-    screen = await store.screen(session_id)
-    settings = await store.settings(session_id)
-    who = conn.principal
-    if who.presence_role == idn.MODERATOR:
-        return {
-            "settings": settings.full(),
-            "questions": [qa.moderator_view(q, screen) for q in questions],
-            "screen": screen,
-            "counts": counts(questions),
-        }
-    visible = [q for q in questions if q["state"] in qa.PUBLIC_STATES]
-    out: dict[str, Any] = {
-        "settings": settings.public(),
-        "questions": [qa.public_view(q, screen) for q in visible],
-        "screen": screen,
-        "counts": counts(questions),
-    }
-    if who.participant_id:
-        pid = who.participant_id
-        out["mine"] = [qa.author_view(q, screen) for q in questions if q["author"] == pid]
-        out["voted"] = await store.voted(session_id, pid, [q["id"] for q in visible])
-    return out
-
-
-async def publish(app: web.Application, session_id: str, version: int, question_ids: list[str]) -> None:
-    """Send one change to every socket in the session, each room seeing what it may."""
-    store = app[appkeys.QA]
-    sio = app[appkeys.SIO]
-    everything = await store.all(session_id)
-    changed = [q for q in everything if q["id"] in set(question_ids)]
-    screen = await store.screen(session_id)
-    tally = counts(everything)
-    await sio.emit(
-        p.QA_DELTA,
-        {
-            "session": session_id,
-            "v": version,
-            "questions": [qa.moderator_view(q, screen) for q in changed],
-            "screen": screen,
-            "counts": tally,
-        },
-        room=p.moderators_room(session_id),
-    )
-    await sio.emit(
-        p.QA_DELTA,
-        {
-            "session": session_id,
-            "v": version,
-            # A question the audience may not see (any more) is sent as a bare removal.
-            "questions": [
-                qa.public_view(q, screen)
-                if q["state"] in qa.PUBLIC_STATES
-                else {"id": q["id"], "removed": True}
-                for q in changed
-            ],
-            "screen": screen,
-            "counts": tally,
-        },
-        room=p.public_room(session_id),
-    )
-    for q in changed:
-        await sio.emit(
-            p.QA_MINE,
-            {"session": session_id, "question": qa.author_view(q, screen)},
-            room=p.person_room(q["author"]),
-        )
 
 
 def _in_session(conn: Conn, data: Any, fields: set[str], required: set[str]) -> Any:
@@ -153,10 +74,8 @@ async def ask(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         held=held,
         slow_ms=settings.slow_seconds * 1000,
     )
-    if created:
-        await publish(app, session_id, version, [qid])
-    question = await store.get(session_id, qid)
-    return ok(question=qa.author_view(question, await store.screen(session_id)), created=created)
+    question, screen = await store.get_with_screen(session_id, qid)
+    return ok(question=qa.author_view(question, screen), created=created, v=version)
 
 
 async def vote(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
@@ -175,9 +94,7 @@ async def withdraw(app: web.Application, conn: Conn, data: Any) -> dict[str, Any
     pid = _person(conn)
     qid = validate.identifier(data["question"], "question")
     session_id = str(conn.session_id)
-    version, changed = await app[appkeys.QA].withdraw(session_id, qid, pid, now_ms())
-    if changed:
-        await publish(app, session_id, version, [qid])
+    version, _changed = await app[appkeys.QA].withdraw(session_id, qid, pid, now_ms())
     return ok(v=version)
 
 
@@ -190,20 +107,13 @@ async def moderate(app: web.Application, conn: Conn, data: Any) -> dict[str, Any
     qid = validate.identifier(data["question"], "question")
     action = validate.choice(data["action"], "action", qa.ACTIONS)
     arg = ""
-    touched = [qid]
     if action == "edit":
         arg = qa.question_text(data.get("text"), await store.settings(session_id))
     elif action == "merge":
         arg = validate.identifier(data.get("into"), "into")
-        touched.append(arg)
     elif "text" in data or "into" in data:
         raise Invalid("Only edit takes text and only merge takes into.")
-    before = await store.screen(session_id)
     version, changed = await store.moderate(session_id, qid, action, now_ms(), arg)
-    if changed:
-        if before and before not in touched:
-            touched.append(before)  # it came off screen
-        await publish(app, session_id, version, touched)
     return ok(v=version, changed=changed)
 
 
@@ -215,14 +125,6 @@ async def update_settings(app: web.Application, conn: Conn, data: Any) -> dict[s
     store = app[appkeys.QA]
     settings = qa.update_settings(await store.settings(session_id), data)
     version = await store.save_settings(session_id, settings)
-    sio = app[appkeys.SIO]
-    for room, view in (
-        (p.moderators_room(session_id), settings.full()),
-        (p.public_room(session_id), settings.public()),
-    ):
-        await sio.emit(
-            p.QA_DELTA, {"session": session_id, "v": version, "settings": view, "questions": []}, room=room
-        )
     return ok(v=version, settings=settings.full())
 
 
@@ -275,21 +177,13 @@ def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     handlers.register(sio, app, p.QA_BAN, ban)
 
 
-class VoteBroadcaster:
-    """Sends changed vote counts at most once per session per interval, from one worker."""
+class VoteLogger:
+    """Logs changed vote counts at most once per session per interval, from one worker."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
 
     async def flush_once(self) -> int:
-        """Broadcast due vote counts; returns how many sessions were sent."""
+        """Log due vote counts; returns how many sessions."""
         settings = self.app[appkeys.SETTINGS]
-        updates = await self.app[appkeys.QA].take_vote_updates(settings.votes_broadcast_ms)
-        sio = self.app[appkeys.SIO]
-        for u in updates:
-            await sio.emit(
-                p.QA_VOTES,
-                {"session": u.session_id, "seq": u.seq, "votes": u.votes},
-                room=p.session_room(u.session_id),
-            )
-        return len(updates)
+        return await self.app[appkeys.QA].log_vote_counts(settings.votes_broadcast_ms)

@@ -1,4 +1,4 @@
-"""Reactions over the socket: a tap in, one aggregated tick per session per second out."""
+"""Reactions over the socket: a tap in, one aggregated tick per session per second logged."""
 
 from __future__ import annotations
 
@@ -29,24 +29,15 @@ async def send(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     return ok()
 
 
-class ReactionBroadcaster:
-    """Sends each session's reactions as one tick about once a second, from one worker."""
+class ReactionLogger:
+    """Logs each session's reactions as one tick about once a second, from one worker."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
 
     async def flush_once(self) -> int:
-        """Broadcast due ticks; returns how many sessions were sent."""
-        gate = self.app[appkeys.SETTINGS].reactions_tick_ms
-        sio = self.app[appkeys.SIO]
-        ticks = await self.app[appkeys.REACTIONS].take_ticks(gate)
-        for tick in ticks:
-            await sio.emit(
-                p.REACTION_TICK,
-                {"session": tick.session_id, "seq": tick.seq, "counts": tick.counts},
-                room=p.session_room(tick.session_id),
-            )
-        return len(ticks)
+        """Log due ticks; returns how many sessions."""
+        return await self.app[appkeys.REACTIONS].log_ticks(self.app[appkeys.SETTINGS].reactions_tick_ms)
 
 
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:

@@ -84,12 +84,16 @@ class EmbeddedRedis:
                 time.sleep(0.05)
 
     def start(self, timeout: float = 15.0) -> str:
-        """Run the server and wait until it answers; returns its URL."""
+        """Run the server (on the port it had, when started again) and wait until it
+        answers; returns its URL."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self._stop_stale()
         binary = find_binary()
-        for _attempt in range(5):
-            self.port = _free_port()
+        # Started again (after a crash or a stop), it keeps its address if it can: the
+        # workers hold its URL.
+        ports = [self.port] if self.port else []
+        for attempt in range(5):
+            self.port = ports[attempt] if attempt < len(ports) else _free_port()
             args = [
                 binary,
                 "--bind",

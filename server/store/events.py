@@ -1,4 +1,5 @@
-"""Events and sessions in Redis. Each session change bumps its version in the same MULTI."""
+"""Events and sessions in Redis. Each session change bumps its version and is logged in the
+session's feed in the same step (update_versioned.lua)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _event_fields(event: Event) -> dict[str, str | int]:
     }
 
 
-def _event_from(raw: dict[str, str]) -> Event:
+def event_from(raw: dict[str, str]) -> Event:
+    """An event from its stored hash."""
     return Event(
         id=raw["id"],
         name=raw["name"],
@@ -50,7 +52,8 @@ def _session_fields(session: Session) -> dict[str, str | int]:
     }
 
 
-def _session_from(raw: dict[str, str]) -> Session:
+def session_from(raw: dict[str, str]) -> Session:
+    """A session from its stored hash."""
     return Session(
         id=raw["id"],
         event_id=raw["event_id"],
@@ -62,12 +65,19 @@ def _session_from(raw: dict[str, str]) -> Session:
     )
 
 
+def _info(session: Session, event: Event) -> list[str]:
+    """The log entry of an edit: what every face shows of the session and its event."""
+    data = {"session": session.public(event.time_zone), "event": event.public()}
+    return ["info", json.dumps(data, ensure_ascii=False)]
+
+
 class EventStore:
     """Create, read, change and delete events and their sessions."""
 
     def __init__(self, client: Client) -> None:
         self.r = client
         self._update = scripts.load(client, "update_versioned")
+        self._end = scripts.load(client, "session_end")
 
     async def claim_code(self, code: str, event_id: str) -> bool:
         """Reserve a join code for event_id; False if another event holds it."""
@@ -98,7 +108,7 @@ class EventStore:
         raw = await self.r.hgetall(keys.event(event_id))
         if not raw:
             raise NotFound("No such event.")
-        return _event_from(raw)
+        return event_from(raw)
 
     async def event_by_code(self, code: str) -> Event:
         """The event a join code leads to, or NotFound."""
@@ -116,7 +126,7 @@ class EventStore:
             for event_id in ids:
                 pipe.hgetall(keys.event(event_id))
             rows = await pipe.execute()
-        return [_event_from(raw) for raw in rows if raw]
+        return [event_from(raw) for raw in rows if raw]
 
     async def update_event(self, old: Event, new: Event) -> Event:
         """Store an event's changes; a new code is claimed first and the old one released."""
@@ -133,9 +143,9 @@ class EventStore:
         """Delete an event with its sessions and invites; returns (session ids, invite ids)."""
         session_ids = await self.r.zrange(keys.event_sessions(event.id), 0, -1)
         invite_ids = await self.r.zrange(keys.event_invites(event.id), 0, -1)
+        for session_id in session_ids:
+            await self._end(keys=[keys.session(session_id), *keys.session_keys(session_id)])
         async with self.r.pipeline(transaction=True) as pipe:
-            for session_id in session_ids:
-                pipe.delete(keys.session(session_id), *keys.session_keys(session_id))
             for invite_id in invite_ids:
                 pipe.delete(keys.invite(invite_id))
             pipe.delete(keys.event_sessions(event.id), keys.event_invites(event.id))
@@ -147,7 +157,8 @@ class EventStore:
     async def create_session(self, session: Session) -> Session:
         """Store a new session of an existing event, at version 1."""
         async with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.session(session.id), mapping={**_session_fields(session), "v": 1})
+            fields = {**_session_fields(session), "v": 1, "lk": 0, "qpend": 0, "qdecl": 0}
+            pipe.hset(keys.session(session.id), mapping=fields)
             pipe.zadd(keys.event_sessions(session.event_id), {session.id: session.starts_at})
             await pipe.execute()
         return replace(session, version=1)
@@ -157,7 +168,7 @@ class EventStore:
         raw = await self.r.hgetall(keys.session(session_id))
         if not raw:
             raise NotFound("No such session.")
-        return _session_from(raw)
+        return session_from(raw)
 
     async def list_sessions(self, event_id: str) -> list[Session]:
         """An event's sessions in order of their start."""
@@ -168,30 +179,30 @@ class EventStore:
             for session_id in ids:
                 pipe.hgetall(keys.session(session_id))
             rows = await pipe.execute()
-        return [_session_from(raw) for raw in rows if raw]
+        return [session_from(raw) for raw in rows if raw]
 
     async def session_ids(self, event_id: str) -> list[str]:
         """The ids of an event's sessions."""
         return [str(s) for s in await self.r.zrange(keys.event_sessions(event_id), 0, -1)]
 
-    async def update_session(self, session: Session) -> Session:
-        """Store a session's changes and bump its version in the same atomic step."""
+    async def update_session(self, session: Session, event: Event) -> Session:
+        """Store a session's changes, bump its version and log its new public view, in one step."""
         flat: list[str | int] = []
         for field, value in _session_fields(session).items():
             flat += [field, value]
-        version = int(await self._update(keys=[keys.session(session.id)], args=flat))
+        version = int(
+            await self._update(keys=[keys.session(session.id)], args=[*_info(session, event), *flat])
+        )
         if not version:
             raise NotFound("No such session.")
         await self.r.zadd(keys.event_sessions(session.event_id), {session.id: session.starts_at})
         return replace(session, version=version)
 
-    async def bump_version(self, session_id: str) -> int:
-        """Bump a session's version (e.g. after its event changed); 0 if it is gone."""
-        return int(await self._update(keys=[keys.session(session_id)], args=[]))
+    async def log_info(self, session: Session, event: Event) -> int:
+        """Log a session's public view again (its event changed); the new version, 0 if gone."""
+        return int(await self._update(keys=[keys.session(session.id)], args=_info(session, event)))
 
     async def delete_session(self, session: Session) -> None:
-        """Delete a session (its invites are revoked by the caller)."""
-        async with self.r.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.session(session.id), *keys.session_keys(session.id))
-            pipe.zrem(keys.event_sessions(session.event_id), session.id)
-            await pipe.execute()
+        """Delete a session (its invites are revoked by the caller); its log says so last."""
+        await self._end(keys=[keys.session(session.id), *keys.session_keys(session.id)])
+        await self.r.zrem(keys.event_sessions(session.event_id), session.id)

@@ -144,9 +144,14 @@ class IdentityStore:
             result = await pipe.execute()
         return str(result[-2] or "")
 
-    async def record_address(self, participant_id: str, address: str) -> None:
-        """Remember a keyed hash of the address a participant last came from (for bans)."""
-        await self.r.hset(keys.participant(participant_id), "addr", address)
+    async def record_address(self, participant_id: str, address: str) -> int:
+        """Remember a keyed hash of the address a participant last came from (for bans);
+        returns when they were first seen (0 if unknown)."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.participant(participant_id), "addr", address)
+            pipe.hget(keys.participant(participant_id), "created_at")
+            _, created = await pipe.execute()
+        return int(created or 0)
 
     async def participant_info(self, participant_id: str) -> tuple[int, str]:
         """(first seen, address hash) of a participant; (0, "") if unknown."""

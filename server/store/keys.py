@@ -14,6 +14,12 @@ WORKERS = PREFIX + "workers"  # zset worker id -> last heartbeat (ms)
 PRESENCE_DIRTY = PREFIX + "presence:dirty"  # set of session ids with unsent counts
 STAGE_DIRTY = PREFIX + "stage:dirty"  # set of session ids where a speaker came or went (presence.lua)
 
+# How many entries a session's change log keeps (approximately: Redis trims whole nodes).
+# A client that was away for fewer changes than this resumes from the log; past it, it gets
+# a snapshot. At the busiest (four coalesced updates a second plus every change) that is
+# several minutes of a session.
+FEED_MAX_ENTRIES = 2000
+
 
 def event(event_id: str) -> str:
     """Hash: the event's fields."""
@@ -40,6 +46,21 @@ def session(session_id: str) -> str:
     return f"{PREFIX}ses:{session_id}"
 
 
+def log(session_id: str) -> str:
+    """Stream: the session's change log, entries "v-k" (see server/domain/feed.py)."""
+    return f"{PREFIX}ses:{session_id}:log"
+
+
+def voted(session_id: str, participant_id: str) -> str:
+    """Set: the questions of a session one person has voted for (qa.lua keeps it)."""
+    return f"{PREFIX}ses:{session_id}:voted:{participant_id}"
+
+
+def worker_wake(worker_id: str) -> str:
+    """Stream: nudges a worker's feed reader to read a new set of logs."""
+    return f"{PREFIX}worker:{worker_id}:wake"
+
+
 def invite(invite_id: str) -> str:
     """Hash: an invite link's role, scope, label, expiry and revocation."""
     return f"{PREFIX}inv:{invite_id}"
@@ -59,6 +80,11 @@ def rate(bucket: str) -> str:
 def presence_counts(session_id: str) -> str:
     """Hash: "role|where" -> people; "_seq" -> presence sequence number."""
     return f"{PREFIX}ses:{session_id}:pcounts"
+
+
+def presence_logged(session_id: str) -> str:
+    """Hash: the counts the session's log holds now (the last coalesced update)."""
+    return f"{PREFIX}ses:{session_id}:plogged"
 
 
 def presence_members(session_id: str) -> str:

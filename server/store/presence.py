@@ -8,21 +8,11 @@ them is one HGETALL whatever the crowd.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from server.domain.presence import Counts, counts_from_fields
 from server.store import keys, scripts
 from server.store.connection import Client
-
-
-@dataclass(frozen=True)
-class PresenceUpdate:
-    """A session's counts, ready to broadcast; seq grows with every broadcast."""
-
-    session_id: str
-    seq: int
-    counts: Counts
 
 
 class PresenceStore:
@@ -76,12 +66,8 @@ class PresenceStore:
         """The connections Redis believes this worker holds."""
         return set(await self.r.smembers(keys.worker_connections(worker)))
 
-    async def take_updates(self, gate_ms: int, limit: int = 200) -> list[PresenceUpdate]:
-        """Sessions whose counts changed and are due a broadcast (each taken by one worker)."""
-        rows = await self._run("flush", gate_ms, limit)
-        out = []
-        for row in rows:
-            session_id, seq, *flat = row
-            fields = dict(zip(flat[::2], flat[1::2], strict=True))
-            out.append(PresenceUpdate(str(session_id), int(seq), counts_from_fields(fields)))
-        return out
+    async def log_counts(self, gate_ms: int, limit: int = 200) -> int:
+        """Log the counts of sessions whose counts changed and are due an update (each taken by
+        one worker, at most once per gate_ms), and who of the lineup is connected where a
+        speaker came or went; returns how many sessions."""
+        return int(await self._run("flush", gate_ms, limit))

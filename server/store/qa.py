@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 
-from server.domain.qa import Settings
+from server.domain.qa import Settings, question_from_fields, settings_fields, settings_from_fields
 from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, RateLimited
 from server.store import keys, scripts
 from server.store.connection import Client
@@ -29,34 +27,6 @@ def _check(reply: list[Any]) -> list[Any]:
     return reply[1:]
 
 
-def _question(raw: dict[str, str]) -> dict[str, Any]:
-    return {
-        "id": raw["id"],
-        "text": raw["text"],
-        "name": raw["name"],
-        "anon": raw["anon"] == "1",
-        "author": raw["author"],
-        "alias": raw["alias"],
-        "state": raw["state"],
-        "held": raw["held"],
-        "votes": int(raw["votes"]),
-        "edited": raw["edited"] == "1",
-        "created_at": int(raw["created"]),
-        "updated_at": int(raw["updated"]),
-        "answered_at": int(raw["answered"]) or None,
-        "merged_into": raw["merged_into"],
-    }
-
-
-@dataclass(frozen=True)
-class VoteUpdate:
-    """Changed vote counts of one session, ready to broadcast."""
-
-    session_id: str
-    seq: int
-    votes: dict[str, int]
-
-
 class QAStore:
     """Ask, vote, moderate, withdraw; read a session's questions and settings."""
 
@@ -71,7 +41,7 @@ class QAStore:
     async def settings(self, session_id: str) -> Settings:
         """The session's Q&A settings (defaults for what was never set)."""
         raw = await self.r.hgetall(keys.qa_settings(session_id))
-        return settings_from(raw)
+        return settings_from_fields(raw)
 
     async def save_settings(self, session_id: str, settings: Settings) -> int:
         """Store settings; returns the session's new version."""
@@ -134,7 +104,17 @@ class QAStore:
         raw = await self.r.hgetall(keys.question(session_id, question_id))
         if not raw:
             raise NotFound("No such question.")
-        return _question(raw)
+        return question_from_fields(raw)
+
+    async def get_with_screen(self, session_id: str, question_id: str) -> tuple[dict[str, Any], str | None]:
+        """One question (or NotFound) and the id of the one on screen, in one round trip."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.question(session_id, question_id))
+            pipe.hget(keys.session(session_id), "screen")
+            raw, screen = await pipe.execute()
+        if not raw:
+            raise NotFound("No such question.")
+        return question_from_fields(raw), screen or None
 
     async def many(self, session_id: str, question_ids: list[str]) -> list[dict[str, Any]]:
         """Several questions (missing ones are skipped)."""
@@ -144,7 +124,7 @@ class QAStore:
             for qid in question_ids:
                 pipe.hgetall(keys.question(session_id, qid))
             rows = await pipe.execute()
-        return [_question(raw) for raw in rows if raw]
+        return [question_from_fields(raw) for raw in rows if raw]
 
     async def all(self, session_id: str) -> list[dict[str, Any]]:
         """Every question of a session, oldest first."""
@@ -154,48 +134,11 @@ class QAStore:
         """The id of the question on screen now."""
         return await self.r.hget(keys.session(session_id), "screen") or None
 
-    async def voted(self, session_id: str, person: str, question_ids: list[str]) -> list[str]:
-        """Which of these questions the person has voted for."""
-        if not question_ids:
-            return []
-        async with self.r.pipeline(transaction=False) as pipe:
-            for qid in question_ids:
-                pipe.sismember(keys.voters(session_id, qid), person)
-            flags = await pipe.execute()
-        return [qid for qid, on in zip(question_ids, flags, strict=True) if on]
+    async def voted(self, session_id: str, person: str) -> list[str]:
+        """The questions of a session this person has voted for."""
+        return sorted(await self.r.smembers(keys.voted(session_id, person)))
 
-    async def take_vote_updates(self, gate_ms: int, limit: int = 200) -> list[VoteUpdate]:
-        """Sessions whose votes changed and are due a broadcast (each taken by one worker)."""
-        out = []
-        for row in await self._flush(args=[keys.PREFIX, gate_ms, limit]):
-            session_id, seq, *flat = row
-            votes = {str(q): int(n) for q, n in zip(flat[::2], flat[1::2], strict=True)}
-            out.append(VoteUpdate(str(session_id), int(seq), votes))
-        return out
-
-
-def settings_fields(s: Settings) -> dict[str, str]:
-    """Settings as stored in the session's qa hash."""
-
-    return {
-        "moderation": s.moderation,
-        "open": "1" if s.open else "0",
-        "anonymous": "1" if s.anonymous else "0",
-        "max_length": str(s.max_length),
-        "slow_seconds": str(s.slow_seconds),
-        "words": json.dumps(list(s.words), ensure_ascii=False),
-    }
-
-
-def settings_from(raw: dict[str, str]) -> Settings:
-    """Settings from the stored hash."""
-
-    d = Settings()
-    return Settings(
-        moderation=raw.get("moderation", d.moderation),
-        open=raw.get("open", "1") == "1",
-        anonymous=raw.get("anonymous", "1") == "1",
-        max_length=int(raw.get("max_length", d.max_length)),
-        slow_seconds=int(raw.get("slow_seconds", d.slow_seconds)),
-        words=tuple(json.loads(raw.get("words", "[]"))),
-    )
+    async def log_vote_counts(self, gate_ms: int, limit: int = 200) -> int:
+        """Log the changed vote counts of sessions due an update (each taken by one worker,
+        at most once per gate_ms); returns how many sessions."""
+        return int(await self._flush(args=[keys.PREFIX, gate_ms, limit]))

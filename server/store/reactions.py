@@ -1,20 +1,9 @@
-"""Reactions in Redis: limited per person, counted per session, flushed as ~1 s ticks."""
+"""Reactions in Redis: limited per person, counted per session, logged as ~1 s ticks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from server.store import keys, scripts
 from server.store.connection import Client
-
-
-@dataclass(frozen=True)
-class ReactionTick:
-    """What one session's audience sent since the last tick."""
-
-    session_id: str
-    seq: int
-    counts: dict[str, int]
 
 
 class ReactionStore:
@@ -33,11 +22,7 @@ class ReactionStore:
         raw = await self.r.hgetall(keys.reaction_totals(session_id))
         return {k: int(v) for k, v in raw.items()}
 
-    async def take_ticks(self, gate_ms: int, limit: int = 200) -> list[ReactionTick]:
-        """Sessions whose tick is due, their counts cleared as they are taken."""
-        out = []
-        for row in await self._script(args=[keys.PREFIX, "flush", gate_ms, limit]):
-            session_id, seq, *flat = row
-            counts = {str(e): int(n) for e, n in zip(flat[::2], flat[1::2], strict=True)}
-            out.append(ReactionTick(str(session_id), int(seq), counts))
-        return out
+    async def log_ticks(self, gate_ms: int, limit: int = 200) -> int:
+        """Log each due session's tick (what was sent since the last one, and the totals),
+        its counts cleared as they are taken; returns how many sessions."""
+        return int(await self._script(args=[keys.PREFIX, "flush", gate_ms, limit]))

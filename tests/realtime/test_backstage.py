@@ -490,7 +490,12 @@ async def test_health_reports_at_the_limits_are_relayed(bs: Backstage, world: Wo
 
 
 def status_deltas(c: Connected, v: int) -> list[dict[str, Any]]:
-    return [d for d in c.events("stage:delta") if d["v"] == v and "stage" in d]
+    """The stage part of the frame that brought version v (frames may merge several)."""
+    return [
+        {"stage": f["stage"], "session": f["session"], "v": f["to"][0]}
+        for f in c.frames()
+        if "stage" in f and tuple(f["from"]) < (v, 0) <= tuple(f["to"])
+    ]
 
 
 async def test_the_status_goes_to_every_face_each_in_its_view(bs: Backstage, world: World):
@@ -544,8 +549,8 @@ async def test_only_moderators_change_the_status_and_repeating_it_changes_nothin
     assert first["changed"] is True and again == {"ok": True, "v": first["v"], "changed": False}
     await fence(world, bs.mod, bs.aud, bs.a)
     for c in (bs.aud, bs.a):
-        changes = [d for d in c.events("stage:delta") if "stage" in d and d["v"] > snap["v"]]
-        assert [(d["v"], d["stage"]["status"]) for d in changes] == [(first["v"], "ended")]
+        changes = [d for d in c.parts("stage") if d["v"] > snap["v"]]
+        assert [(d["to"], d["status"]) for d in changes] == [((first["v"], 0), "ended")]
     for bad in ("paused", "LIVE", "", 1, None):
         ack = await bs.mod.call("stage:status", {"session": world.session, "status": bad})
         assert ack["error"]["code"] == "invalid", (bad, ack)
@@ -569,16 +574,10 @@ async def test_a_backup_needs_a_recording_which_the_organizer_attaches(bs: Backs
     status, data = await org.request("PATCH", f"/api/invites/{bs.a_id}", {"backup_url": BACKUP})
     assert status == 200 and data["invite"]["backup_url"] == BACKUP, data
     for c in (bs.mod, bs.organizer, bs.a, bs.screen):
-        await c.wait_for(
-            lambda c: [
-                d
-                for d in c.events("stage:delta")
-                if "stage" in d and lineup(d["stage"])[bs.a_id]["backup_url"]
-            ]
-        )
-    delta = [d for d in bs.mod.events("stage:delta") if "stage" in d][-1]
-    assert lineup(delta["stage"])[bs.a_id]["backup_url"] == BACKUP
-    assert lineup(delta["stage"])[bs.b_id]["backup_url"] is None
+        await c.wait_for(lambda c: lineup(c.state["stage"])[bs.a_id]["backup_url"])
+    delta = bs.mod.parts("stage")[-1]
+    assert lineup(delta)[bs.a_id]["backup_url"] == BACKUP
+    assert lineup(delta)[bs.b_id]["backup_url"] is None
     assert delta["v"] > before["v"]
 
     ack = await bs.mod.call("stage:set", move)
@@ -594,12 +593,7 @@ async def test_a_backup_needs_a_recording_which_the_organizer_attaches(bs: Backs
     # "" removes the recording; lineups hear of it
     status, data = await org.request("PATCH", f"/api/invites/{bs.a_id}", {"backup_url": ""})
     assert status == 200 and data["invite"]["backup_url"] is None
-    await bs.mod.wait_for(
-        lambda c: (
-            lineup([d for d in c.events("stage:delta") if "stage" in d][-1]["stage"])[bs.a_id]["backup_url"]
-            is None
-        )
-    )
+    await bs.mod.wait_for(lambda c: lineup(c.state["stage"])[bs.a_id]["backup_url"] is None)
     assert (await bs.mod.call("stage:set", move))["error"]["code"] == "conflict"
 
 
@@ -624,8 +618,8 @@ async def test_bad_backup_urls_are_refused(bs: Backstage, world: World, org: Api
     status, data = await org.request("PATCH", f"/api/invites/{bs.a_id}", {"backup_url": url})
     assert status == 400 and data["error"]["code"] == "invalid", (status, data)
     await fence(world, bs.mod)
-    for d in bs.mod.events("stage:delta"):
-        assert "stage" not in d or all(e["backup_url"] is None for e in d["stage"]["lineup"]), d
+    for d in bs.mod.parts("stage"):
+        assert all(e["backup_url"] is None for e in d["lineup"]), d
     assert lineup((await bs.mod.call("session:snapshot", {}))["stage"]) == lineup(before["stage"])
 
 

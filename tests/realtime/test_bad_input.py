@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from server import appkeys
 from server.errors import CODES
 from tests.conftest import Running, World, audience_token, hostile
 
@@ -37,7 +38,9 @@ BAD_JOIN = [
 
 
 async def counts(client, session):
-    return (await client.call("session:snapshot", {}))["presence"]["counts"]
+    """The session's presence as the store holds it now (pages see it coalesced, a moment later)."""
+    server = client.server
+    return (await server.app[appkeys.PRESENCE_STORE].counts(session))[1]
 
 
 @pytest.fixture
@@ -45,6 +48,7 @@ async def member(server: Running, world: World, http):
     c = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
     ack = await c.call("session:join", {"session": world.session, "where": "hall"})
     assert ack["ok"]
+    c.server = server
     return c
 
 

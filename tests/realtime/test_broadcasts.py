@@ -1,4 +1,4 @@
-"""What the server pushes: versioned session deltas, deletions, coalesced presence."""
+"""What the server pushes through the feed: session edits, deletions, coalesced presence."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ async def test_a_session_edit_reaches_its_room_with_the_next_version_and_no_one_
     a, snap = await joined(server, world, http)
     elsewhere, _ = await joined(server, world, http, world.sessions[1]["id"])
     await org.ok("PATCH", f"/api/sessions/{world.session}", {"title": "Opening (moved)"})
-    deltas = await a.wait_for(lambda c: c.events("session:delta"))
-    assert deltas[0]["v"] == snap["v"] + 1
-    assert deltas[0]["changes"]["session"]["title"] == "Opening (moved)"
+    (info,) = await a.wait_for(lambda c: c.parts("info"))
+    assert info["to"] == (snap["v"] + 1, 0), "the edit is the next version"
+    assert info["session"]["title"] == "Opening (moved)"
+    assert a.state["session"]["title"] == "Opening (moved)"
     resnap = await a.call("session:snapshot", {})
-    assert resnap["v"] == deltas[0]["v"] and resnap["session"]["title"] == "Opening (moved)"
+    assert resnap["v"] == snap["v"] + 1 and resnap["session"]["title"] == "Opening (moved)"
     await asyncio.sleep(0.2)
-    assert elsewhere.events("session:delta") == []
+    assert elsewhere.parts("info") == []
 
 
 async def test_an_event_edit_bumps_every_sessions_version(server: Running, world: World, http, org: Api):
@@ -36,9 +37,10 @@ async def test_an_event_edit_bumps_every_sessions_version(server: Running, world
     b, snap_b = await joined(server, world, http, world.sessions[1]["id"])
     await org.ok("PATCH", f"/api/events/{world.event['id']}", {"name": "Innovation Day 2026"})
     for client, snap in ((a, snap_a), (b, snap_b)):
-        delta = (await client.wait_for(lambda c: c.events("session:delta")))[0]
-        assert delta["v"] == snap["v"] + 1
-        assert delta["changes"]["event"]["name"] == "Innovation Day 2026"
+        (info,) = await client.wait_for(lambda c: c.parts("info"))
+        assert info["to"] == (snap["v"] + 1, 0)
+        assert info["event"]["name"] == "Innovation Day 2026"
+        assert client.state["event"]["name"] == "Innovation Day 2026"
 
 
 async def test_deleting_a_session_tells_its_room_and_closes_its_links(
@@ -48,11 +50,12 @@ async def test_deleting_a_session_tells_its_room_and_closes_its_links(
     mod = await server.client(auth={"token": world.tokens["moderator"]})
     await mod.call("session:join", {"session": world.session})
     await org.ok("DELETE", f"/api/sessions/{world.session}")
-    assert (await a.wait_for(lambda c: c.events("session:deleted")))[0] == {"session": world.session}
+    await a.wait_for(lambda c: c.state.get("deleted"))
     closed = await mod.wait_for(lambda c: c.events("connection:closed"))
     assert closed[0]["message"] == "This session was deleted."
     assert (await server.refused(auth={"token": world.tokens["moderator"]}))["code"] == "unauthorized"
     assert (await a.call("session:join", {"session": world.session}))["error"]["code"] == "not_found"
+    assert (await a.call("session:snapshot", {}))["error"]["code"] in ("not_found", "conflict")
 
 
 async def test_deleting_the_event_closes_every_link_of_it(server: Running, world: World, http, org: Api):
@@ -65,7 +68,7 @@ async def test_deleting_the_event_closes_every_link_of_it(server: Running, world
     await org.ok("DELETE", f"/api/events/{world.event['id']}", {"confirm": "Innovation Day"})
     for client in staff.values():
         await client.wait_for(lambda c: not c.sio.connected)
-    await a.wait_for(lambda c: c.events("session:deleted"))
+    await a.wait_for(lambda c: c.state.get("deleted"))
 
 
 @pytest.fixture
@@ -85,12 +88,14 @@ async def test_a_join_storm_becomes_a_few_presence_broadcasts_with_the_right_tot
     await asyncio.gather(*(c.call("session:join", {"session": world.session}) for c in clients))
     await watcher.wait_for(lambda c: c.last_count(world.session) == 41, timeout=5)
     elapsed = asyncio.get_running_loop().time() - started
-    broadcasts = watcher.events("presence:counts")
-    # At most one broadcast per 500 ms window (plus the window in progress), never one per join.
-    assert len(broadcasts) <= elapsed / 0.5 + 2, (len(broadcasts), elapsed)
-    assert len(broadcasts) < 40
-    seqs = [b["seq"] for b in broadcasts]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    updates = watcher.parts("presence")
+    # At most one update per 500 ms window (plus the window in progress), never one per join.
+    assert len(updates) <= elapsed / 0.5 + 2, (len(updates), elapsed)
+    assert len(updates) < 40
+    positions = [u["to"] for u in updates]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    totals = [u["counts"]["total"] for u in updates]
+    assert totals == sorted(totals), "the count only grows while people only arrive"
 
 
 async def test_when_the_store_is_down_every_call_is_answered_unavailable_and_readyz_says_so(tmp_path, http):

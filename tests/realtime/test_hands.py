@@ -356,13 +356,12 @@ async def test_bring_sends_a_speaker_link_to_that_person_alone_who_becomes_a_spe
         "online": True,
         "backup_url": None,
     }
-    assert up["presence"]["counts"]["speaker"]["remote"] == 2
+    await ann.wait_for(lambda c: c.state["presence"]["counts"]["speaker"]["remote"] == 2)
 
     # the staff see the guest arrive backstage, and may signal to her
-    delta = await mod.wait_for(
-        lambda m: [d for d in m.events("stage:delta") if "stage" in d and guest_id in json.dumps(d)]
+    await mod.wait_for(
+        lambda m: {s["speaker"]: s["state"] for s in m.state["stage"]["lineup"]}.get(guest_id) == "backstage"
     )
-    assert {s["speaker"]: s for s in delta[-1]["stage"]["lineup"]}[guest_id]["state"] == "backstage"
     peer = await screen.wait_for(lambda c: [p for p in c.events("rtc:peer") if p["peer"] == ann_sid])
     assert peer[-1]["role"] == "speaker" and peer[-1]["speaker"] == guest_id
 
@@ -382,25 +381,32 @@ async def test_bring_sends_a_speaker_link_to_that_person_alone_who_becomes_a_spe
     # ...and the moderator may put her live
     live = await mod.call("stage:set", {"session": world.session, "speaker": guest_id, "state": "live"})
     assert live["ok"] and live["changed"] is True, live
-    await ann.wait_for(lambda c: [d for d in c.events("stage:delta") if d["v"] == live["v"] and "stage" in d])
-    public = await watcher.wait_for(lambda c: [d for d in c.events("stage:delta") if d["v"] == live["v"]])
-    assert public[-1]["stage"]["lineup"] == [{"speaker": guest_id, "state": "live", "label": "Ann Guest"}]
+    live_at = (live["v"], 0)
+    await ann.wait_for(lambda c: [d for d in c.parts("stage") if d["to"] >= live_at])
+    public = await watcher.wait_for(lambda c: [d for d in c.parts("stage") if d["to"] >= live_at])
+    assert public[-1]["lineup"] == [{"speaker": guest_id, "state": "live", "label": "Ann Guest"}]
 
     await fence(world, mod, ann, ann_tab)
-    after = ann.received[seen_before:]
-    stage_deltas = [d for e, d in after if e == "stage:delta" and "stage" in d]
-    assert stage_deltas, "she gets the stage as a speaker"
-    for d in stage_deltas:
-        assert all("online" in s for s in d["stage"]["lineup"]), "no audience view any more"
-    versions = [d["v"] for e, d in after if e == "stage:delta"]
-    assert len(versions) == len(set(versions)), "one copy of each change, not the audience's as well"
+    after = [f for e, f in ann.received[seen_before:] if e == "session:feed"]
+    stage_parts = [f["stage"] for f in after if "stage" in f]
+    assert stage_parts, "she gets the stage as a speaker"
+    for stage in stage_parts:
+        assert all("online" in s for s in stage["lineup"]), "no audience view any more"
+    ends = [tuple(f["to"]) for f in after]
+    assert len(ends) == len(set(ends)), "one copy of each change, not the audience's as well"
+    assert ann.feed.gaps == 0
     # her other tab stays in the audience: it gets the public view only
-    tab_deltas = [d for d in ann_tab.events("stage:delta") if d["v"] == live["v"]]
-    assert tab_deltas == public[-1:]
+    assert ann_tab.state["stage"]["lineup"] == [{"speaker": guest_id, "state": "live", "label": "Ann Guest"}]
 
-    counts = (await mod.call("session:snapshot", {}))["presence"]["counts"]
-    assert counts["speaker"]["remote"] == 2
-    assert counts["audience"]["remote"] + counts["audience"]["hall"] == 3  # Bob, the watcher, Ann's tab
+    def here(c: Connected) -> bool:
+        counts = c.state["presence"]["counts"]
+        # Bob, the watcher and Ann's tab in the audience; Ann and the other speaker on stage.
+        return (
+            counts["speaker"]["remote"] == 2
+            and counts["audience"]["remote"] + counts["audience"]["hall"] == 3
+        )
+
+    await mod.wait_for(here)
 
 
 async def test_an_upgraded_speaker_keeps_her_place_when_she_comes_back(server: Running, world: World, http):
@@ -414,10 +420,9 @@ async def test_an_upgraded_speaker_keeps_her_place_when_she_comes_back(server: R
         "ok"
     ]
     await ann.disconnect()
-    dropped = await mod.wait_for(
-        lambda m: [d for d in m.events("stage:online") if d["online"].get(guest_id) is False]
-    )
+    dropped = await mod.wait_for(lambda m: [d for d in m.parts("online") if d.get(guest_id) is False])
     assert dropped
+    assert {s["speaker"]: s["online"] for s in mod.state["stage"]["lineup"]}[guest_id] is False
     # her page reconnects with the speaker link it was given
     back, snap = await join(server, world, {"token": token})
     assert snap["you"]["role"] == "speaker" and snap["you"]["speaker"] == guest_id

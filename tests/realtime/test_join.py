@@ -1,8 +1,20 @@
-"""Joining a session over real sockets: snapshots, presence per person, roles, tabs."""
+"""Joining a session over real sockets: snapshots, presence per person, roles, tabs.
+
+Presence reaches every page through the session's feed, coalesced (at most one update per
+session per presence.broadcast_ms): a page shows a join within moments, not in the join's
+own answer."""
 
 from __future__ import annotations
 
-from tests.conftest import Api, Running, World, audience_token
+from typing import Any
+
+from server import appkeys
+from tests.conftest import Api, Connected, Running, World, audience_token
+
+
+def shown(c: Connected) -> dict[str, Any]:
+    """The presence counts the client's page shows now."""
+    return c.state["presence"]["counts"]
 
 
 async def test_audience_joins_and_gets_a_snapshot_with_itself_counted(server: Running, world: World, http):
@@ -21,9 +33,9 @@ async def test_audience_joins_and_gets_a_snapshot_with_itself_counted(server: Ru
         "speaker": None,
         "hand": {"state": "none"},
     }
-    assert ack["presence"]["counts"]["audience"] == {"hall": 1, "remote": 0}
-    assert ack["presence"]["counts"]["total"] == 1
+    assert ack["at"] == [ack["v"], ack["at"][1]], "the snapshot's place in the session's log"
     assert "staff" not in ack
+    await a.wait_for(lambda c: shown(c)["audience"] == {"hall": 1, "remote": 0} and shown(c)["total"] == 1)
 
 
 async def test_three_tabs_of_one_person_count_once_and_the_last_tab_leaving_drops_them(
@@ -34,13 +46,12 @@ async def test_three_tabs_of_one_person_count_once_and_the_last_tab_leaving_drop
     for tab in tabs:
         assert (await tab.call("session:join", {"session": world.session}))["ok"]
     other = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
-    ack = await other.call("session:join", {"session": world.session})
-    assert ack["presence"]["counts"]["total"] == 2
+    assert (await other.call("session:join", {"session": world.session}))["ok"]
     await other.wait_for(lambda c: c.last_count(world.session) == 2)
     await tabs[0].disconnect()
     await tabs[1].disconnect()
-    snap = await other.call("session:snapshot", {})
-    assert snap["presence"]["counts"]["total"] == 2
+    counts = await server.app[appkeys.PRESENCE_STORE].counts(world.session)
+    assert counts[1]["total"] == 2, "two of three tabs gone: the person is still here"
     await tabs[2].disconnect()
     await other.wait_for(lambda c: c.last_count(world.session) == 1)
 
@@ -53,13 +64,16 @@ async def test_every_role_is_counted_under_its_own_heading(server: Running, worl
         assert ack["ok"], ack
         assert ack["you"]["role"] == role
     aud = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
-    ack = await aud.call("session:join", {"session": world.session, "where": "remote"})
-    counts = ack["presence"]["counts"]
-    assert counts["moderator"] == {"hall": 1, "remote": 0}
-    assert counts["speaker"] == {"hall": 0, "remote": 1}
-    assert counts["screen"] == {"hall": 1, "remote": 0}
-    assert counts["audience"] == {"hall": 0, "remote": 1}
-    assert counts["total"] == 4
+    assert (await aud.call("session:join", {"session": world.session, "where": "remote"}))["ok"]
+    expected = {
+        "moderator": {"hall": 1, "remote": 0},
+        "speaker": {"hall": 0, "remote": 1},
+        "screen": {"hall": 1, "remote": 0},
+        "audience": {"hall": 0, "remote": 1},
+        "total": 4,
+    }
+    for c in (aud, *clients.values()):
+        await c.wait_for(lambda c: shown(c) == expected)
 
 
 async def test_switching_between_hall_and_remote_moves_the_person(server: Running, world: World, http):
@@ -70,8 +84,7 @@ async def test_switching_between_hall_and_remote_moves_the_person(server: Runnin
     ack = await laptop.call("session:join", {"session": world.session, "where": "hall"})
     assert ack["you"]["where"] == "remote", "a second tab keeps the person's place"
     assert (await phone.call("presence:where", {"where": "hall"})) == {"ok": True, "where": "hall"}
-    snap = await laptop.call("session:snapshot", {})
-    assert snap["presence"]["counts"]["audience"] == {"hall": 1, "remote": 0}
+    await laptop.wait_for(lambda c: shown(c)["audience"] == {"hall": 1, "remote": 0})
 
 
 async def test_moving_to_another_session_leaves_the_first(server: Running, world: World, http):
@@ -79,10 +92,15 @@ async def test_moving_to_another_session_leaves_the_first(server: Running, world
     a = await server.client(auth={"participant": token})
     await a.call("session:join", {"session": world.sessions[0]["id"]})
     ack = await a.call("session:join", {"session": world.sessions[1]["id"]})
-    assert ack["presence"]["counts"]["total"] == 1
+    assert ack["ok"] and ack["session"]["id"] == world.sessions[1]["id"]
+    first = a.frames()
+    await a.wait_for(lambda c: shown(c)["audience"]["remote"] == 1)
     watcher = await server.client(auth={"token": world.tokens["moderator"]})
-    snap = await watcher.call("session:join", {"session": world.sessions[0]["id"]})
-    assert snap["presence"]["counts"]["audience"] == {"hall": 0, "remote": 0}
+    assert (await watcher.call("session:join", {"session": world.sessions[0]["id"]}))["ok"]
+    await watcher.wait_for(lambda c: shown(c)["moderator"]["hall"] == 1)
+    assert shown(watcher)["audience"] == {"hall": 0, "remote": 0}
+    later = [f for f in a.frames()[len(first) :] if f["session"] == world.sessions[0]["id"]]
+    assert not later, "the first session's changes stop reaching a socket that left it"
 
 
 async def test_staff_snapshot_lists_the_sessions_links_and_audience_never_sees_them(

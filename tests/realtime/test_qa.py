@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
 
@@ -39,11 +40,10 @@ async def act(mod: Connected, world: World, question: str, action: str, **kw) ->
 
 
 def seen_ids(c: Connected) -> set[str]:
-    """Every question id whose content (text) reached this socket by any event."""
+    """Every question id whose content (text) reached this socket in any frame."""
     ids = set()
-    for event, data in c.received:
-        if event == "qa:delta":
-            ids |= {q["id"] for q in data["questions"] if "text" in q}
+    for part in c.parts("qa"):
+        ids |= {q["id"] for q in part.get("questions", []) if "text" in q}
     return ids
 
 
@@ -62,26 +62,24 @@ async def test_the_whole_lifecycle_in_pre_moderation(server: Running, world: Wor
     assert (q["state"], q["name"], q["mine"], q["votes"]) == ("pending", "Ann", True, 0)
 
     # The moderator sees it at once, with the name and a stable alias.
-    delta = (await mod.wait_for(lambda c: c.events("qa:delta")))[-1]
-    mq = delta["questions"][0]
+    mq = await mod.wait_for(lambda c: c.feed.questions.get(q["id"]))
     assert (mq["id"], mq["state"], mq["name"]) == (q["id"], "pending", "Ann")
     assert mq["alias"].startswith("Guest ")
     # Bob learns only that one question waits.
-    bdelta = (await bob.wait_for(lambda c: c.events("qa:delta")))[-1]
-    assert bdelta["counts"] == {"pending": 1, "declined": 0}
-    assert bdelta["questions"] == [{"id": q["id"], "removed": True}]
+    (bpart,) = await bob.wait_for(lambda c: c.parts("qa"))
+    assert bpart["counts"] == {"pending": 1, "declined": 0}
+    assert bpart["questions"] == [{"id": q["id"], "removed": True}]
+    assert bob.feed.questions == {}
 
     assert (await act(mod, world, q["id"], "approve"))["changed"] is True
-    await bob.wait_for(lambda c: q["id"] in seen_ids(c))
-    mine = await ann.wait_for(
-        lambda c: [d for d in c.events("qa:mine") if d["question"]["state"] == "approved"]
-    )
-    assert mine[-1]["question"]["id"] == q["id"]
+    await bob.wait_for(lambda c: q["id"] in c.feed.questions)
+    await ann.wait_for(lambda c: c.feed.mine.get(q["id"], {}).get("state") == "approved")
 
     voted = await bob.call("qa:vote", {"session": world.session, "question": q["id"], "vote": True})
     assert voted == {"ok": True, "question": q["id"], "votes": 1, "voted": True}
-    votes = await ann.wait_for(lambda c: [v for v in c.events("qa:votes") if v["votes"].get(q["id"]) == 1])
-    assert votes[-1]["session"] == world.session
+    await ann.wait_for(
+        lambda c: c.feed.questions[q["id"]]["votes"] == 1 and c.feed.mine[q["id"]]["votes"] == 1
+    )
 
     await act(mod, world, q["id"], "edit", text="How will the free trade agreement help start-ups?")
     await act(mod, world, q["id"], "screen")
@@ -98,10 +96,13 @@ async def test_the_whole_lifecycle_in_pre_moderation(server: Running, world: Wor
     withdraw = await ann.call("qa:withdraw", {"session": world.session, "question": q["id"]})
     assert withdraw["error"]["code"] == "conflict", "an answered question stays"
 
-    # Every version reached every socket, in order, with no gap.
+    # Every frame reached every socket in order, each starting where the last ended.
     for c in (ann, bob, mod):
-        versions = [d["v"] for e, d in c.received if e in ("qa:delta", "session:delta")]
-        assert versions == sorted(versions) and len(set(versions)) == len(versions)
+        assert (c.feed.gaps, c.feed.regressions) == (0, 0)
+        frames = c.frames()
+        for earlier, later in itertools.pairwise(frames):
+            assert tuple(later["from"]) <= tuple(earlier["to"]) < tuple(later["to"])
+        assert c.state["questions"].get(q["id"], {}).get("state") in (None, "answered")
 
 
 async def test_post_moderation_shows_questions_at_once_but_the_word_list_holds_some(
@@ -176,9 +177,10 @@ async def test_the_audience_never_receives_pending_declined_or_moderation_data(
             assert gone not in json.dumps(snap), gone
         assert snap["qa"]["counts"] == {"pending": 1, "declined": 2}
         assert "words" not in snap["qa"]["settings"]
-    # The declined question did reach the spy while it was approved, then was removed.
-    removed = [q for e, d in spy.received if e == "qa:delta" for q in d["questions"] if q.get("removed")]
+    # What the spy was shown while approved was taken back.
+    removed = [q for part in spy.parts("qa") for q in part.get("questions", []) if q.get("removed")]
     assert {q["id"] for q in removed} >= {declined["id"], withdrawn["id"]}
+    assert spy.feed.questions == {}
 
 
 async def test_fifty_people_voting_at_once_give_exactly_fifty(server: Running, world: World, http):
@@ -191,11 +193,11 @@ async def test_fifty_people_voting_at_once_give_exactly_fifty(server: Running, w
         *(v.call("qa:vote", {"session": world.session, "question": q["id"], "vote": True}) for v in voters)
     )
     assert all(a["ok"] for a in acks)
-    await author.wait_for(lambda c: any(v["votes"].get(q["id"]) == 50 for v in c.events("qa:votes")))
+    await author.wait_for(lambda c: c.feed.questions[q["id"]]["votes"] == 50)
     snap = await author.call("session:snapshot", {})
     assert next(x for x in snap["qa"]["questions"] if x["id"] == q["id"])["votes"] == 50
-    # Coalesced: far fewer vote broadcasts than votes.
-    assert len(author.events("qa:votes")) < 20
+    # Coalesced: far fewer vote updates than votes.
+    assert len(author.parts("votes")) < 20
 
 
 async def test_one_person_voting_ten_times_in_parallel_counts_once_and_unvoting_is_harmless(

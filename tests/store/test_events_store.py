@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 
 import pytest
@@ -61,9 +62,17 @@ async def test_session_changes_bump_the_version_atomically(rclient):
         )
     )
     assert s.version == 1
-    versions = await asyncio.gather(*(store.update_session(replace(s, title=f"T{i}")) for i in range(10)))
+    versions = await asyncio.gather(
+        *(store.update_session(replace(s, title=f"T{i}"), event) for i in range(10))
+    )
     assert sorted(v.version for v in versions) == list(range(2, 12))
     assert (await store.get_session(s.id)).version == 11
+    # Each change is in the session's log at its version, in the order the versions say.
+    log = await rclient.xrange(f"podium:ses:{s.id}:log")
+    assert [entry_id for entry_id, _ in log] == [f"{v}-0" for v in range(2, 12)]
+    titles = {entry_id: json.loads(f["d"])["session"]["title"] for entry_id, f in log}
+    for v in versions:
+        assert titles[f"{v.version}-0"] == v.title
 
 
 async def test_a_deleted_session_is_not_resurrected_by_a_late_update(rclient):
@@ -76,10 +85,14 @@ async def test_a_deleted_session_is_not_resurrected_by_a_late_update(rclient):
     )
     await store.delete_session(s)
     with pytest.raises(NotFound):
-        await store.update_session(replace(s, title="B"))
+        await store.update_session(replace(s, title="B"), event)
     with pytest.raises(NotFound):
         await store.get_session(s.id)
-    assert await store.bump_version(s.id) == 0
+    assert await store.log_info(s, event) == 0
+    # The log's last word is the deletion; it stays a while for anyone still reading it.
+    ((last_id, last),) = await rclient.xrevrange(f"podium:ses:{s.id}:log", count=1)
+    assert last["t"] == "deleted" and last_id == "2-0"
+    assert 0 < await rclient.ttl(f"podium:ses:{s.id}:log") <= 3600
 
 
 async def test_deleting_an_event_removes_its_sessions_invites_and_code(rclient):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from server.store import keys
 from server.store.presence import PresenceStore
@@ -93,25 +94,44 @@ async def test_concurrent_joins_and_leaves_keep_exact_counts(rclient):
     assert (await p.counts(S))[1]["total"] == 50
 
 
-async def test_updates_are_taken_once_and_at_most_once_per_gate(rclient):
+async def logged_counts(rclient) -> list[tuple[str, int]]:
+    """The presence entries of S's log: (position, total)."""
+    out = []
+    for entry_id, fields in await rclient.xrange(keys.log(S)):
+        if fields["t"] == "presence":
+            out.append((entry_id, sum(int(n) for n in json.loads(fields["d"]).values())))
+    return out
+
+
+async def test_counts_are_logged_once_and_at_most_once_per_gate(rclient):
+    await rclient.hset(keys.session(S), mapping={"v": 3, "lk": 0})
     p = PresenceStore(rclient)
     for i in range(20):
         await p.join(f"c{i}", S, f"audience|p{i}", "hall", "w1")
-    first = await p.take_updates(gate_ms=300)
-    assert [(u.session_id, u.counts["total"]) for u in first] == [(S, 20)]
+    assert await p.log_counts(gate_ms=300) == 1
+    assert await logged_counts(rclient) == [("3-1", 20)], "unversioned: after version 3, k = 1"
     await p.join("c99", S, "audience|late", "hall", "w1")
-    assert await p.take_updates(gate_ms=300) == [], "gated: the next broadcast waits"
+    assert await p.log_counts(gate_ms=300) == 0, "gated: the next update waits"
     await asyncio.sleep(0.35)
-    second = await p.take_updates(gate_ms=300)
-    assert [(u.counts["total"], u.seq > first[0].seq) for u in second] == [(21, True)]
-    assert await p.take_updates(gate_ms=300) == [], "nothing changed since"
+    assert await p.log_counts(gate_ms=300) == 1
+    assert await logged_counts(rclient) == [("3-1", 20), ("3-2", 21)]
+    assert await p.log_counts(gate_ms=300) == 0, "nothing changed since"
 
 
-async def test_two_workers_flushing_at_once_broadcast_a_change_once(rclient):
+async def test_two_workers_flushing_at_once_log_a_change_once(rclient):
+    await rclient.hset(keys.session(S), mapping={"v": 1, "lk": 0})
     p1, p2 = PresenceStore(rclient), PresenceStore(rclient)
     await p1.join("c1", S, "audience|ann", "hall", "w1")
-    a, b = await asyncio.gather(p1.take_updates(gate_ms=500), p2.take_updates(gate_ms=500))
-    assert len(a) + len(b) == 1
+    a, b = await asyncio.gather(p1.log_counts(gate_ms=500), p2.log_counts(gate_ms=500))
+    assert a + b == 1
+    assert await logged_counts(rclient) == [("1-1", 1)]
+
+
+async def test_a_deleted_session_gets_no_log(rclient):
+    p = PresenceStore(rclient)
+    await p.join("c1", S, "audience|ann", "hall", "w1")
+    assert await p.log_counts(gate_ms=500) == 0
+    assert not await rclient.exists(keys.log(S)) and not await rclient.exists(keys.session(S))
 
 
 async def test_retire_removes_every_connection_of_a_stopping_worker(rclient):

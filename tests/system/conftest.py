@@ -329,9 +329,10 @@ async def clients() -> AsyncIterator[Clients]:
 
 
 def counts(client: Connected, session_id: str) -> dict[str, Any] | None:
-    """The counts of the highest-seq presence:counts broadcast client got for session_id."""
-    got = [d for d in client.events("presence:counts") if d["session"] == session_id]
-    return max(got, key=lambda d: d["seq"])["counts"] if got else None
+    """The presence counts client's page shows for session_id now (from its feed)."""
+    if client.feed.session != session_id or "presence" not in client.state:
+        return None
+    return dict(client.state["presence"]["counts"])
 
 
 def total(client: Connected, session_id: str) -> int | None:

@@ -17,7 +17,7 @@ import pytest
 from server import appkeys
 from server.store import keys
 from server.store.connection import connect
-from tests.conftest import Api, Connected, Running, World, free_port
+from tests.conftest import Api, Connected, Running, World, fence, free_port
 from tests.conftest import join_session as join
 from tests.system.conftest import (
     SECRET,
@@ -52,20 +52,24 @@ def entry(stage: dict[str, Any], speaker: str) -> dict[str, Any] | None:
 
 
 def lineups_showing(c: Connected, speaker: str, **want: Any) -> list[dict[str, Any]]:
-    """The stage:delta lineups c got where the speaker's entry has every field in want."""
+    """The stages in c's frames where the speaker's entry has every field in want."""
     out = []
-    for d in c.events("stage:delta"):
-        if "stage" not in d:
-            continue
-        e = entry(d["stage"], speaker)
+    for stage in c.parts("stage"):
+        e = entry(stage, speaker)
         if e is not None and all(e.get(k) == v for k, v in want.items()):
-            out.append(d)
+            out.append(stage)
     return out
 
 
 def onlines(c: Connected, speaker: str, value: bool) -> list[dict[str, Any]]:
-    """The stage:online messages c got that say the speaker is (or is not) connected."""
-    return [m for m in c.events("stage:online") if m["online"].get(speaker) is value]
+    """The frames' notes of who is connected that say the speaker is (or is not)."""
+    return [m for m in c.parts("online") if m.get(speaker) is value]
+
+
+def shows_online(c: Connected, speaker: str) -> bool | None:
+    """Whether c's page shows the speaker connected now."""
+    e = entry(c.state["stage"], speaker) if "stage" in c.state else None
+    return None if e is None else bool(e["online"])
 
 
 # --- one worker, in this process ---------------------------------------------------------
@@ -86,9 +90,10 @@ async def test_a_speaker_who_drops_shows_offline_and_comes_back_online_in_the_sa
     dropped_at = time.monotonic()
     offline = await mod.wait_for(lambda c: onlines(c, sid, False), timeout=3)
     print(f"offline after {time.monotonic() - dropped_at:.2f}s")
+    assert offline[-1]["v"] == live["v"], "a connection is not a versioned change"
+    assert shows_online(mod, sid) is False
     snap = await mod.call("session:snapshot", {})
     assert snap["v"] == live["v"], "a connection is not a versioned change: no one resyncs for it"
-    assert snap["stage"]["online_seq"] >= offline[-1]["seq"]
     assert entry(snap["stage"], sid) == {
         "speaker": sid,
         "state": "live",
@@ -100,7 +105,8 @@ async def test_a_speaker_who_drops_shows_offline_and_comes_back_online_in_the_sa
     back, again = await join(server, world, {"token": token})
     assert entry(again["stage"], sid)["online"] is True
     assert entry(again["stage"], sid)["state"] == "live", "back in the place they had"
-    await mod.wait_for(lambda c: [m for m in onlines(c, sid, True) if m["seq"] > offline[-1]["seq"]])
+    await mod.wait_for(lambda c: [m for m in onlines(c, sid, True) if m["to"] > offline[-1]["to"]])
+    assert shows_online(mod, sid) is True
     assert entry((await mod.call("session:snapshot", {}))["stage"], sid)["state"] == "live"
     assert back.sio.connected
 
@@ -118,10 +124,8 @@ async def test_a_speaker_with_two_tabs_stays_online_until_the_last_one_closes(
     # a later change to the lineup (another speaker arrives) shows who is online now
     other, other_token = await speaker_link(org, world, "Other")
     await join(server, world, {"token": other_token})
-    got = await mod.wait_for(
-        lambda c: [d for d in c.events("stage:delta") if "stage" in d and entry(d["stage"], other)]
-    )
-    assert entry(got[-1]["stage"], sid)["online"] is True, "one tab closing is not a drop"
+    got = await mod.wait_for(lambda c: [d for d in c.parts("stage") if entry(d, other)])
+    assert entry(got[-1], sid)["online"] is True, "one tab closing is not a drop"
     assert not lineups_showing(mod, sid, online=False) and not onlines(mod, sid, False)
 
     await second.disconnect()
@@ -141,11 +145,11 @@ async def test_the_audience_never_hears_of_a_speaker_dropping_backstage(
     speaker, _ = await join(server, world, {"token": token})
     await speaker.disconnect()
     await mod.wait_for(lambda c: onlines(c, sid, False), timeout=3)
-    await aud.wait_for(lambda c: [d for d in c.events("stage:delta") if "stage" in d])
-    assert not aud.events("stage:online"), "the audience is never told of connections"
-    for d in aud.events("stage:delta"):
-        if "stage" in d:
-            assert d["stage"]["lineup"] == [], d
+    await fence(world, mod, aud)
+    assert not aud.parts("online"), "the audience is never told of connections"
+    for d in aud.parts("stage"):
+        assert d["lineup"] == [], d
+    assert aud.state["stage"]["lineup"] == []
     assert sid not in str(aud.received)
 
 
@@ -254,9 +258,8 @@ async def test_sigkill_of_the_speakers_worker_shows_them_offline_on_the_other_wo
             "online": True,
             "backup_url": None,
         }
-        await mod.wait_for(
-            lambda c: [m for m in onlines(c, sid_speaker, True) if m["seq"] > offline[-1]["seq"]]
-        )
+        await mod.wait_for(lambda c: shows_online(c, sid_speaker) is True)
+        assert mod.feed.gaps == 0 and offline[-1]["to"] < mod.feed.pos
     finally:
         await store.aclose()
 

@@ -1,29 +1,35 @@
--- The stage of a session: who is backstage, live, on their backup recording or off,
--- in arrival order, and the session's status. Every change bumps the session version.
--- KEYS[1]: session hash, [2]: lineup hash, [3]: labels hash, [4]: members hash,
--- [5]: order zset, [6]: stage hash.
--- ARGV: op, speaker, value, max_live, member.
---   arrive: value = label, ARGV[5] = presence member; backstage if new, else keeps its place.
+-- The stage of a session: who is backstage, live, on their backup recording or off, in
+-- running order, and the session's status. Every change bumps the session's version and logs
+-- the whole stage (feed.lua) in the same step.
+-- ARGV: prefix, session, op, speaker, value, max_live, member, [speakers...].
+--   arrive: value = label, member = presence member; backstage if new, else keeps its place
+--           (and who is connected is logged, unversioned).
 --   set:    value = backstage | live | backup | off (live + backup <= max_live).
 --   status: value = scheduled | live | ended.
---   touch:  bump the version (a speaker's connection came or went).
---   order:  ARGV[6..] = every speaker of the lineup in the new running order.
+--   touch:  log the stage again (a speaker's backup recording changed).
+--   order:  speakers = every speaker of the lineup in the new running order.
 -- Returns {changed (0/1), version} or {-1, message} when refused.
-local ses, lineup, labels, members, order, stage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local op, speaker, value, max_live = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local P, s, op, speaker, value, max_live = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local FIRST = 8  -- the first speaker of `order`
+local ses = P .. 'ses:' .. s
+local lineup, labels, members = ses .. ':lineup', ses .. ':lineup:labels', ses .. ':lineup:members'
+local order, stage = ses .. ':lineup:order', ses .. ':stage'
 if redis.call('EXISTS', ses) == 0 then return {-1, 'No such session.'} end
-local function bump() return {1, redis.call('HINCRBY', ses, 'v', 1)} end
+-- A speaker's own arrival is news to the staff, not something the audience must see at once.
+local function bump() return {1, feed_bump(ses, 'stage', cjson.encode(feed_stage(P, s)), op ~= 'arrive')} end
 local function same() return {0, tonumber(redis.call('HGET', ses, 'v'))} end
 
 if op == 'arrive' then
   local label_changed = redis.call('HGET', labels, speaker) ~= value
   redis.call('HSET', labels, speaker, value)
-  redis.call('HSET', members, speaker, ARGV[5])
+  redis.call('HSET', members, speaker, ARGV[7])
   if redis.call('HSETNX', lineup, speaker, 'backstage') == 1 then
     redis.call('ZADD', order, redis.call('HINCRBY', stage, 'arrivals', 1), speaker)
     return bump()
   end
   if label_changed then return bump() end
+  -- Back in their place: the staff's lineups show them connected from this very step.
+  feed_note(ses, 'online', cjson.encode(feed_online(P, s)))
   return same()
 elseif op == 'set' then
   local current = redis.call('HGET', lineup, speaker)
@@ -45,10 +51,10 @@ elseif op == 'status' then
 elseif op == 'touch' then
   return bump()
 elseif op == 'order' then
-  local n = #ARGV - 5
+  local n = #ARGV - FIRST + 1
   if n ~= redis.call('ZCARD', order) then return {-1, 'List every speaker of the lineup, once.'} end
   local seen = {}
-  for i = 6, #ARGV do
+  for i = FIRST, #ARGV do
     if seen[ARGV[i]] or not redis.call('ZSCORE', order, ARGV[i]) then
       return {-1, 'List every speaker of the lineup, once.'}
     end
@@ -57,10 +63,10 @@ elseif op == 'order' then
   local unchanged = true
   local current = redis.call('ZRANGE', order, 0, -1)
   for i = 1, n do
-    if current[i] ~= ARGV[i + 5] then unchanged = false end
+    if current[i] ~= ARGV[i + FIRST - 1] then unchanged = false end
   end
   if unchanged then return same() end
-  for i = 6, #ARGV do redis.call('ZADD', order, i - 5, ARGV[i]) end
+  for i = FIRST, #ARGV do redis.call('ZADD', order, i - FIRST + 1, ARGV[i]) end
   return bump()
 end
 return {-1, 'Unknown operation.'}

@@ -86,27 +86,32 @@ elseif op == 'reap' then
   return #conns
 
 elseif op == 'flush' then
-  -- ARGV: gate_ms, max. Takes up to max sessions whose counts changed and whose last
-  -- broadcast is older than gate_ms (whichever worker sent it), and returns for each
-  -- {session, seq, field1, n1, ...}. This is what coalesces presence broadcasts.
+  -- ARGV: gate_ms, max. Takes up to max sessions whose counts changed and whose last update
+  -- is older than gate_ms (whichever worker took it) and logs their counts (feed.lua); and
+  -- logs who of the lineup is connected for up to max sessions where a speaker came or went.
+  -- This is what coalesces presence: however fast people come and go, a session's log gets
+  -- its counts at most once per gate. Returns how many sessions were logged.
   local gate, max = tonumber(ARGV[3]), tonumber(ARGV[4])
-  local out = {}
-  local dirty = redis.call('SRANDMEMBER', DIRTY, max)
-  for _, s in ipairs(dirty) do
+  local n = 0
+  for _, s in ipairs(redis.call('SRANDMEMBER', DIRTY, max)) do
     if redis.call('SET', P .. 'ses:' .. s .. ':pgate', '1', 'NX', 'PX', gate) then
       redis.call('SREM', DIRTY, s)
-      local seq = redis.call('HINCRBY', counts_key(s), '_seq', 1)
-      local entry = {s, seq}
-      local all = redis.call('HGETALL', counts_key(s))
-      for i = 1, #all, 2 do
-        if all[i] ~= '_seq' then
-          table.insert(entry, all[i])
-          table.insert(entry, all[i + 1])
-        end
+      redis.call('HINCRBY', counts_key(s), '_seq', 1)
+      local counts = feed_hash(counts_key(s))
+      counts['_seq'] = nil
+      if next(counts) == nil then counts['audience|hall'] = 0 end  -- an object, not cjson's {}
+      if feed_note(P .. 'ses:' .. s, 'presence', cjson.encode(counts)) then
+        n = n + 1
+        -- What the log says now, for a worker that loads the session (feed_load.lua).
+        local logged = P .. 'ses:' .. s .. ':plogged'
+        redis.call('DEL', logged)
+        for field, value in pairs(counts) do redis.call('HSET', logged, field, value) end
       end
-      table.insert(out, entry)
     end
   end
-  return out
+  for _, s in ipairs(redis.call('SPOP', STAGE_DIRTY, max)) do
+    if feed_note(P .. 'ses:' .. s, 'online', cjson.encode(feed_online(P, s))) then n = n + 1 end
+  end
+  return n
 end
 return redis.error_reply('unknown presence op ' .. tostring(op))

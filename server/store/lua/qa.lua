@@ -1,4 +1,5 @@
--- Questions, votes and moderation, each change atomic and bumping the session's version.
+-- Questions, votes and moderation, each change atomic, bumping the session's version and
+-- logging the changed questions (feed.lua) in the same step.
 -- ARGV[1]: key prefix (see server/store/keys.py), ARGV[2]: operation, ARGV[3]: session.
 -- Returns {'ok', ...} or {'err', code, message}.
 local P, op, s = ARGV[1], ARGV[2], ARGV[3]
@@ -8,11 +9,12 @@ local SETTINGS = SES .. ':qa'
 local MUTED = SES .. ':muted'
 local function qkey(id) return SES .. ':q:' .. id end
 local function voters(id) return SES .. ':q:' .. id .. ':voters' end
+local function voted(pid) return SES .. ':voted:' .. pid end
 local VDIRTY = P .. 'qa:votes:dirty'
 local QVDIRTY = SES .. ':qvdirty'
 
 local function err(code, message) return {'err', code, message} end
-local function bump() return redis.call('HINCRBY', SES, 'v', 1) end
+local function version() return tonumber(redis.call('HGET', SES, 'v')) end
 local function unscreen_if(id)
   if redis.call('HGET', SES, 'screen') == id then redis.call('HDEL', SES, 'screen') end
 end
@@ -22,6 +24,7 @@ local function mark_votes(id)
 end
 
 if redis.call('EXISTS', SES) == 0 then return err('not_found', 'No such session.') end
+qa_tally_ready(SES)
 
 if op == 'ask' then
   -- ARGV: qid, client_id, pid, name, anon, alias, text, now_ms, held, slow_ms
@@ -29,7 +32,7 @@ if op == 'ask' then
     ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], tonumber(ARGV[13])
   local ckey = SES .. ':qc:' .. pid .. ':' .. cid
   local existing = redis.call('GET', ckey)
-  if existing then return {'ok', existing, 0, tonumber(redis.call('HGET', SES, 'v'))} end
+  if existing then return {'ok', existing, 0, version()} end
   if redis.call('HGET', SETTINGS, 'open') == '0' then
     return err('conflict', 'Questions are closed for this session.')
   end
@@ -53,7 +56,8 @@ if op == 'ask' then
     'updated', now, 'answered', 0, 'merged_into', '')
   redis.call('ZADD', QS, now, qid)
   redis.call('SET', ckey, qid, 'EX', 172800)
-  return {'ok', qid, 1, bump()}
+  qa_tally(SES, state, held, 1)
+  return {'ok', qid, 1, feed_bump(SES, 'qa', qa_entry(SES, {qid}), false)}
 
 elseif op == 'vote' then
   -- ARGV: qid, pid, on ('1' to vote, '0' to take it back)
@@ -71,8 +75,13 @@ elseif op == 'vote' then
     return {'ok', qid, tonumber(redis.call('HGET', qkey(qid), 'votes')), 0}
   end
   local changed
-  if on == '1' then changed = redis.call('SADD', voters(qid), pid)
-  else changed = redis.call('SREM', voters(qid), pid) end
+  if on == '1' then
+    changed = redis.call('SADD', voters(qid), pid)
+    redis.call('SADD', voted(pid), qid)
+  else
+    changed = redis.call('SREM', voters(qid), pid)
+    redis.call('SREM', voted(pid), qid)
+  end
   local votes
   if changed == 1 then
     votes = redis.call('HINCRBY', qkey(qid), 'votes', on == '1' and 1 or -1)
@@ -88,12 +97,16 @@ elseif op == 'moderate' then
   local q = qkey(qid)
   local state = redis.call('HGET', q, 'state')
   if not state then return err('not_found', 'No such question.') end
+  local held = redis.call('HGET', q, 'held')
+  local screened = redis.call('HGET', SES, 'screen') or ''
   if state == 'withdrawn' and action ~= 'archive' then
     return err('conflict', 'The author withdrew this question.')
   end
   local changed = false
   local function set_state(new)
     if state ~= new then
+      qa_tally(SES, state, held, -1)
+      qa_tally(SES, new, held, 1)
       redis.call('HSET', q, 'state', new)
       if new == 'answered' then redis.call('HSET', q, 'answered', now) end
       state = new
@@ -147,6 +160,7 @@ elseif op == 'moderate' then
     if state ~= 'merged' or redis.call('HGET', q, 'merged_into') ~= arg then
       if state == 'merged' then return err('conflict', 'This question is already merged; restore it first.') end
       -- Votes are united as a set: someone who voted for both counts once.
+      for _, pid in ipairs(redis.call('SMEMBERS', voters(qid))) do redis.call('SADD', voted(pid), arg) end
       redis.call('SUNIONSTORE', voters(arg), voters(arg), voters(qid))
       redis.call('HSET', target, 'votes', redis.call('SCARD', voters(arg)))
       redis.call('HSET', q, 'merged_into', arg)
@@ -157,9 +171,14 @@ elseif op == 'moderate' then
   else
     return err('invalid', 'Unknown action.')
   end
-  if not changed then return {'ok', tonumber(redis.call('HGET', SES, 'v')), 0} end
+  if not changed then return {'ok', version(), 0} end
   redis.call('HSET', q, 'updated', now)
-  return {'ok', bump(), 1}
+  -- The entry holds every question this touched: the one acted on, a merge's target, and
+  -- the one that came off screen.
+  local touched = {qid}
+  if action == 'merge' then table.insert(touched, arg) end
+  table.insert(touched, screened)
+  return {'ok', feed_bump(SES, 'qa', qa_entry(SES, touched), true), 1}
 
 elseif op == 'withdraw' then
   -- ARGV: qid, pid, now_ms
@@ -167,18 +186,19 @@ elseif op == 'withdraw' then
   local q = qkey(qid)
   local state = redis.call('HGET', q, 'state')
   if not state or redis.call('HGET', q, 'author') ~= pid then return err('not_found', 'No such question of yours.') end
-  if state == 'withdrawn' then return {'ok', tonumber(redis.call('HGET', SES, 'v')), 0} end
+  if state == 'withdrawn' then return {'ok', version(), 0} end
   if state == 'answered' or state == 'merged' then
     return err('conflict', 'An answered or merged question cannot be withdrawn.')
   end
+  qa_tally(SES, state, redis.call('HGET', q, 'held'), -1)
   redis.call('HSET', q, 'state', 'withdrawn', 'updated', now)
   unscreen_if(qid)
-  return {'ok', bump(), 1}
+  return {'ok', feed_bump(SES, 'qa', qa_entry(SES, {qid}), false), 1}
 
 elseif op == 'settings' then
   -- ARGV: field, value, ... (already validated)
   if #ARGV > 3 then redis.call('HSET', SETTINGS, unpack(ARGV, 4)) end
-  return {'ok', bump(), 1}
+  return {'ok', feed_bump(SES, 'settings', cjson.encode(redis.call('HGETALL', SETTINGS)), true), 1}
 
 elseif op == 'mute' then
   -- ARGV: pid, on. Muting also takes back the person's votes in this session.
@@ -188,6 +208,7 @@ elseif op == 'mute' then
   local removed = 0
   for _, id in ipairs(redis.call('ZRANGE', QS, 0, -1)) do
     if redis.call('SREM', voters(id), pid) == 1 then
+      redis.call('SREM', voted(pid), id)
       redis.call('HINCRBY', qkey(id), 'votes', -1)
       mark_votes(id)
       removed = removed + 1

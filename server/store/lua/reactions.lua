@@ -1,7 +1,8 @@
 -- Reactions. ARGV[1]: key prefix, ARGV[2]: operation.
 --   send:  ARGV session, person, emoji, limit_ms -> 1 counted, 0 over the person's limit
---   flush: ARGV gate_ms, max -> {{session, seq, emoji1, n1, ...}, ...} for sessions due a
---          tick (one worker takes each), the tick's counts cleared in the same step.
+--   flush: ARGV gate_ms, max -> how many sessions' ticks were logged (feed.lua): for each
+--          session due one (one worker takes each), what was sent since the last tick and
+--          the totals; the tick's counts cleared in the same step.
 local P, op = ARGV[1], ARGV[2]
 local DIRTY = P .. 'rx:dirty'
 if op == 'send' then
@@ -16,18 +17,19 @@ if op == 'send' then
   return 1
 elseif op == 'flush' then
   local gate, max = tonumber(ARGV[3]), tonumber(ARGV[4])
-  local out = {}
+  local n = 0
   for _, s in ipairs(redis.call('SRANDMEMBER', DIRTY, max)) do
     local ses = P .. 'ses:' .. s
     if redis.call('SET', ses .. ':rxgate', '1', 'NX', 'PX', gate) then
       redis.call('SREM', DIRTY, s)
-      local entry = {s, redis.call('HINCRBY', ses, 'rx_seq', 1)}
-      local counts = redis.call('HGETALL', ses .. ':rx')
+      local counts = feed_hash(ses .. ':rx')
       redis.call('DEL', ses .. ':rx')
-      for i = 1, #counts do table.insert(entry, counts[i]) end
-      table.insert(out, entry)
+      if next(counts) ~= nil then
+        local data = cjson.encode({n = counts, total = feed_hash(ses .. ':rxtotal')})
+        if feed_note(ses, 'rx', data) then n = n + 1 end
+      end
     end
   end
-  return out
+  return n
 end
 return redis.error_reply('unknown reactions op')

@@ -62,13 +62,15 @@ const live = new Live({
     emit("podium:votes", msg);
   },
   onMine: (msg) => qa.mine(msg),
+  onReactions: (msg) => emit("podium:reactions", msg),
+  onOnline: (msg) => emit("podium:online", msg),
   onDelta(msg, name) {
-    if (name === "qa:delta") {
+    if (name === "qa") {
       qa.delta(msg);
       emit("podium:qa", msg);
       return;
     }
-    if (name === "stage:delta") {
+    if (name === "stage") {
       if (msg.stage && !stageView.upgraded) stageView.stage(msg.stage);
       emit("podium:stage", msg);
       return;

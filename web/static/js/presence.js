@@ -1,4 +1,4 @@
-// Renders a session's live counts; keeps only the newest (by seq) of what arrives.
+// Renders a session's live counts (the feed delivers them in order: the last is the newest).
 import { h } from "./dom.js";
 import { t, formatNumber } from "./i18n.js";
 
@@ -8,16 +8,11 @@ export class PresenceView {
   constructor(detail, headline) {
     this.detail = detail;
     this.headline = headline;
-    this.seq = -1;
   }
 
-  reset() {
-    this.seq = -1;
-  }
+  reset() {}
 
-  update({ seq, counts }) {
-    if (seq < this.seq) return; // an older broadcast overtaken by a snapshot
-    this.seq = seq;
+  update({ counts }) {
     const here = counts.total;
     if (this.headline) {
       this.headline.textContent = t("presence.here", { count: here, n: formatNumber(here) });

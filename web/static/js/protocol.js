@@ -2,6 +2,7 @@
 export const SESSION_JOIN = "session:join";
 export const SESSION_LEAVE = "session:leave";
 export const SESSION_SNAPSHOT = "session:snapshot";
+export const SESSION_RESUME = "session:resume";
 export const SESSION_UPGRADE = "session:upgrade";
 export const PRESENCE_WHERE = "presence:where";
 export const QA_ASK = "qa:ask";
@@ -25,18 +26,10 @@ export const HAND_WITHDRAW = "hand:withdraw";
 export const HAND_ANSWER = "hand:answer";
 export const RTC_SIGNAL = "rtc:signal"; // both ways
 
-export const SESSION_DELTA = "session:delta";
-export const SESSION_DELETED = "session:deleted";
-export const PRESENCE_COUNTS = "presence:counts";
+export const SESSION_FEED = "session:feed"; // a session's changes, in log order
 export const CLOSED = "connection:closed";
-export const QA_DELTA = "qa:delta";
-export const QA_VOTES = "qa:votes";
-export const QA_MINE = "qa:mine";
-export const REACTION_TICK = "reaction:tick";
-export const STAGE_DELTA = "stage:delta";
 export const CHAT_MESSAGE = "chat:message";
 export const HAND_QUEUE = "hand:queue";
 export const HAND_MINE = "hand:mine";
 export const RTC_PEER = "rtc:peer";
 export const STAGE_TAKEOVER = "stage:takeover";
-export const STAGE_ONLINE = "stage:online";

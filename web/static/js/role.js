@@ -81,11 +81,11 @@ async function main() {
     onReactions: (msg) => emit("podium:reactions", msg),
     onOnline: (msg) => emit("podium:online", msg),
     onDelta(msg, name) {
-      if (name === "qa:delta") {
+      if (name === "qa") {
         emit("podium:qa", msg);
         return;
       }
-      if (name === "stage:delta") {
+      if (name === "stage") {
         emit("podium:stage", msg);
         return;
       }

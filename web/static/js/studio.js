@@ -303,12 +303,12 @@ function attach(connection) {
     $("#elsewhere").hidden = false;
     publishTo();
   });
-  live.socket.on(P.REACTION_TICK, (msg) => {
-    if (msg.session !== live.sessionId) return;
-    for (const [e, n] of Object.entries(msg.counts)) meter.set(e, (meter.get(e) || 0) + n);
-    renderMeter();
-  });
 }
+
+document.addEventListener("podium:reactions", (e) => {
+  for (const [emoji, n] of Object.entries(e.detail.counts)) meter.set(emoji, (meter.get(emoji) || 0) + n);
+  renderMeter();
+});
 
 document.addEventListener("podium:live", (e) => attach(e.detail));
 document.addEventListener("podium:snapshot", (e) => {

@@ -1,0 +1,281 @@
+"""The session feed over real sockets: order under concurrency, across workers and through
+store trouble; resuming after missed frames; what a reconnect costs."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from server import appkeys
+from server.store import keys
+from tests.conftest import (
+    Api,
+    Connected,
+    Running,
+    World,
+    audience_token,
+    fence,
+    make_settings,
+    start_server,
+    stop_server,
+)
+
+
+async def person(server: Running, world: World, http: Any, name: str | None = None) -> Connected:
+    c = await server.client(
+        auth={"participant": await audience_token(http, server, world.event["code"], name)}
+    )
+    assert (await c.call("session:join", {"session": world.session}))["ok"]
+    return c
+
+
+async def moderator(server: Running, world: World) -> Connected:
+    c = await server.client(auth={"token": world.tokens["moderator"]})
+    assert (await c.call("session:join", {"session": world.session}))["ok"]
+    return c
+
+
+def chained(c: Connected) -> None:
+    """Every frame c received starts where an earlier one ended or before, and ends later."""
+    frames = c.frames()
+    for earlier, later in itertools.pairwise(frames):
+        assert tuple(later["from"]) <= tuple(earlier["to"]) < tuple(later["to"]), (earlier, later)
+
+
+async def test_thirty_concurrent_questions_arrive_in_log_order_with_no_gap(
+    server: Running, world: World, http
+):
+    """The bug this replaced: 30 concurrent asks gave a moderator v = 10, 9, 8, ..., 3."""
+    mod = await moderator(server, world)
+    await mod.call("qa:settings", {"session": world.session, "moderation": "post"})
+    watchers = [await person(server, world, http) for _ in range(3)]
+    askers = [await person(server, world, http, f"P{i}") for i in range(30)]
+    acks = await asyncio.gather(
+        *(
+            a.call(
+                "qa:ask", {"session": world.session, "text": f"Question {i}", "client_id": uuid.uuid4().hex}
+            )
+            for i, a in enumerate(askers)
+        )
+    )
+    assert all(a["ok"] for a in acks)
+    ids = {a["question"]["id"] for a in acks}
+    top = max(a["v"] for a in acks)
+    for c in (mod, *watchers):
+        await c.wait_for(lambda c: c.feed.pos >= (top, 0) and ids <= set(c.feed.questions))
+        chained(c)
+        assert (c.feed.gaps, c.feed.regressions, c.feed.snapshots) == (0, 0, 1)
+        # The moderator's frames carry the versions of every ask, in order.
+        ends = [f["to"][0] for f in c.frames()]
+        assert ends == sorted(ends)
+
+
+async def test_a_client_that_missed_frames_resumes_from_the_entries_the_worker_holds(
+    server: Running, world: World, http
+):
+    mod = await moderator(server, world)
+    ann = await person(server, world, http)
+    old = ann.feed.pos
+    for seconds in (1, 2, 3):
+        assert (
+            await mod.call("stage:timer", {"session": world.session, "action": "add", "seconds": seconds})
+        )["ok"]
+    await fence(world, mod, ann)
+    ack = await ann.sio.call("session:resume", {"session": world.session, "since": list(old)})
+    assert ack["ok"] and "frame" in ack, ack
+    frame = ack["frame"]
+    assert tuple(frame["from"]) == old and tuple(frame["to"]) == ann.feed.pos
+    assert frame["clock"] == {**frame["clock"], "state": "idle"}
+    # Nothing missed: an empty frame at the same place.
+    same = await ann.sio.call("session:resume", {"session": world.session, "since": list(ann.feed.pos)})
+    assert same["frame"] == {**same["frame"], "from": list(ann.feed.pos), "to": list(ann.feed.pos)}
+    assert set(same["frame"]) == {"session", "from", "to", "now_ms"}
+
+
+async def test_a_resume_older_than_the_worker_remembers_reads_the_log_and_older_than_the_log_gets_a_snapshot(
+    server: Running, world: World, http
+):
+    mod = await moderator(server, world)
+    ann = await person(server, world, http)
+    start = ann.feed.pos
+    for _ in range(5):
+        await mod.call("stage:timer", {"session": world.session, "action": "add", "seconds": 1})
+    await fence(world, mod, ann)
+    local = server.app[appkeys.HUB].sessions[world.session]
+    local.ring.clear()  # as if this worker had long forgotten
+    local.ring_base = local.state.pos
+    ack = await ann.sio.call("session:resume", {"session": world.session, "since": list(start)})
+    assert "frame" in ack and tuple(ack["frame"]["from"]) == start, ack
+    assert tuple(ack["frame"]["to"]) == local.state.pos
+    # The log trimmed past it: the whole session instead.
+    r = server.app[appkeys.REDIS]
+    await r.xtrim(keys.log(world.session), maxlen=1, approximate=False)
+    ack = await ann.sio.call("session:resume", {"session": world.session, "since": list(start)})
+    assert "snapshot" in ack and tuple(ack["snapshot"]["at"]) == local.state.pos, ack
+    # A malformed position is refused.
+    for bad in ("3-0", [1], [1, -1], ["1", "0"], [True, 0], None, [2**60, 0]):
+        ack = await ann.sio.call("session:resume", {"session": world.session, "since": bad})
+        assert ack["ok"] is False and ack["error"]["code"] == "invalid", (bad, ack)
+
+
+async def test_a_reconnect_costs_only_what_was_missed(server: Running, world: World, http):
+    mod = await moderator(server, world)
+    token = await audience_token(http, server, world.event["code"])
+    phone = await server.client(auth={"participant": token})
+    assert (await phone.call("session:join", {"session": world.session}))["ok"]
+    held = phone.feed.pos
+    await phone.disconnect()  # a tunnel
+    await mod.call("qa:settings", {"session": world.session, "moderation": "post"})
+    back = await server.client(auth={"participant": token})
+    back.feed.session, back.feed.pos, back.feed.state = world.session, held, phone.feed.state
+    ack = await back.call("session:join", {"session": world.session, "since": list(held)})
+    assert ack["ok"] and ack["resumed"] is True, ack
+    assert "qa" not in ack and "at" not in ack, "no snapshot: only what changed"
+    assert ack["frame"]["qa"]["settings"]["moderation"] == "post"
+    assert ack["you"]["role"] == "audience" and "voted" in ack
+    assert back.state["qa"]["settings"]["moderation"] == "post"
+    # A position from before the log (or from another session's numbers) gets a snapshot.
+    other = await server.client(auth={"participant": token})
+    ack = await other.call("session:join", {"session": world.session, "since": [0, 0]})
+    assert ack["ok"] and "at" in ack and "resumed" not in ack
+
+
+async def test_two_workers_give_their_sockets_the_same_frames_in_the_same_order(
+    server: Running, world: World, http, clean_redis, tmp_path
+):
+    other = await start_server(make_settings(clean_redis, tmp_path, secret=server.settings.secret))
+    try:
+        mod = await moderator(server, world)
+        await mod.call("qa:settings", {"session": world.session, "moderation": "post"})
+        here = [await person(server, world, http) for _ in range(3)]
+        there = []
+        for _ in range(3):
+            c = await other.client(
+                auth={"participant": await audience_token(http, server, world.event["code"])}
+            )
+            assert (await c.call("session:join", {"session": world.session}))["ok"]
+            there.append(c)
+        acks = await asyncio.gather(
+            *(
+                c.call(
+                    "qa:ask", {"session": world.session, "text": f"From {i}", "client_id": uuid.uuid4().hex}
+                )
+                for i, c in enumerate(here + there)
+            )
+        )
+        ids = [a["question"]["id"] for a in acks]
+        await asyncio.gather(
+            *(
+                mod.call("qa:moderate", {"session": world.session, "question": q, "action": "screen"})
+                for q in ids
+            )
+        )
+        await fence(world, mod, *here, *there)
+        final = {q: mod.feed.questions[q]["on_screen"] for q in ids}
+        assert sum(final.values()) == 1
+        for c in here + there:
+            chained(c)
+            assert c.feed.gaps == 0
+            assert {q: c.feed.questions[q]["on_screen"] for q in ids} == final
+            assert c.state["qa"]["screen"] == mod.state["qa"]["screen"]
+    finally:
+        await stop_server(other)
+
+
+async def test_a_reader_that_loses_its_connection_continues_where_it_was(server: Running, world: World, http):
+    mod = await moderator(server, world)
+    ann = await person(server, world, http)
+    await mod.call("qa:settings", {"session": world.session, "moderation": "post"})
+    r = server.app[appkeys.REDIS]
+    killed = 0
+    for client in await r.client_list():
+        if client.get("name") == "podium-feed":
+            await r.execute_command("CLIENT", "KILL", "ID", client["id"])
+            killed += 1
+    assert killed == 1
+    # Changes made while the reader reconnects reach everyone, in order, none lost.
+    for i in range(10):
+        ack = await ann.call(
+            "qa:ask", {"session": world.session, "text": f"During {i}", "client_id": f"d{i}"}
+        )
+        assert ack["ok"]
+    await fence(world, mod, ann)
+    assert len(ann.feed.questions) == 10
+    chained(ann)
+    assert ann.feed.gaps == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"feed_small_room": 2, "feed_tick_ms": 400}])
+async def test_a_big_rooms_audience_gets_gathered_frames_but_a_moderators_move_at_once(
+    server: Running, world: World, http, org: Api
+):
+    mod = await moderator(server, world)
+    await mod.call("qa:settings", {"session": world.session, "moderation": "post"})
+    crowd = [await person(server, world, http) for _ in range(30)]  # past small_room
+    await crowd[0].wait_for(lambda c: c.last_count(world.session) == 31)  # and the moderator
+    ann = crowd[0]
+    before = len(ann.frames())
+    acks = []
+    for i in range(8):
+        acks.append(
+            await crowd[i + 1].call(
+                "qa:ask", {"session": world.session, "text": f"Q{i}", "client_id": f"q{i}"}
+            )
+        )
+        await asyncio.sleep(0.05)
+    await ann.wait_for(lambda c: len(c.feed.questions) == 8)
+    gathered = ann.frames()[before:]
+    assert len(gathered) < 8, "eight questions in 0.4 s come as fewer frames"
+    assert len(mod.frames()) > len(gathered), "the moderator gets every change at once"
+    # A moderator's move is not held back by the tick.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await mod.call(
+        "qa:moderate", {"session": world.session, "question": acks[0]["question"]["id"], "action": "screen"}
+    )
+    await ann.wait_for(lambda c: c.state["qa"]["screen"] == acks[0]["question"]["id"])
+    assert loop.time() - started < 0.3
+    chained(ann)
+
+
+async def test_the_store_restarting_sends_every_socket_the_whole_state_again(tmp_path, http):
+    from server.store.embedded import EmbeddedRedis
+    from tests.conftest import make_world
+
+    store = EmbeddedRedis(tmp_path / "own")
+    url = store.start()
+    running = await start_server(make_settings(url, tmp_path, redis_socket_timeout=1.0))
+    try:
+        world = await make_world(Api(http, running.url, await running.organizer_token()))
+        mod = await moderator(running, world)
+        ann = await person(running, world, http)
+        await mod.call("qa:settings", {"session": world.session, "moderation": "post"})
+        ack = await ann.call("qa:ask", {"session": world.session, "text": "Before", "client_id": "b1"})
+        await fence(world, mod, ann)
+        store.stop()
+        url2 = store.start()  # the same data directory: its append-only file brings it back
+        assert url2 == url
+        await ann.wait_for(lambda c: c.feed.resets >= 1, timeout=15)
+        assert ack["question"]["id"] in ann.feed.questions
+        # The feed goes on after it.
+        after = await ann.call(
+            "qa:ask", {"session": world.session, "text": "After", "client_id": "a1"}, timeout=10
+        )
+        assert after["ok"], after
+        await mod.wait_for(lambda c: after["question"]["id"] in c.feed.questions, timeout=10)
+        assert mod.feed.resets >= 1
+    finally:
+        await stop_server(running)
+        store.stop()
+
+
+async def test_the_feed_reader_keeps_its_own_connection(server: Running, world: World, http):
+    await person(server, world, http)
+    r: aioredis.Redis = server.app[appkeys.REDIS]
+    names = [c.get("name") for c in await r.client_list()]
+    assert names.count("podium-feed") == 1
