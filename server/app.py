@@ -15,6 +15,7 @@ from server.http import api, health, pages
 from server.http.i18n import Catalogs
 from server.realtime.connections import Connections
 from server.realtime.feed import FeedHub
+from server.realtime.load import Gate
 from server.realtime.presence import PresenceService
 from server.realtime.qa import VoteLogger
 from server.realtime.reactions import ReactionLogger
@@ -27,6 +28,7 @@ from server.store.connection import connect
 from server.store.events import EventStore
 from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
+from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
@@ -59,6 +61,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.RTC] = RtcStore(client)
     app[appkeys.BACKSTAGE] = BackstageStore(client)
     app[appkeys.FEED] = FeedStore(client)
+    app[appkeys.JOINS] = JoinStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     yield
@@ -103,6 +106,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.CONNECTIONS] = Connections()
     app[appkeys.CATALOGS] = Catalogs()
     app[appkeys.HUB] = FeedHub(app)
+    app[appkeys.GATE] = Gate({"connect": settings.connects_in_flight, "join": settings.joins_in_flight})
     sio = create_sio(app)
     sio.attach(app)
     app[appkeys.SIO] = sio

@@ -17,6 +17,7 @@ from server.store.connection import Client
 from server.store.events import EventStore
 from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
+from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
@@ -26,6 +27,7 @@ from server.store.rtc import RtcStore
 
 if TYPE_CHECKING:
     from server.realtime.feed import FeedHub
+    from server.realtime.load import Gate
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[Client] = web.AppKey("redis")
@@ -43,6 +45,8 @@ RTC = web.AppKey("rtc", RtcStore)
 BACKSTAGE = web.AppKey("backstage", BackstageStore)
 FEED = web.AppKey("feed", FeedStore)
 HUB: web.AppKey[FeedHub] = web.AppKey("hub")
+JOINS = web.AppKey("joins", JoinStore)
+GATE: web.AppKey[Gate] = web.AppKey("gate")
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

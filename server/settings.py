@@ -47,6 +47,11 @@ class Settings:
     feed_block_ms: int = 2000
 
     join_per_minute_per_ip: int = 1200
+    # What one worker takes on at once; past it, connects and joins are refused at once
+    # (retryable) instead of queueing until everything times out.
+    connects_in_flight: int = 256
+    joins_in_flight: int = 256
+    connect_timeout_s: float = 5.0
 
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()

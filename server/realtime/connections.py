@@ -18,7 +18,6 @@ class Conn:
     ip: str
     # The socket's own connection: the session feed writes its frames here directly.
     transport: asyncio.Transport | None = field(default=None, repr=False)
-    first_seen: int = 0  # an audience member's first visit (s), for bans by address
     feed: str | None = None  # the session whose feed this socket receives
     session_id: str | None = None
     event_id: str | None = None

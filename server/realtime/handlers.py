@@ -60,10 +60,12 @@ def register(
             except PodiumError as exc:
                 logger.info("%s refused: %s %s", name, exc.code, exc.message)
                 return {"ok": False, "error": exc.to_dict()}
-            except RedisError as exc:
+            except (RedisError, TimeoutError) as exc:
                 # Expected under overload (a full pool) or an outage: one line, no traceback.
-                logger.warning("%s: store unavailable: %s", name, exc)
-                return error("unavailable", "Podium cannot reach its store; try again shortly.")
+                logger.warning("%s: store unavailable: %s", name, exc or type(exc).__name__)
+                return error(
+                    "unavailable", "Podium cannot reach its store; try again shortly.", retry_after=1
+                )
             except Exception:
                 logger.exception("%s failed", name)
                 return error("internal", "Something went wrong on our side.")

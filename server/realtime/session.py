@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
 
 import socketio
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, address_hash
@@ -16,7 +18,7 @@ from server.domain import identity as idn
 from server.domain import presence as pres
 from server.domain import validate
 from server.domain.feed import Position
-from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, Unauthorized, ok
+from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, Unauthorized, Unavailable, ok
 from server.logs import bind
 from server.realtime import handlers, rtc
 from server.realtime import protocol as p
@@ -25,11 +27,15 @@ from server.realtime.connections import Conn
 from server.realtime.feed import LocalSession
 from server.realtime.stage import speaker_arrived
 from server.store import keys
+from server.store.backstage import hand_from, queue_my_hand
 
 logger = logging.getLogger(__name__)
 
 # A client further behind than this many log entries gets a snapshot instead (it is smaller).
 RESUME_FROM_LOG = 500
+# Joins per person (all their tabs, every worker) in a window, kept in Redis.
+JOINS_PER_WINDOW = 30
+JOIN_WINDOW_MS = 10_000
 
 
 def client_ip(request: web.BaseRequest) -> str:
@@ -37,37 +43,52 @@ def client_ip(request: web.BaseRequest) -> str:
     return request.remote or "-"
 
 
+def _refuse(exc: PodiumError) -> socketio.exceptions.ConnectionRefusedError:
+    return socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_dict())
+
+
 async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], auth: Any) -> None:
-    """Authenticate a new socket: Origin allow-list, then an invite token or participant cookie."""
+    """Authenticate a new socket: Origin allow-list, then an invite token or participant cookie.
+
+    Every connect ends in CONNECT or CONNECT_ERROR within a bounded time: when the worker is
+    swamped it refuses at once, and store trouble (an outage, a pool that ran dry) refuses
+    after `connect_timeout_s`, both as `unavailable` with a time to come back."""
     settings = app[appkeys.SETTINGS]
     request: web.BaseRequest = environ["aiohttp.request"]
     with bind(conn=sid):
         origin = request.headers.get("Origin")
         if origin is not None and origin.rstrip("/") not in settings.origins:
             logger.info("refused socket from origin %r", origin[:200])
-            message = "This page is not allowed to connect to Podium."
-            raise socketio.exceptions.ConnectionRefusedError(
-                message, {"code": "forbidden", "message": message}
-            )
+            raise _refuse(Forbidden("This page is not allowed to connect to Podium."))
         if auth is not None and not isinstance(auth, dict):
             auth = {}
         auth = auth or {}
         participant = auth.get("participant") or request.cookies.get(PARTICIPANT_COOKIE)
         try:
-            principal = await app[appkeys.AUTH].principal(auth.get("token"), participant)
+            with app[appkeys.GATE].slot("connect"):
+                principal = await asyncio.wait_for(
+                    app[appkeys.AUTH].principal(auth.get("token"), participant), settings.connect_timeout_s
+                )
+                conn = Conn(sid=sid, principal=principal, ip=client_ip(request), transport=request.transport)
+                app[appkeys.CONNECTIONS][sid] = conn
+                if principal.invite_id:
+                    await app[appkeys.SIO].enter_room(sid, p.invite_room(principal.invite_id))
+                if principal.participant_id:
+                    await app[appkeys.SIO].enter_room(sid, p.person_room(principal.participant_id))
         except PodiumError as exc:
             logger.info("refused socket: %s", exc.message)
-            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_dict()) from None
-        conn = Conn(sid=sid, principal=principal, ip=client_ip(request), transport=request.transport)
-        app[appkeys.CONNECTIONS][sid] = conn
-        if principal.invite_id:
-            await app[appkeys.SIO].enter_room(sid, p.invite_room(principal.invite_id))
-        if principal.participant_id:
-            await app[appkeys.SIO].enter_room(sid, p.person_room(principal.participant_id))
-            secret = app[appkeys.AUTH].secret
-            conn.first_seen = await app[appkeys.IDENTITY].record_address(
-                principal.participant_id, address_hash(secret, client_ip(request))
-            )
+            raise _refuse(exc) from None
+        except (RedisError, TimeoutError, OSError) as exc:
+            app[appkeys.CONNECTIONS].pop(sid, None)
+            logger.warning("refused socket: store unavailable: %s", exc or type(exc).__name__)
+            raise _refuse(
+                Unavailable("Podium cannot reach its store; try again shortly.", retry_after=2)
+            ) from None
+        except Exception:
+            # python-socketio answers nothing at all when this handler raises anything else.
+            app[appkeys.CONNECTIONS].pop(sid, None)
+            logger.exception("connect failed")
+            raise _refuse(PodiumError("Something went wrong on our side.")) from None
         logger.info("connected as %s", principal.role)
 
 
@@ -91,13 +112,6 @@ async def on_disconnect(app: web.Application, sid: str, *_reason: Any) -> None:
             logger.exception("signaling leave failed")
 
 
-async def require_not_banned(app: web.Application, event_id: str, pid: str, conn: Conn) -> None:
-    """Refuse a person banned from the event (by id, or a new identity from their address)."""
-    address = address_hash(app[appkeys.AUTH].secret, conn.ip)
-    if await app[appkeys.IDENTITY].is_banned(event_id, pid, address, conn.first_seen):
-        raise Forbidden("You were removed from this event by its moderators.")
-
-
 def _rooms(conn: Conn, session_id: str) -> list[str]:
     """The socket.io rooms of a session a socket is in: only staff traffic still uses rooms
     (everything the session's state says reaches sockets through the feed)."""
@@ -110,49 +124,71 @@ def _rooms(conn: Conn, session_id: str) -> list[str]:
     return rooms
 
 
-async def _personal(app: web.Application, conn: Conn, ls: LocalSession) -> dict[str, Any]:
-    """What a snapshot adds for this caller alone: who they are, their votes and hand, and for
-    the staff the backstage, the links and the media peers."""
+def _you(conn: Conn, name: str, hand: dict[str, Any] | None) -> dict[str, Any]:
     who = conn.principal
-    session_id = ls.id
     you: dict[str, Any] = {
         "role": who.role,
-        "name": "",
+        "name": name,
         "where": conn.where,
         "speaker": who.invite_id if who.role == idn.SPEAKER else None,
     }
-    out: dict[str, Any] = {"you": you}
-    pid = who.participant_id
-    async with app[appkeys.REDIS].pipeline(transaction=False) as pipe:
-        # Where the session's log is now: the snapshot waits until this worker has applied
-        # it, so it shows every change made before it was asked for.
-        pipe.hmget(keys.session(session_id), ["v", "lk"])
-        if pid:
-            pipe.hget(keys.participant(pid), "name")
-            pipe.smembers(keys.voted(session_id, pid))
-        replies = await pipe.execute()
-    v, k = replies[0]
-    if pid:
-        you["name"] = str(replies[1] or "")
-        out["voted"] = sorted(replies[2])
-    if who.role == idn.AUDIENCE and pid:
-        you["hand"] = await app[appkeys.BACKSTAGE].my_hand(session_id, pid)
+    if hand is not None:
+        you["hand"] = hand
+    return you
+
+
+def _hints(app: web.Application, conn: Conn, ls: LocalSession) -> dict[str, Any]:
     spread = 0
-    if fd.view_of(who) == fd.AUD:
+    if fd.view_of(conn.principal) == fd.AUD:
         spread = fd.reconnect_spread_ms(ls.audience(), app[appkeys.SETTINGS].feed_small_room)
-    out["hints"] = {"spread_ms": spread}
-    backstage = await backstage_snapshot(app, conn, session_id)
+    return {"spread_ms": spread}
+
+
+async def _staff(app: web.Application, conn: Conn, ls: LocalSession) -> dict[str, Any]:
+    """What a snapshot adds for the staff: the backstage, the media peers, the links."""
+    out: dict[str, Any] = {}
+    backstage = await backstage_snapshot(app, conn, ls.id)
     if backstage is not None:
         out["backstage"] = backstage
-    media = await rtc.rtc_snapshot(app, conn, session_id)
+    media = await rtc.rtc_snapshot(app, conn, ls.id)
     if media is not None:
         out["rtc"] = media
-    if who.presence_role == idn.MODERATOR:
+    if conn.principal.presence_role == idn.MODERATOR:
         # Staff only: the links that reach this session (labels, roles, expiry; never tokens).
         invites = await app[appkeys.IDENTITY].list_invites(ls.state.event_id)
         out["staff"] = {
-            "invites": [i.public() for i in invites if i.session_id in ("", session_id) and not i.revoked]
+            "invites": [i.public() for i in invites if i.session_id in ("", ls.id) and not i.revoked]
         }
+    return out
+
+
+async def _position_now(app: web.Application, session_id: str) -> Position | None:
+    v, k = await app[appkeys.REDIS].hmget(keys.session(session_id), ["v", "lk"])
+    return None if v is None else (int(v), int(k or 0))
+
+
+async def _personal(app: web.Application, conn: Conn, ls: LocalSession) -> dict[str, Any]:
+    """What a snapshot adds for this caller alone (who they are, their votes and hand, and for
+    the staff the backstage, the links and the media peers); returns once this worker has
+    applied the session's log as far as the store has it now, so that a snapshot rendered
+    next shows every change made before it was asked for."""
+    who = conn.principal
+    pid = who.participant_id
+    async with app[appkeys.REDIS].pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.session(ls.id), ["v", "lk"])
+        if pid:
+            pipe.hget(keys.participant(pid), "name")
+            pipe.smembers(keys.voted(ls.id, pid))
+        if pid and who.role == idn.AUDIENCE:
+            queue_my_hand(pipe, ls.id, pid)
+        replies = await pipe.execute()
+    v, k = replies[0]
+    hand = hand_from(*replies[3:6]) if pid and who.role == idn.AUDIENCE else None
+    out: dict[str, Any] = {"you": _you(conn, str(replies[1] or "") if pid else "", hand)}
+    if pid:
+        out["voted"] = sorted(replies[2])
+    out["hints"] = _hints(app, conn, ls)
+    out.update(await _staff(app, conn, ls))
     if v is not None:
         await app[appkeys.HUB].caught_up(ls, (int(v), int(k or 0)))
     return out
@@ -165,7 +201,7 @@ def _with(snapshot: dict[str, Any], personal: dict[str, Any]) -> dict[str, Any]:
     return {**snapshot, **personal}
 
 
-async def _leave_session(app: web.Application, conn: Conn) -> None:
+async def _leave_session(app: web.Application, conn: Conn, *, presence: bool = True) -> None:
     """Take a socket out of the session it is in (rooms, feed, presence, media peers)."""
     if not conn.session_id:
         return
@@ -173,14 +209,18 @@ async def _leave_session(app: web.Application, conn: Conn) -> None:
     for room in _rooms(conn, conn.session_id):
         await sio.leave_room(conn.sid, room)
     app[appkeys.HUB].unregister(conn)
-    await app[appkeys.PRESENCE_STORE].leave(conn.sid)
+    if presence:
+        await app[appkeys.PRESENCE_STORE].leave(conn.sid)
     await rtc.left(app, conn, conn.session_id)
     conn.session_id = conn.event_id = conn.member = conn.where = None
 
 
 async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """session:join {session, where?, since?} -> the session's snapshot (or, with `since` and a
-    log that reaches back, what changed since then); leaves any previous session."""
+    log that reaches back, what changed since then); leaves any previous session.
+
+    An audience member's join is one round trip to the store (admitted, counted and their
+    own parts read in one pipeline); the shared state comes from this worker's copy."""
     data = validate.payload(data, {"session", "where", "since"}, required={"session"})
     session_id = validate.identifier(data["session"], "session")
     since = _position(data["since"]) if data.get("since") is not None else None
@@ -190,52 +230,80 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         where = validate.choice(data["where"], "where", idn.WHERE)
     if who.role == idn.SCREEN:
         where = "hall"  # a hall screen is in the hall, whatever it says
-    await app[appkeys.RATES].hit(f"join:{who.person}", 30, 10)
+    with app[appkeys.GATE].slot("join"):
+        return await _join(app, conn, session_id, where, since)
+
+
+async def _join(
+    app: web.Application, conn: Conn, session_id: str, where: str, since: Position | None
+) -> dict[str, Any]:
+    who = conn.principal
     hub = app[appkeys.HUB]
     ls = await hub.attach(session_id)
     if ls is None:
         raise NotFound("No such session.")
     event_id = ls.state.event_id
     idn.require_session_access(who, event_id, session_id)
-    if who.role == idn.AUDIENCE and who.participant_id:
-        await require_not_banned(app, event_id, who.participant_id, conn)
 
-    if conn.session_id:
-        await _leave_session(app, conn)
-    sio = app[appkeys.SIO]
-    for room in _rooms(conn, session_id):
-        await sio.enter_room(conn.sid, room)
     # A speaker is their link, whichever browsers opened it: one person on stage, online
     # while any of them is connected.
     person = f"i:{who.invite_id}" if who.role == idn.SPEAKER and who.invite_id else who.person
     member = pres.member(who.presence_role, person)
-    where = await app[appkeys.PRESENCE_STORE].join(
-        conn.sid, session_id, member, where, app[appkeys.WORKER_ID]
+    admission = await app[appkeys.JOINS].admit(
+        conn=conn.sid,
+        session_id=session_id,
+        event_id=event_id,
+        member=member,
+        where=where,
+        worker=app[appkeys.WORKER_ID],
+        person=who.person,
+        participant=who.participant_id,
+        address=address_hash(app[appkeys.AUTH].secret, conn.ip),
+        hand=who.role == idn.AUDIENCE,
+        limit=JOINS_PER_WINDOW,
+        window_ms=JOIN_WINDOW_MS,
     )
-    conn.session_id, conn.event_id, conn.member, conn.where = session_id, event_id, member, where
-    await speaker_arrived(app, conn, session_id)
-    await rtc.entered(app, conn, session_id)
-    if who.role == idn.SPEAKER and who.invite_id:
-        # The same speaker's studio open elsewhere steps back: this one is the studio now.
-        await sio.emit(
-            p.STAGE_TAKEOVER,
-            {"session": session_id, "peer": conn.sid},
-            room=p.invite_room(who.invite_id),
-            skip_sid=conn.sid,
-        )
-    personal = await _personal(app, conn, ls)
+    if conn.session_id:
+        # Counted in the new session already (presence moved it); out of the old one's rest.
+        await _leave_session(app, conn, presence=False)
+    sio = app[appkeys.SIO]
+    for room in _rooms(conn, session_id):
+        await sio.enter_room(conn.sid, room)
+    conn.session_id, conn.event_id, conn.member, conn.where = session_id, event_id, member, admission.where
+    position = admission.position
+    personal: dict[str, Any] = {
+        "you": _you(conn, admission.name, admission.hand),
+        "hints": _hints(app, conn, ls),
+    }
+    if who.participant_id:
+        personal["voted"] = admission.voted
+    if fd.view_of(who) != fd.AUD:
+        if await speaker_arrived(app, conn, session_id) or who.role == idn.SPEAKER:
+            position = await _position_now(app, session_id)  # their arrival is in the log
+        await rtc.entered(app, conn, session_id)
+        if who.role == idn.SPEAKER and who.invite_id:
+            # The same speaker's studio open elsewhere steps back: this one is the studio now.
+            await sio.emit(
+                p.STAGE_TAKEOVER,
+                {"session": session_id, "peer": conn.sid},
+                room=p.invite_room(who.invite_id),
+                skip_sid=conn.sid,
+            )
+        personal.update(await _staff(app, conn, ls))
+    if position is not None:
+        await hub.caught_up(ls, position)  # the snapshot shows every change made before
     if since is not None:
         frame = await _catch_up(app, ls, conn, since)
         if frame is not None:
             hub.register(ls, conn)
             with bind(conn=conn.sid, session=session_id):
-                logger.info("joined as %s (%s), resumed from %s", who.presence_role, where, since)
+                logger.info("joined as %s (%s), resumed from %s", who.presence_role, conn.where, since)
             return ok(resumed=True, frame=frame, **personal)
     # The snapshot and the registration in one step: every entry after it reaches the socket.
     snapshot = _with(hub.snapshot(ls, conn), personal)
     hub.register(ls, conn)
     with bind(conn=conn.sid, session=session_id):
-        logger.info("joined as %s (%s)", who.presence_role, where)
+        logger.info("joined as %s (%s)", who.presence_role, conn.where)
     return ok(**snapshot)
 
 

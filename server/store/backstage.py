@@ -165,12 +165,22 @@ class BackstageStore:
     async def my_hand(self, session_id: str, person: str) -> dict[str, Any]:
         """This person's hand: {state: none | raised | declined | brought, note?, token?}."""
         async with self.r.pipeline(transaction=False) as pipe:
-            pipe.zscore(keys.hands(session_id), person)
-            pipe.hget(keys.hand_notes(session_id), person)
-            pipe.hget(keys.hand_outcomes(session_id), person)
+            queue_my_hand(pipe, session_id, person)
             score, note, outcome = await pipe.execute()
-        if score is not None and note:
-            return {"state": "raised", "note": json.loads(note)["note"]}
-        if outcome:
-            return dict(json.loads(outcome))
-        return {"state": "none"}
+        return hand_from(score, note, outcome)
+
+
+def queue_my_hand(pipe: Any, session_id: str, person: str) -> None:
+    """Queue the three reads of a person's hand on a pipeline (hand_from() reads the replies)."""
+    pipe.zscore(keys.hands(session_id), person)
+    pipe.hget(keys.hand_notes(session_id), person)
+    pipe.hget(keys.hand_outcomes(session_id), person)
+
+
+def hand_from(score: Any, note: Any, outcome: Any) -> dict[str, Any]:
+    """A person's hand from the replies of queue_my_hand()."""
+    if score is not None and note:
+        return {"state": "raised", "note": json.loads(note)["note"]}
+    if outcome:
+        return dict(json.loads(outcome))
+    return {"state": "none"}

@@ -39,9 +39,8 @@ local function leave(conn)
   return 1
 end
 
-if op == 'join' then
-  -- ARGV: conn, session, member, where, worker. Returns the member's where.
-  local conn, s, member, where, worker = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+-- Count one connection in a session (leaving any previous one); returns the member's where.
+local function join(conn, s, member, where, worker)
   leave(conn)
   redis.call('HSET', conn_key(conn), 'session', s, 'member', member, 'worker', worker)
   redis.call('SADD', worker_key(worker), conn)
@@ -54,6 +53,39 @@ if op == 'join' then
     return where
   end
   return redis.call('HGET', where_key(s), member) or where
+end
+
+if op == 'join' then
+  -- ARGV: conn, session, member, where, worker. Returns the member's where.
+  return join(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+
+elseif op == 'admit' then
+  -- A join's admission in one step: the person's join rate, a ban from the event, and the
+  -- count. ARGV: conn, session, member, where, worker, rate key, rate limit, window ms,
+  -- event, participant ('' for an invite holder), keyed hash of their address.
+  -- Returns {'ok', where} or {'rate_limited', ms left} or {'banned'}; refused joins change
+  -- nothing but the rate counter.
+  local conn, s, member, where, worker = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local rate, limit, window = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+  local event, pid, address = ARGV[11], ARGV[12], ARGV[13]
+  local n = redis.call('INCR', rate)
+  local ttl = redis.call('PTTL', rate)
+  if n == 1 or ttl < 0 then
+    redis.call('PEXPIRE', rate, window)
+    ttl = window
+  end
+  if n > limit then return {'rate_limited', ttl} end
+  if pid ~= '' then
+    local person = P .. 'p:' .. pid
+    if redis.call('SISMEMBER', P .. 'ev:' .. event .. ':banned', pid) == 1 then return {'banned'} end
+    -- A new identity made after its address was banned is the banned person again; people
+    -- already known behind that address (a hall's shared one) keep their place.
+    local since = redis.call('HGET', P .. 'ev:' .. event .. ':banned_addr', address)
+    local first = tonumber(redis.call('HGET', person, 'created_at') or '0')
+    if since and first >= tonumber(since) then return {'banned'} end
+    redis.call('HSET', person, 'addr', address)
+  end
+  return {'ok', join(conn, s, member, where, worker)}
 
 elseif op == 'leave' then
   -- ARGV: conn. Returns 1 if the connection was present.
