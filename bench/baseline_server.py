@@ -4,8 +4,10 @@ One process, python-socketio on aiohttp, websocket only, no Redis, no auth. On `
 a socket enters the session's room, the room's new size is broadcast to the whole room
 at once (one broadcast per join, no coalescing, sockets not people), and the join is
 acked with a snapshot. A disconnect broadcasts the smaller size the same way. The wire
-shapes mirror Podium's (`presence:counts` {session, seq, counts: {total}}), so the same
-load generator drives both.
+shapes mirror Podium's: each broadcast is a `session:feed` frame {session, from, to, now_ms,
+presence: {counts: {total}}} covering one position of the session's own count ([0, k-1] to
+[0, k] for its k-th broadcast), and the join's ack carries {at, presence: {counts}} with the
+position of the broadcast that counted the joiner; so the same load generator drives both.
 
     python -m bench.baseline_server --port 8090
 """
@@ -15,13 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
 import socketio
 from aiohttp import web
 
-EVENT = "presence:counts"
+EVENT = "session:feed"
 
 
 def room_of(session: str) -> str:
@@ -56,15 +59,21 @@ def app_with(sio: socketio.AsyncServer) -> web.Application:
 def create_app() -> web.Application:
     sio = socketio_server()
     joined: dict[str, str] = {}  # sid -> session
-    seqs: dict[str, int] = {}  # session -> broadcasts so far
+    seqs: dict[str, int] = {}  # session -> broadcasts so far (its position is [0, seq])
 
     def size(session: str) -> int:
         members = sio.manager.rooms.get("/", {}).get(room_of(session))
         return len(members) if members else 0
 
     async def broadcast(session: str) -> dict[str, Any]:
-        seqs[session] = seqs.get(session, 0) + 1
-        frame = {"session": session, "seq": seqs[session], "counts": {"total": size(session)}}
+        seq = seqs[session] = seqs.get(session, 0) + 1
+        frame = {
+            "session": session,
+            "from": [0, seq - 1],
+            "to": [0, seq],
+            "now_ms": int(time.time() * 1000),
+            "presence": {"counts": {"total": size(session)}},
+        }
         await sio.emit(EVENT, frame, room=room_of(session))
         return frame
 
@@ -79,7 +88,7 @@ def create_app() -> web.Application:
         joined[sid] = session
         await sio.enter_room(sid, room_of(session))
         frame = await broadcast(session)
-        return {"ok": True, "presence": {"seq": frame["seq"], "counts": frame["counts"]}}
+        return {"ok": True, "at": frame["to"], "v": 0, "presence": frame["presence"]}
 
     async def disconnect(sid: str, *_reason: Any) -> None:
         session = joined.pop(sid, None)

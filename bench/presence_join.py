@@ -46,7 +46,8 @@ from server.process import alive, children, cmdline
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
-COUNTS = "presence:counts"
+FEED = "session:feed"  # {session, from: [v, k], to: [v, k], now_ms, presence?: {counts}, ...}
+COUNTS = "presence:counts"  # before a332d7a: {session, seq, counts}
 JOIN = "session:join"
 SOCKETIO_CHANNEL = "podium:socketio"
 
@@ -259,7 +260,9 @@ class Result:
     frames_total: int = 0  # delivered to the N clients and the watcher, join phase
     watcher_frames: int = 0  # frames the watcher received, join phase
     watcher_min_gap_ms: float | None = None  # shortest time between two of them (coalescing)
-    out_of_order: int = 0  # watcher frames whose seq was not above every earlier one
+    out_of_order: int = 0  # watcher presence frames (after its ack) whose `to` was not after its position
+    gaps: int = 0  # frames at the N clients and the watcher whose `from` was after their position
+    stale: int = 0  # frames at the N clients whose `to` was not after their position
     server_cpu_s: float = 0.0  # worker processes, join phase (until frames stop)
     store_cpu_s: float | None = None  # Valkey, join phase (embedded only)
     loadgen_cpu_s: float = 0.0  # this process, join phase
@@ -301,27 +304,109 @@ class LagMonitor:
         return self.worst * 1000
 
 
+Position = tuple[int, int]
+
+
+def position(value: Any) -> Position:
+    """A feed position [v, k] as a comparable tuple."""
+    return int(value[0]), int(value[1])
+
+
+def presence_of(frame: dict[str, Any]) -> dict[str, Any] | None:
+    """The presence counts a `session:feed` frame carries (a `reset` frame: its snapshot's),
+    or None: a frame without them is not a presence frame."""
+    part = frame.get("presence")
+    if part is None and frame.get("reset"):
+        part = (frame.get("snapshot") or {}).get("presence")
+    return part.get("counts") if isinstance(part, dict) else None
+
+
+class Cursor:
+    """Where one client is in its session's feed, by the rules of docs/protocol.md ("The
+    session feed"; tests/follower.py has them all): frames that arrive before the join's ack
+    wait for it, and the ack's `at` is the first position; a frame ending at or before the
+    position is stale (a page skips it); one starting after it is a gap (a page sends
+    `session:resume`; the bench counts it and goes on from the frame's end, which is safe since
+    a frame holds absolute state); a `reset` frame is taken whatever its position."""
+
+    __slots__ = ("gaps", "held", "pos", "stale")
+
+    def __init__(self) -> None:
+        self.pos: Position | None = None
+        self.held: list[dict[str, Any]] = []
+        self.gaps = self.stale = 0
+
+    def take(self, frame: dict[str, Any]) -> str:
+        """One frame: "held", "stale", "gap" (taken anyway) or "new"."""
+        if self.pos is None:
+            self.held.append(frame)
+            return "held"
+        end = position(frame["to"])
+        if frame.get("reset"):
+            self.pos = end
+            return "new"
+        if end <= self.pos:
+            self.stale += 1
+            return "stale"
+        outcome = "new"
+        if position(frame["from"]) > self.pos:
+            self.gaps += 1
+            outcome = "gap"
+        self.pos = end
+        return outcome
+
+    def settle(self, ack: Any) -> list[tuple[dict[str, Any], str]]:
+        """The join's ack (its `at`), then the frames held meanwhile: [(frame, outcome)]."""
+        if isinstance(ack, dict) and isinstance(ack.get("at"), list):
+            self.pos = position(ack["at"])
+        if self.pos is None:
+            return []  # no position (a failed join, or a Podium before the feed): keep holding
+        held, self.held = self.held, []
+        return [(f, self.take(f)) for f in held]
+
+
 class Frames:
-    """Presence frames seen by every client, and the watcher's view of the total."""
+    """Presence frames seen by every client, and the watcher's view of the total.
+
+    Podium (since a332d7a) and the baseline send `session:feed` frames; a frame is a presence
+    frame when it has a `presence` part. Older Podiums (--podium-dir) send `presence:counts`
+    {session, seq, counts}, counted and ordered by `seq` instead of the frame's position."""
 
     def __init__(self, n: int) -> None:
         self.per_client = [0] * n
+        self.cursors = [Cursor() for _ in range(n)]
         self.watcher = 0
         self.watcher_at: list[float] = []
+        self.watch_cursor = Cursor()
         self.last_at = time.perf_counter()
         self.watch_total: int | None = None
         self.want: int | None = None
         self.reached = asyncio.Event()
         self.reached_at = 0.0
         self.dropped = 0  # clients whose connection ended before the leave phase
-        self.watch_seq = -1
-        self.out_of_order = 0  # watcher frames whose seq was not above every earlier one
+        self.watch_seq = -1  # presence:counts only
+        # Watcher presence frames that came after its join's ack and ended at or before its
+        # position (a page skips them): delivered out of order.
+        self.out_of_order = 0
         self.leaving = False
 
     def reset(self) -> None:
         self.per_client = [0] * len(self.per_client)
         self.watcher = 0
         self.watcher_at = []
+        for c in [*self.cursors, self.watch_cursor]:
+            c.gaps = c.stale = 0
+
+    @property
+    def gaps(self) -> int:
+        """Frames, at the N clients and the watcher, that started after the client's position."""
+        return sum(c.gaps for c in self.cursors) + self.watch_cursor.gaps
+
+    @property
+    def stale(self) -> int:
+        """Frames at the N clients that ended at or before their position (e.g. held while the
+        join was on its way, and already in its snapshot)."""
+        return sum(c.stale for c in self.cursors)
 
     def expect(self, total: int) -> None:
         self.want = total
@@ -330,27 +415,65 @@ class Frames:
             self.reached_at = time.perf_counter()
             self.reached.set()
 
-    def on_client(self, i: int) -> Callable[[Any], None]:
-        def handler(_data: Any = None) -> None:
+    def on_client(self, i: int, event: str) -> Callable[[Any], None]:
+        cursor = self.cursors[i]
+
+        def handler(data: Any = None) -> None:
+            if event == FEED:
+                if not isinstance(data, dict):
+                    return
+                cursor.take(data)
+                if presence_of(data) is None:
+                    return
             self.per_client[i] += 1
             self.last_at = time.perf_counter()
 
         return handler
 
+    def joined(self, i: int, ack: Any) -> None:
+        """Client i's join ack: its position, then the frames it held meanwhile."""
+        self.cursors[i].settle(ack)
+
     def on_disconnect(self, *_reason: Any) -> None:
         if not self.leaving:
             self.dropped += 1
 
-    def on_watcher(self, data: Any = None) -> None:
+    def on_watcher(self, event: str) -> Callable[[Any], None]:
+        def handler(data: Any = None) -> None:
+            if not isinstance(data, dict):
+                return
+            if event == COUNTS:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    seq = int(data["seq"])
+                    fresh = seq > self.watch_seq  # a client keeping the highest seq drops the rest
+                    self.watch_seq = max(self.watch_seq, seq)
+                    self._watched(data["counts"], fresh)
+                return
+            outcome = self.watch_cursor.take(data)
+            if outcome != "held":
+                self._watched(presence_of(data), outcome != "stale")
+
+        return handler
+
+    def watcher_joined(self, ack: dict[str, Any]) -> None:
+        """The watcher's join ack: the total it shows, then the frames it held meanwhile (those
+        already in the ack's snapshot crossed it on the way: not out of order)."""
+        self.watch_total = int(ack["presence"]["counts"]["total"])
+        for frame, outcome in self.watch_cursor.settle(ack):
+            self._watched(presence_of(frame), outcome != "stale", crossed=True)
+
+    def _watched(self, counts: dict[str, Any] | None, fresh: bool, crossed: bool = False) -> None:
+        if counts is None:
+            return  # not a presence frame
         self.watcher += 1
         self.last_at = time.perf_counter()
         self.watcher_at.append(self.last_at)
+        if not fresh:
+            if not crossed:
+                self.out_of_order += 1
+            return  # a page keeps the counts of its position
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            seq = int(data["seq"])
-            if seq <= self.watch_seq:
-                self.out_of_order += 1  # a client keeping the highest seq would drop this one
-            self.watch_seq = max(self.watch_seq, seq)
-            self.watch_total = int(data["counts"]["total"])
+            self.watch_total = int(counts["total"])
         if self.want is not None and self.watch_total == self.want and not self.reached.is_set():
             self.reached_at = time.perf_counter()
             self.reached.set()
@@ -413,7 +536,8 @@ async def connect_all(
 ) -> tuple[list[socketio.AsyncClient], list[float], list[str]]:
     clients = [socketio.AsyncClient(reconnection=False) for _ in range(n)]
     for i, c in enumerate(clients):
-        c.on(COUNTS, frames.on_client(i))
+        c.on(FEED, frames.on_client(i, FEED))
+        c.on(COUNTS, frames.on_client(i, COUNTS))
         c.on("disconnect", frames.on_disconnect)
     gate = asyncio.Semaphore(concurrency)
     took: list[float] = []
@@ -458,7 +582,8 @@ async def run_once(setup: Setup, n: int, rate: float, args: argparse.Namespace) 
     timeout = args.timeout
     clients: list[socketio.AsyncClient] = []
     watcher = socketio.AsyncClient(reconnection=False)
-    watcher.on(COUNTS, frames.on_watcher)
+    watcher.on(FEED, frames.on_watcher(FEED))
+    watcher.on(COUNTS, frames.on_watcher(COUNTS))
     lag = LagMonitor()
     joined: asyncio.Future[Any] | None = None
     try:
@@ -483,7 +608,7 @@ async def run_once(setup: Setup, n: int, rate: float, args: argparse.Namespace) 
         if not (isinstance(ack, dict) and ack.get("ok")):
             res.errors.append(f"watcher join refused: {ack}")
             return res
-        frames.watch_total = int(ack["presence"]["counts"]["total"])
+        frames.watcher_joined(ack)
         await frames.quiet(setup.quiet, timeout)
 
         # Idle cost: the workers' background loops with everyone connected, nobody joining.
@@ -516,6 +641,7 @@ async def run_once(setup: Setup, n: int, rate: float, args: argparse.Namespace) 
                 failures.append(f"join: {type(exc).__name__}")
                 return
             latencies.append(time.perf_counter() - t)
+            frames.joined(i, ack)
             if not (isinstance(ack, dict) and ack.get("ok")):
                 failures.append(f"join refused: {json.dumps(ack)[:200]}")
 
@@ -558,8 +684,11 @@ async def run_once(setup: Setup, n: int, rate: float, args: argparse.Namespace) 
         gaps = [b - a for a, b in zip(frames.watcher_at, frames.watcher_at[1:], strict=False)]
         res.watcher_frames = frames.watcher
         res.out_of_order = frames.out_of_order
+        res.gaps, res.stale = frames.gaps, frames.stale
         if frames.out_of_order:
-            res.errors.append(f"the watcher got {frames.out_of_order} frames with an old seq")
+            res.errors.append(
+                f"the watcher got {frames.out_of_order} presence frames from before its position"
+            )
         res.watcher_min_gap_ms = min(gaps) * 1000 if gaps else None
 
         # --- leave phase ---
@@ -680,7 +809,8 @@ COLUMNS = [
     ("frames total", lambda r: str(r.frames_total)),
     ("watcher frames", lambda r: str(r.watcher_frames)),
     ("min gap ms", lambda r: fmt(r.watcher_min_gap_ms, 0)),
-    ("old seq", lambda r: str(r.out_of_order)),
+    ("old pos", lambda r: str(r.out_of_order)),
+    ("gaps", lambda r: str(r.gaps)),
     ("server CPU s", lambda r: fmt(r.server_cpu_s, 2)),
     ("Valkey CPU s", lambda r: fmt(r.store_cpu_s, 2)),
     ("loadgen CPU s", lambda r: fmt(r.loadgen_cpu_s, 2)),

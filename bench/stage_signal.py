@@ -13,12 +13,13 @@ Everything runs on 127.0.0.1 and is started and stopped here (see bench/README.m
      moderators), as the web client does: one offer per viewer, then --burst-candidates
      candidates per viewer over --burst-ms; each viewer answers every offer the same way.
      Counted: signals refused (`rate_limited`), and candidates that arrived.
-   * *Speaker drops*: a moderator and an audience member watch; a live speaker's client
-     disconnects cleanly; measured is the time from the disconnect call until the moderator
-     hears the speaker is offline (`stage:online` with the speaker false; before 8b75e77 a
-     versioned `stage:delta` lineup) and until `rtc:peer` `present: false`, then the speaker
-     reconnects and joins (time until it is online again). Counted: every frame the audience
-     member and the moderator got during the drops and returns. --drops times.
+   * *Speaker drops*: a moderator and an audience member watch, following the session feed
+     as the pages do; a live speaker's client disconnects cleanly; measured is the time from
+     the disconnect call until the moderator's lineup says the speaker is offline (a
+     `session:feed` frame's `online` part) and until `rtc:peer` `present: false`, then the
+     speaker reconnects and joins (time until it is online again). Counted: every event and
+     feed part the audience member and the moderator got during the drops and returns, and
+     their feed gaps. --drops times (needs the session feed, a332d7a on).
 2. **Signaling relay**: every speaker sends `rtc:signal` candidates to every viewer at --rate
    per pair for --seconds (after an unreported --warmup), against Podium and against
    bench/baseline_relay.py (one process, no checks, no Redis). Podium runs as shipped when a
@@ -71,15 +72,18 @@ from bench.presence_join import (
     machine,
     machine_busy,
     pct,
+    position,
     redis_stats,
     tabulate,
 )
+from tests.follower import Follower
 
 SIGNAL = "rtc:signal"
 JOIN = "session:join"
 SNAPSHOT = "session:snapshot"
-STAGE_DELTA = "stage:delta"
-STAGE_ONLINE = "stage:online"
+RESUME = "session:resume"
+FEED = "session:feed"  # {session, from: [v, k], to: [v, k], now_ms, stage?, online?, presence?, ...}
+FRAME_KEYS = frozenset({"session", "from", "to", "now_ms"})  # every frame has them; the rest are parts
 STAGE_SET = "stage:set"
 RTC_PEER = "rtc:peer"
 UNLIMITED = "10000000"  # per 10 s, and a bucket that size: never empty at these rates
@@ -374,19 +378,27 @@ async def place(target: Target, peer: Peer, handlers: Handlers, within: float, a
         await client.disconnect()
 
 
-async def join(peer: Peer, session: str, within: float) -> dict[str, Any]:
-    """session:join, waiting out the per-person join limit if it answers rate_limited."""
+async def join(peer: Peer, session: str, within: float, feed: Feed | None = None) -> dict[str, Any]:
+    """session:join, waiting out the per-person join limit if it answers rate_limited; a
+    followed feed holds the frames that arrive meanwhile and takes the answer."""
     assert peer.client is not None
     deadline = time.perf_counter() + within
-    while True:
-        ack = await peer.client.call(JOIN, {"session": session}, timeout=within)
-        if isinstance(ack, dict) and ack.get("ok"):
-            return ack
-        code = ack.get("error", {}).get("code") if isinstance(ack, dict) else None
-        if code != "rate_limited" or time.perf_counter() > deadline:
-            raise RuntimeError(f"{peer.name} could not join: {ack}")
-        peer.join_retries += 1
-        await asyncio.sleep(float(ack["error"].get("retry_after", 1)))
+    if feed is not None:
+        feed.begin(session)
+    ack: Any = None
+    try:
+        while True:
+            ack = await peer.client.call(JOIN, {"session": session}, timeout=within)
+            if isinstance(ack, dict) and ack.get("ok"):
+                return ack
+            code = ack.get("error", {}).get("code") if isinstance(ack, dict) else None
+            if code != "rate_limited" or time.perf_counter() > deadline:
+                raise RuntimeError(f"{peer.name} could not join: {ack}")
+            peer.join_retries += 1
+            await asyncio.sleep(float(ack["error"].get("retry_after", 1)))
+    finally:
+        if feed is not None:
+            feed.settle(ack, "join")
 
 
 async def close(peers: list[Peer]) -> None:
@@ -426,33 +438,102 @@ def placement(peers: list[Peer], workers: list[int]) -> str:
     return " ".join(f"{p.name}@{names.get(p.worker or -1, '?')}" for p in peers)
 
 
-class Versions:
-    """The session version a client keeps from stage:delta, as web/static/js/live.js keeps it:
-    a delta with v > n + 1 is a gap (the page would ask for a whole snapshot), one with
-    v <= n is ignored. Also counts frames whose stage was the same as the previous one."""
+class Feed:
+    """One client following its session's feed as web/static/js/live.js does (the rules are
+    tests/follower.py's, which keeps the state a page shows): frames that arrive while a join,
+    snapshot or resume is on its way wait for its answer; a frame ending at or before the
+    position is stale; one starting after it (the client missed some) is followed by
+    `session:resume` from the position, never two at once. `changed(via, frame)` is called
+    whenever the state may have changed: after a frame was applied (`frame`), or an answer
+    taken (`via`: join, snapshot, resume). Counted: frames, frames with each part, frames with
+    a stage or online part, stage parts equal to the stage shown before, gaps, stale frames,
+    resumes, and answers whose position was before the one the client held."""
 
-    def __init__(self) -> None:
-        self.v: int | None = None
-        self.frames = self.gaps = self.stale = self.unchanged = 0
-        self.stage: Any = None
+    def __init__(
+        self, peer: Peer, within: float, changed: Callable[[str, dict[str, Any] | None], None] | None = None
+    ) -> None:
+        self.peer = peer
+        self.within = within
+        self.changed = changed
+        self.follower = Follower()
+        self.frames = self.stage_frames = self.stage_unchanged = self.behind = 0
+        self.parts: Counter[str] = Counter()
+        self._resuming: asyncio.Task[None] | None = None
 
-    def start(self, ack: dict[str, Any]) -> None:
-        self.v, self.stage = int(ack["v"]), ack.get("stage")
+    @property
+    def followed(self) -> bool:
+        """The server answered with a position (a Podium with the session feed)."""
+        return self.follower.pos is not None
 
-    def on_delta(self, msg: Any) -> None:
-        if not isinstance(msg, dict) or "stage" not in msg:
+    def begin(self, session: str | None = None) -> None:
+        self.follower.begin(session)
+
+    def settle(self, ack: Any, via: str) -> None:
+        """The answer of a join, snapshot or resume, then the frames held meanwhile."""
+        held = self.follower.pos
+        at = ack.get("at") if isinstance(ack, dict) else None
+        if at is None and isinstance(ack, dict) and isinstance(ack.get("snapshot"), dict):
+            at = ack["snapshot"].get("at")
+        if held is not None and at is not None and position(at) < held:
+            self.behind += 1
+        outcomes = self.follower.settle(ack)
+        if self.changed is not None:
+            self.changed(via, None)
+        if "gap" in outcomes:
+            self._resuming = None
+            self._resume()
+
+    def on_frame(self, frame: Any) -> None:
+        if not isinstance(frame, dict):
             return
         self.frames += 1
-        v = int(msg["v"])
-        if self.v is not None and v <= self.v:
-            self.stale += 1
-            return
-        if self.v is not None and v != self.v + 1:
-            self.gaps += 1
-        self.v = v
-        if msg["stage"] == self.stage:
-            self.unchanged += 1
-        self.stage = msg["stage"]
+        self.parts.update(k for k in frame if k not in FRAME_KEYS)
+        if "stage" in frame or "online" in frame:
+            self.stage_frames += 1
+        same = "stage" in frame and frame["stage"] == self.follower.state.get("stage")
+        outcome = self.follower.take(frame)
+        if outcome in ("applied", "reset"):
+            if same and outcome == "applied":
+                self.stage_unchanged += 1
+            if self.changed is not None:
+                self.changed("feed", frame)
+        elif outcome == "gap":
+            self._resume()
+
+    def _resume(self) -> None:
+        if self._resuming is not None and not self._resuming.done():
+            return  # its answer covers what this one would ask
+        since = list(self.follower.pos or (0, 0))
+        self.follower.begin()  # from now on frames wait for the answer
+        self._resuming = asyncio.ensure_future(self._run_resume(since))
+
+    async def _run_resume(self, since: list[int]) -> None:
+        f = self.follower
+        ack: Any = None
+        try:
+            assert self.peer.client is not None
+            ack = await self.peer.client.call(
+                RESUME, {"session": f.session, "since": since}, timeout=self.within
+            )
+        except Exception as exc:
+            print(f"  ({self.peer.name}: session:resume failed: {type(exc).__name__})", file=sys.stderr)
+        finally:
+            self.settle(ack, "resume")
+
+    def tally(self) -> Counter[str]:
+        """Everything counted so far, by name (subtract an earlier tally for a phase's)."""
+        f = self.follower
+        out = Counter(
+            frames=self.frames,
+            gaps=f.gaps,
+            stale=f.stale,
+            resumes=f.resumes,
+            stage_frames=self.stage_frames,
+            stage_unchanged=self.stage_unchanged,
+            behind=self.behind,
+        )
+        out.update({f"part {k}": n for k, n in self.parts.items()})
+        return out
 
 
 # --- 1. relay latency -----------------------------------------------------------------------------
@@ -587,11 +668,13 @@ class RelayResult:
     store_calls: dict[str, int] = field(default_factory=dict)
     idle_server_cpu_pct: float = 0.0  # workers' CPU with everyone joined and nothing sent
     server_us_per_signal_net: float = 0.0  # server CPU above idle, per signal
-    version_gaps: int = 0  # stage:delta gaps the moderators saw while the speakers arrived
+    # The moderators' feeds while the speakers arrived (None: the Podium has no session feed):
+    feed_gaps: int | None = None  # frames starting after the moderator's position (it resumed)
+    feed_stale: int | None = None  # frames ending at or before it
+    feed_resumes: int | None = None
     store_clients_before: int | None = None  # connected to Valkey before the measured phase
     store_clients_after: int | None = None
     store_new_connections: int | None = None  # connections Valkey accepted during the phase
-    version_stale: int = 0
     limits: str = ""  # Podium's signaling allowance in this run: shipped or lifted
     errors: list[str] = field(default_factory=list)
 
@@ -635,28 +718,27 @@ async def relay_run(target: Target, rate: float, args: argparse.Namespace) -> Re
     session = await target.new_session()
     speakers, viewers = cast(target, args)
     box: dict[str, Relay] = {}
-    versions = {id(p): Versions() for p in viewers if p.role == "moderator"}
+    feeds = {id(p): Feed(p, args.timeout) for p in viewers if p.role == "moderator"}
 
     def handlers(p: Peer) -> Handlers:
         if p.role == "speaker":
             return {}
         v = next(i for i, q in enumerate(viewers) if q is p)
         out: Handlers = {SIGNAL: lambda msg: box["now"].on_signal(v, msg)}
-        if id(p) in versions:
-            out[STAGE_DELTA] = versions[id(p)].on_delta
+        if id(p) in feeds:
+            out[FEED] = feeds[id(p)].on_frame
         return out
 
     lag = LagMonitor()
     try:
         await open_all(target, speakers + viewers, handlers, args.timeout)
         for p in viewers + speakers:  # the screens are up before the speakers arrive
-            snapshot = await join(p, session, args.timeout)
-            if id(p) in versions and "v" in snapshot:
-                versions[id(p)].start(snapshot)
+            await join(p, session, args.timeout, feeds.get(id(p)))
         res.placement = placement(speakers + viewers, target.workers)
         await asyncio.sleep(0.5)  # the joins' own broadcasts settle
-        res.version_gaps = sum(v.gaps for v in versions.values())
-        res.version_stale = sum(v.stale for v in versions.values())
+        if feeds and all(f.followed for f in feeds.values()):
+            tally = sum((f.tally() for f in feeds.values()), Counter())
+            res.feed_gaps, res.feed_stale, res.feed_resumes = tally["gaps"], tally["stale"], tally["resumes"]
         if args.warmup > 0:
             warm = await relay_phase(speakers, viewers, session, rate, args.warmup, box)
             await warm.drain(quiet=2, within=args.timeout)
@@ -903,8 +985,11 @@ class DropResult:
     disconnect_call_ms: list[float] = field(default_factory=list)  # how long disconnect() took
     same_worker: list[bool] = field(default_factory=list)  # dropped speaker was on the moderator's worker
     back_same_worker: list[bool] = field(default_factory=list)  # returning speaker landed there
-    notice_via: dict[str, int] = field(default_factory=dict)  # event that told of the drop -> count
-    back_via: dict[str, int] = field(default_factory=dict)  # event that told of the return
+    # What told the moderator of the drop (of the return) -> count: a frame's `online` part
+    # ("feed online"), a whole stage ("feed stage"), a `reset` frame, or the answer to a join,
+    # snapshot or resume.
+    notice_via: dict[str, int] = field(default_factory=dict)
+    back_via: dict[str, int] = field(default_factory=dict)
     state_after: list[str] = field(default_factory=list)  # the speaker's state in a snapshot, once back
     online_after: list[bool] = field(default_factory=list)  # and whether that snapshot had it online
     missed: int = 0  # drops the moderator never saw within the timeout
@@ -912,79 +997,75 @@ class DropResult:
     # Every event the moderator and the audience member got during the drops and returns.
     moderator_events: dict[str, int] = field(default_factory=dict)
     audience_events: dict[str, int] = field(default_factory=dict)
-    audience_unchanged: int = 0  # audience stage:delta whose public stage was the one before
+    # Their session:feed frames over the same time (Feed.tally): frames; gaps (a frame starting
+    # after the position: the page resumed), stale, resumes; stage_frames (with a stage or an
+    # online part); stage_unchanged (a stage part equal to the stage shown before); behind
+    # (a snapshot whose position was before the one held); "part <name>": frames with that part.
+    moderator_feed: dict[str, int] = field(default_factory=dict)
+    audience_feed: dict[str, int] = field(default_factory=dict)
     version_moved: int | None = None  # the session's version after the drops less before
-    version_gaps: dict[str, int] = field(default_factory=dict)  # who -> gaps (a page would resync)
-    version_stale: dict[str, int] = field(default_factory=dict)
-    online_frames: int = 0  # stage:online frames at the moderator
-    online_stale: int = 0  # of them, with a seq not above the highest seen (a console drops it)
+    log_from: list[int] | None = None  # the moderator's snapshot's position before the drops
+    log_to: list[int] | None = None  # and after
+    skipped: str = ""  # why the scenario did not run (a Podium without the session feed)
     errors: list[str] = field(default_factory=list)
 
-    def per_flap(self, who: str, events: tuple[str, ...] = (STAGE_DELTA, STAGE_ONLINE)) -> float:
-        """Frames of these events per drop-and-return, at the moderator or the audience member."""
-        got = self.audience_events if who == "audience" else self.moderator_events
-        return sum(got.get(e, 0) for e in events) / self.drops if self.drops else float("nan")
+    def per_flap(self, who: str, what: str = "stage_frames") -> float:
+        """Feed frames (of a kind) per drop-and-return, at the moderator or the audience member."""
+        got = self.audience_feed if who == "audience" else self.moderator_feed
+        return got.get(what, 0) / self.drops if self.drops else float("nan")
+
+
+def told(frame: dict[str, Any], speaker: str) -> str:
+    """Which part of a frame said where `speaker` is."""
+    if frame.get("reset"):
+        return "feed reset"
+    if speaker in (frame.get("online") or {}):
+        return "feed online"
+    return "feed stage" if "stage" in frame else "feed"
 
 
 class Watch:
-    """The moderator's view of one speaker, kept as web/static/js/live.js keeps it: `online`
-    from `stage:online` (the highest seq wins) or from a lineup whose `online_seq` is at least
-    that seq (before 8b75e77 every lineup carried it, versioned, without online_seq); the
-    speaker's state from the lineups; `rtc:peer` departures."""
+    """The moderator's view of one speaker, as its console shows it: the speaker's row in the
+    stage the moderator holds by following the feed (Feed: a whole `stage` part sets the
+    lineup, an `online` part who of it is connected, a snapshot both); when the row's `online`
+    turns, the time and what told; `rtc:peer` departures."""
 
-    def __init__(self, speaker: str) -> None:
+    def __init__(self, speaker: str, moderator: Peer, within: float) -> None:
         self.speaker = speaker
-        self.seq = 0
+        self.feed = Feed(moderator, within, self.changed)
         self.online: bool | None = None
         self.state = ""
         self.offline = asyncio.Event()
         self.back = asyncio.Event()
         self.at = 0.0
         self.via = ""
-        self.frames = self.stale = 0
         self.peer_gone: dict[str, float] = {}
 
-    def _heard(self, online: bool, via: str, now: float) -> None:
+    def changed(self, via: str, frame: dict[str, Any] | None) -> None:
+        now = time.perf_counter()
+        stage = self.feed.follower.state.get("stage") or {}
+        row = next((r for r in stage.get("lineup", []) if r.get("speaker") == self.speaker), None)
+        if row is None:
+            return
+        self.state = str(row.get("state"))
+        online = bool(row.get("online"))
+        if online == self.online:
+            return
         self.online = online
         event = self.back if online else self.offline
         if not event.is_set():
-            self.at, self.via = now, via
+            self.at, self.via = now, told(frame, self.speaker) if frame is not None else via
             event.set()
-
-    def on_online(self, msg: Any) -> None:
-        now = time.perf_counter()
-        if not isinstance(msg, dict):
-            return
-        self.frames += 1
-        seq = int(msg.get("seq", 0))
-        if seq <= self.seq:
-            self.stale += 1
-            return
-        self.seq = seq
-        flags = msg.get("online")
-        if isinstance(flags, dict) and self.speaker in flags:
-            self._heard(bool(flags[self.speaker]), STAGE_ONLINE, now)
-
-    def on_delta(self, msg: Any) -> None:
-        now = time.perf_counter()
-        stage = msg.get("stage") if isinstance(msg, dict) else None
-        if isinstance(stage, dict):
-            self.on_stage(stage, STAGE_DELTA, now)
-
-    def on_stage(self, stage: dict[str, Any], via: str, now: float) -> None:
-        seq = stage.get("online_seq")
-        fresh = seq is None or int(seq) >= self.seq
-        if fresh and seq is not None:
-            self.seq = int(seq)
-        for entry in stage.get("lineup", []):
-            if entry.get("speaker") == self.speaker:
-                self.state = str(entry.get("state"))
-                if fresh and "online" in entry:
-                    self._heard(bool(entry["online"]), via, now)
 
     def on_peer(self, msg: Any) -> None:
         if isinstance(msg, dict) and msg.get("present") is False:
             self.peer_gone.setdefault(str(msg.get("peer")), time.perf_counter())
+
+
+def lineup_row(snapshot: dict[str, Any], speaker: str) -> dict[str, Any]:
+    """The speaker's row in a snapshot's stage ({} if not in its lineup)."""
+    lineup = (snapshot.get("stage") or {}).get("lineup", [])
+    return next((r for r in lineup if r.get("speaker") == speaker), {})
 
 
 def version_of(ack: Any) -> int | None:
@@ -995,39 +1076,38 @@ async def drop_run(target: Target, args: argparse.Namespace) -> DropResult:
     res = DropResult(args.drops, os.getloadavg()[0])
     session = await target.new_session()
     w = target.workers
-    watch = Watch(target.speaker_ids[0])
+    within = args.timeout
     moderator = Peer("moderator", 0, w[0] if w else None)
     audience = Peer("audience", 0, w[-1] if w else None)
     speaker = Peer("speaker", 0, None)
+    watch = Watch(target.speaker_ids[0], moderator, within)
+    aud_feed = Feed(audience, within)
     res.moderator_worker = "w1"
-    mod_v, aud_v = Versions(), Versions()
     mod_got: Counter[str] = Counter()
     aud_got: Counter[str] = Counter()
-    within = args.timeout
-
-    def on_moderator_delta(msg: Any) -> None:
-        watch.on_delta(msg)
-        mod_v.on_delta(msg)
 
     async def snapshot() -> dict[str, Any]:
-        """The moderator's session:snapshot; its stage also goes through the watch."""
+        """The moderator's session:snapshot, taken by its feed as a console takes it."""
         assert moderator.client is not None
-        snap = await moderator.client.call(SNAPSHOT, {}, timeout=within)
+        watch.feed.begin()
+        snap: Any = None
+        try:
+            snap = await moderator.client.call(SNAPSHOT, {}, timeout=within)
+        finally:
+            watch.feed.settle(snap, "snapshot")
         if not (isinstance(snap, dict) and snap.get("ok")):
             raise RuntimeError(f"session:snapshot refused: {snap}")
-        watch.on_stage(snap.get("stage") or {}, SNAPSHOT, time.perf_counter())
         return dict(snap)
 
     try:
-        mod_handlers = {
-            STAGE_DELTA: on_moderator_delta,
-            STAGE_ONLINE: watch.on_online,
-            RTC_PEER: watch.on_peer,
-        }
+        mod_handlers = {FEED: watch.feed.on_frame, RTC_PEER: watch.on_peer}
         await place(target, moderator, counting(mod_got, mod_handlers), within)
-        mod_v.start(await join(moderator, session, within))
-        await place(target, audience, counting(aud_got, {STAGE_DELTA: aud_v.on_delta}), within)
-        aud_v.start(await join(audience, session, within))
+        await join(moderator, session, within, watch.feed)
+        if not watch.feed.followed:
+            res.skipped = "this Podium has no session feed (a commit before a332d7a)"
+            return res
+        await place(target, audience, counting(aud_got, {FEED: aud_feed.on_frame}), within)
+        await join(audience, session, within, aud_feed)
 
         async def arrive(i: int) -> float:
             """Speaker (re)connects, on the moderator's worker for even i, else the other."""
@@ -1048,9 +1128,9 @@ async def drop_run(target: Target, args: argparse.Namespace) -> DropResult:
         if not (isinstance(ack, dict) and ack.get("ok")):
             raise RuntimeError(f"stage:set live refused: {ack}")
         await asyncio.sleep(args.drop_gap)
-        v0 = version_of(await snapshot())
+        snap0 = await snapshot()
         mod0, aud0 = Counter(mod_got), Counter(aud_got)
-        frames0 = (aud_v.unchanged, watch.frames, watch.stale)
+        feeds0 = (watch.feed.tally(), aud_feed.tally())
         notice_via: Counter[str] = Counter()
         back_via: Counter[str] = Counter()
         for i in range(args.drops):
@@ -1078,24 +1158,27 @@ async def drop_run(target: Target, args: argparse.Namespace) -> DropResult:
             res.back_ms.append(await arrive(i + 1) * 1000)
             back_via[watch.via] += 1
             res.back_same_worker.append(speaker.worker == moderator.worker)
-            # What a console that reloads now would show (also checks online_seq: a snapshot
-            # read after the last stage:online must not take the speaker offline again).
-            await snapshot()
-            res.state_after.append(watch.state)
-            res.online_after.append(bool(watch.online))
+            # What a console that reloads now would show (its position must not be before the
+            # frames that said the speaker is back: Feed counts that as `behind`).
+            row = lineup_row(await snapshot(), watch.speaker)
+            res.state_after.append(str(row.get("state")))
+            res.online_after.append(bool(row.get("online")))
         res.join_retries = speaker.join_retries
         await asyncio.sleep(args.drop_gap)
-        v1 = version_of(await snapshot())
+        snap1 = await snapshot()
+        v0, v1 = version_of(snap0), version_of(snap1)
         res.version_moved = v1 - v0 if v0 is not None and v1 is not None else None
+        res.log_from, res.log_to = snap0.get("at"), snap1.get("at")
         aud_got.subtract(aud0)
         mod_got.subtract(mod0)
         res.audience_events = {k: n for k, n in sorted(aud_got.items()) if n > 0}
         res.moderator_events = {k: n for k, n in sorted(mod_got.items()) if n > 0}
-        res.audience_unchanged = aud_v.unchanged - frames0[0]
-        res.online_frames, res.online_stale = watch.frames - frames0[1], watch.stale - frames0[2]
+        for name, feed, before in (("moderator", watch.feed, feeds0[0]), ("audience", aud_feed, feeds0[1])):
+            now = feed.tally()
+            setattr(res, f"{name}_feed", {k: now[k] - before.get(k, 0) for k in sorted(now)})
         res.notice_via, res.back_via = dict(notice_via), dict(back_via)
-        res.version_gaps = {"moderator": mod_v.gaps, "audience": aud_v.gaps}
-        res.version_stale = {"moderator": mod_v.stale, "audience": aud_v.stale}
+        if res.moderator_feed.get("behind"):
+            res.errors.append(f"{res.moderator_feed['behind']} snapshots were behind the position held")
         if any(s != "live" for s in res.state_after):
             res.errors.append(f"states after a reconnect: {Counter(res.state_after)}")
         if not all(res.online_after):
@@ -1190,12 +1273,12 @@ TIMING_COLUMNS: Columns = [
 
 
 def drop_timings(res: DropResult) -> list[Timing]:
-    told = "/".join(sorted(res.notice_via)) or STAGE_ONLINE
-    back = "/".join(sorted(res.back_via)) or STAGE_ONLINE
+    told = "/".join(sorted(res.notice_via)) or "feed online"
+    back = "/".join(sorted(res.back_via)) or "feed online"
     return [
-        Timing(f"disconnect() → {told} offline", res.notice_ms, res.same_worker),
+        Timing(f"disconnect() → offline ({told})", res.notice_ms, res.same_worker),
         Timing("disconnect() → rtc:peer present: false", res.peer_ms, res.same_worker),
-        Timing(f"join (after a reconnect) → {back} online", res.back_ms, res.back_same_worker),
+        Timing(f"join (after a reconnect) → online ({back})", res.back_ms, res.back_same_worker),
         Timing("disconnect() call itself", res.disconnect_call_ms, res.same_worker),
     ]
 
@@ -1345,6 +1428,8 @@ async def run_all(args: argparse.Namespace, workdir: Path, servers: list[Server]
                 if args.drops:
                     print(f"  {args.drops} speaker drops (load {os.getloadavg()[0]:.2f}) ...", flush=True)
                     report.drops = await drop_run(target, args)
+                    if report.drops.skipped:
+                        print(f"    not run: {report.drops.skipped}", flush=True)
                     for err in report.drops.errors:
                         print(f"    ! {err}", flush=True)
                 await relay_runs([target, *base], shipped_rates, args, report)
@@ -1367,22 +1452,31 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         )
         print(tabulate(burst_columns(b.candidates), (b.to_viewers, b.to_speakers), args.markdown))
         print()
-    if report.drops:
+    if report.drops and report.drops.skipped:
+        print(f"Speaker drops: not run: {report.drops.skipped}\n")
+    elif report.drops:
         d = report.drops
         print(
             f"Speaker drops ({len(d.notice_ms)} heard of {d.drops}; missed {d.missed}; load {d.load_1m:.2f}):"
         )
         print(tabulate(TIMING_COLUMNS, drop_timings(d), args.markdown))
+        for who, events, feed in (
+            ("audience member", d.audience_events, d.audience_feed),
+            ("moderator", d.moderator_events, d.moderator_feed),
+        ):
+            parts = {k[5:]: n for k, n in feed.items() if k.startswith("part ") and n}
+            print(
+                f"during the {d.drops} drops and returns the {who} got {events or 'nothing'}; "
+                f"session:feed frames with a part: {parts or 'none'}; "
+                f"{fmt(d.per_flap(who.split()[0]), 2)} frames with a stage or online part and "
+                f"{fmt(d.per_flap(who.split()[0], 'frames'), 2)} frames in all per drop-and-return; "
+                f"{feed.get('stage_unchanged', 0)} stage parts equal to the stage shown; "
+                f"gaps {feed.get('gaps', 0)}, stale {feed.get('stale', 0)}, resumes {feed.get('resumes', 0)}"
+            )
         print(
-            f"during the {d.drops} drops and returns: audience member got {d.audience_events or 'nothing'} "
-            f"({fmt(d.per_flap('audience'), 2)} stage frames per drop-and-return; "
-            f"{d.audience_unchanged} stage:delta with an unchanged public stage); moderator got "
-            f"{d.moderator_events} ({fmt(d.per_flap('moderator'), 2)} stage frames per drop-and-return)"
-        )
-        print(
-            f"session version moved by {fmt(d.version_moved)}; stage:delta version gaps {d.version_gaps}, "
-            f"stale {d.version_stale}; stage:online at the moderator {d.online_frames} "
-            f"(old seq {d.online_stale}); state in the snapshot after each return "
+            f"session version moved by {fmt(d.version_moved)} (log position {d.log_from} -> {d.log_to}); "
+            f"snapshots behind the moderator's position {d.moderator_feed.get('behind', 0)}; "
+            f"state in the snapshot after each return "
             f"{dict(Counter(d.state_after))}, online {d.online_after.count(True)}/{len(d.online_after)}; "
             f"join retries {d.join_retries}"
         )
@@ -1398,8 +1492,9 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
             if r.target == "podium":
                 print(
                     f"podium {r.rate:g}/s ({r.limits}): idle worker CPU {r.idle_server_cpu_pct:.1f} %; "
-                    f"stage:delta version gaps at the moderators while the speakers arrived: "
-                    f"{r.version_gaps} (stale {r.version_stale}); Valkey clients {r.store_clients_before} -> "
+                    f"feed gaps at the moderators while the speakers arrived: {fmt(r.feed_gaps)} "
+                    f"(stale {fmt(r.feed_stale)}, resumes {fmt(r.feed_resumes)}); "
+                    f"Valkey clients {r.store_clients_before} -> "
                     f"{r.store_clients_after} ({r.store_new_connections} new in the phase); store calls: "
                     + ", ".join(f"{k} {v}" for k, v in list(r.store_calls.items())[:6])
                 )
