@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -138,11 +139,24 @@ def serve(settings: Settings) -> int:
         logger.info("Podium stopped")
 
 
+def raise_open_files() -> None:
+    """A worker holds a socket per person: as many as the system lets one process have."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def worker(settings: Settings) -> None:
     """One worker process; several share the port through SO_REUSEPORT."""
     if not settings.redis_url:
         raise SystemExit("a worker needs REDIS_URL (use `podium serve`)")
-    asyncio.run(run_worker(settings))
+    raise_open_files()
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(run_worker(settings))
+    else:
+        asyncio.run(run_worker(settings))
 
 
 async def run_worker(settings: Settings) -> None:

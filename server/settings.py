@@ -24,6 +24,7 @@ class Settings:
     data_dir: Path = ROOT / "var"
     log_format: str = "text"
     log_level: str = "INFO"
+    event_loop: str = "uvloop"  # or "asyncio"
 
     secret: str = field(default="", repr=False)
     organizer_token: str = field(default="", repr=False)
@@ -160,4 +161,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     settings = replace(base, **values)
     if not settings.data_dir.is_absolute():
         settings = replace(settings, data_dir=ROOT / settings.data_dir)
+    if settings.event_loop not in ("uvloop", "asyncio"):
+        raise ValueError("config: event_loop must be uvloop or asyncio")
     return settings

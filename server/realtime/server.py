@@ -8,11 +8,12 @@ import logging
 from typing import Any
 
 import socketio
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from server import appkeys
 from server.realtime import backstage, handlers, qa, reactions, rtc, session, stage
+from server.realtime.engine import LeanEngine
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,23 @@ class PlainWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         request = environ["aiohttp.request"]
         self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
         await self._sock.prepare(request)
-        self.environ = environ
+        self.transport = request.transport  # the engine and the feed write frames here
         await self.handler(self)
         return self._sock
+
+    async def receive(self, wait_s: float) -> str | bytes | None:
+        """The next message, None once the client closed; TimeoutError after `wait_s`."""
+        msg = await self._sock.receive(timeout=wait_s)
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return msg.data  # type: ignore[no-any-return]
+        return None
+
+
+class PodiumServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server on LeanEngine (engine.py)."""
+
+    def _engineio_server_class(self) -> type:
+        return LeanEngine
 
 
 async def _close_quietly(clients: list[Any]) -> None:
@@ -114,7 +129,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
             "health_check_interval": settings.redis_health_check_interval,
         },
     )
-    sio = socketio.AsyncServer(
+    sio = PodiumServer(
         async_mode="aiohttp",
         client_manager=manager,
         # Websocket only: no long-polling, so no request of a connection can land on

@@ -89,6 +89,10 @@ async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], au
             app[appkeys.CONNECTIONS].pop(sid, None)
             logger.exception("connect failed")
             raise _refuse(PodiumError("Something went wrong on our side.")) from None
+        # python-socketio keeps the WSGI environ (every header, copied) for the connection's
+        # whole life; nothing reads it after this handler: keep only what it needs here.
+        environ.clear()
+        environ["aiohttp.request"] = request
         logger.info("connected as %s", principal.role)
 
 

@@ -1,0 +1,221 @@
+"""Engine.IO for a websocket-only server, without a task per socket for what the socket does.
+
+python-engineio's socket keeps, per connection, a writer task waiting on a queue, a new task
+(and a timer) for every message it reads, and a task sleeping until the next ping: three
+tasks alive per connection beyond aiohttp's own handler, and a task switch for every packet
+sent. Measured on Podium at 500 connections: ~34 KB of Python heap a connection; the
+worker's CPU in a busy keynote went largely to task creation and queue wake-ups.
+
+Here, once the websocket is up (Podium offers no other transport) a packet is written to
+the connection at once: the frame is built and handed to the socket's transport in the
+caller's step, as the session feed writes its frames. Reading waits on aiohttp's receive
+with a timeout (a timer, no task); the ping is a timer. What the library does otherwise
+(handshake, ping timeouts, the server's service task, closing) is unchanged: only
+`_handle_connect` is restated, to make this socket.
+
+Podium runs websocket-only and without per-message deflate (server.py): both are
+required, and checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from typing import Any
+
+import engineio
+from engineio import exceptions, packet
+from engineio.async_socket import AsyncSocket
+
+logger = logging.getLogger(__name__)
+
+
+def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A complete, unmasked websocket frame (server to client) around payload."""
+    n = len(payload)
+    first = 0x80 | opcode
+    if n < 126:
+        header = struct.pack("!BB", first, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + payload
+
+
+class Pending:
+    """What an Engine.IO socket sends before its websocket is up (the open packet): engine.io
+    wants a queue; this one is a list with the queue's methods it calls."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    async def put(self, item: Any) -> None:
+        self.items.append(item)
+
+    def put_nowait(self, item: Any) -> None:
+        self.items.append(item)
+
+    def get_nowait(self) -> Any:
+        if not self.items:
+            raise asyncio.QueueEmpty
+        return self.items.pop(0)
+
+    async def get(self) -> Any:  # pragma: no cover - polling only, which Podium does not offer
+        raise exceptions.QueueEmpty
+
+    def task_done(self) -> None:
+        pass
+
+    async def join(self) -> None:
+        pass
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+
+class LeanSocket(AsyncSocket):  # type: ignore[misc]
+    """An Engine.IO socket that writes straight to its websocket's transport."""
+
+    closed: bool
+    closing: bool
+    connected: bool
+    upgraded: bool
+    last_ping: float | None
+
+    def __init__(self, server: Any, sid: str) -> None:
+        super().__init__(server, sid)
+        self.transport: asyncio.Transport | None = None
+        self.write_error = False
+
+    # --- sending -----------------------------------------------------------------------
+
+    def write(self, pkt: Any) -> None:
+        """Write one packet now (before the websocket is up, it waits in the queue)."""
+        transport = self.transport
+        if transport is None:
+            self.queue.put_nowait(pkt)
+            return
+        if transport.is_closing():
+            return
+        encoded = pkt.encode()
+        if isinstance(encoded, str):
+            transport.write(ws_frame(encoded.encode()))
+        else:
+            transport.write(ws_frame(encoded, 0x2))
+
+    async def send(self, pkt: Any) -> None:
+        """Send a packet to the client (at once: the transport buffers what the peer has not
+        read; a peer that stops reading altogether is closed by the ping timeout)."""
+        if not await self.check_ping_timeout():
+            return
+        self.write(pkt)
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        """Close the socket: tell the client (unless aborting); it closes its end."""
+        if not self.closed and not self.closing:
+            self.closing = True
+            await self.server._trigger_event(
+                "disconnect", self.sid, reason or self.server.reason.SERVER_DISCONNECT, run_async=False
+            )
+            if not abort:
+                self.write(packet.Packet(packet.CLOSE))
+            self.closed = True
+
+    # --- pings -------------------------------------------------------------------------
+
+    def schedule_ping(self) -> None:
+        """The next ping in ping_interval (a timer, not a task sleeping per connection)."""
+        if self.last_ping:
+            self.last_ping = None
+            asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.write(packet.Packet(packet.PING))
+
+    # --- the connection ----------------------------------------------------------------
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        """Read packets until the client goes; everything sent is written as it is sent."""
+        if self.connected:  # pragma: no cover - an upgrade from polling, which Podium does not offer
+            raise OSError("this server speaks websocket only")
+        self.connected = True
+        self.upgraded = True
+        self.transport = ws.transport
+        for pkt in self.queue.items:
+            self.write(pkt)
+        self.queue.items.clear()
+        wait = self.server.ping_interval + self.server.ping_timeout
+        limit = self.server.max_http_buffer_size
+        while True:
+            try:
+                data = await ws.receive(wait)
+            except (TimeoutError, OSError, asyncio.CancelledError):
+                break
+            if data is None:
+                break  # closed by the client
+            if len(data) > limit:
+                break
+            try:
+                await self.receive(packet.Packet(encoded_packet=data))
+            except exceptions.UnknownPacketError:  # pragma: no cover
+                pass
+            except exceptions.SocketIsClosedError:  # pragma: no cover
+                break
+            except Exception:  # pragma: no cover - as engine.io: log it, keep the connection
+                logger.exception("unknown receive error")
+        self.transport = None
+        await ws.close()
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
+    """python-engineio's server, making LeanSockets (websocket only)."""
+
+    _async: dict[str, Any]
+    start_service_task: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if list(self.transports) != ["websocket"]:
+            raise ValueError("LeanEngine speaks websocket only")
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> Pending:
+        """A socket's queue holds only what is sent before its websocket is up."""
+        return Pending()
+
+    async def _handle_connect(self, environ: dict[str, Any], transport: str, jsonp_index: Any = None) -> Any:
+        """As engine.io's, with a LeanSocket (and the websocket transport only)."""
+        if self.start_service_task:
+            # start the service task to monitor connected clients
+            self.start_service_task = False
+            self.service_task_handle = self.start_background_task(self._service_task)
+        sid = self.generate_id()
+        s = LeanSocket(self, sid)
+        self.sockets[sid] = s
+        pkt = packet.Packet(
+            packet.OPEN,
+            {
+                "sid": sid,
+                "upgrades": self._upgrades(sid, transport),
+                "pingTimeout": int(self.ping_timeout * 1000),
+                "pingInterval": int(self.ping_interval + self.ping_interval_grace_period) * 1000,
+                "maxPayload": self.max_http_buffer_size,
+            },
+        )
+        await s.send(pkt)
+        ret = await self._trigger_event("connect", sid, environ, run_async=False)
+        if ret is not None and ret is not True:
+            del self.sockets[sid]
+            self.logger.warning("Application rejected connection")
+            return self._unauthorized(ret or None)
+        s.schedule_ping()
+        ret = await s.handle_get_request(environ)
+        if s.closed and sid in self.sockets:
+            # websocket connection ended, so we are done
+            del self.sockets[sid]
+        return ret
