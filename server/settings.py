@@ -45,7 +45,9 @@ class Settings:
 
     feed_small_room: int = 200
     feed_tick_ms: int = 250
+    feed_tick_max_ms: int = 500
     feed_block_ms: int = 2000
+    feed_slow_bytes: int = 256 * 1024
 
     join_per_minute_per_ip: int = 1200
     # What one worker takes on at once; past it, connects and joins are refused at once
@@ -93,7 +95,9 @@ _TOML_NAMES = {
     "presence.broadcast_ms": "presence_broadcast_ms",
     "feed.small_room": "feed_small_room",
     "feed.tick_ms": "feed_tick_ms",
+    "feed.tick_max_ms": "feed_tick_max_ms",
     "feed.block_ms": "feed_block_ms",
+    "feed.slow_bytes": "feed_slow_bytes",
 }
 
 # Conventional environment names (Heroku, Procfile runners) on top of PODIUM_*.

@@ -451,16 +451,17 @@ def replay(view: str, start: Position, entries: Iterable[Entry], state: SessionS
 # --- pace ------------------------------------------------------------------------------
 
 
-def audience_tick_ms(audience: int, small_room: int, tick_ms: int) -> int:
+def audience_tick_ms(audience: int, small_room: int, tick_ms: int, tick_max_ms: int) -> int:
     """How long the audience's changes may gather before they go out as one frame.
 
     A room of at most `small_room` people gets every change at once; above that the wait
-    grows with the crowd, reaching `tick_ms` at ten times that size: the cost of a frame is
-    per person, and a thousand phones do not need more than a few frames a second.
+    grows with the crowd: `tick_ms` at ten times that size, up to `tick_max_ms`. A frame's
+    cost is per person (one write to each phone), so a crowd gets fewer, fuller frames;
+    what a moderator does goes out at once whatever the size (the caller's business).
     """
     if audience <= small_room or tick_ms <= 0:
         return 0
-    return min(tick_ms, max(1, audience * tick_ms // (10 * max(1, small_room))))
+    return min(max(tick_ms, tick_max_ms), max(1, audience * tick_ms // (10 * max(1, small_room))))
 
 
 def reconnect_spread_ms(audience: int, small_room: int) -> int:

@@ -44,7 +44,6 @@ from server.store.feed import FeedReader
 logger = logging.getLogger(__name__)
 
 RING = 1000  # entries each session keeps in memory for resumes
-SLOW_BYTES = 256 * 1024  # a socket with this much unsent is skipped until it drains (it resumes)
 IDLE_SECONDS = 60.0  # a session nobody here is in is forgotten after this
 READ_COUNT = 1000  # entries per stream per read
 
@@ -85,6 +84,7 @@ class LocalSession:
     idle_since: float | None = None
     reloading: bool = False
     snapshots: dict[str, tuple[Position, dict[str, Any]]] = field(default_factory=dict)
+    lagging: dict[str, Conn] = field(default_factory=dict)  # skipped while they could not keep up
     waiters: list[tuple[Position, asyncio.Future[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -291,7 +291,7 @@ class FeedHub:
         reader = self._reader
         assert reader is not None
         backoff = 0.05
-        last_janitor = time.monotonic()
+        last_janitor = last_nudge = time.monotonic()
         while not self._stopping:
             streams = {self._wake_key: self._wake_id}
             for session_id, ls in self.sessions.items():
@@ -321,6 +321,9 @@ class FeedHub:
                 if local is not None and not local.reloading:
                     self._take(local, entries)
             now = time.monotonic()
+            if now - last_nudge > 0.5:
+                last_nudge = now
+                self._nudge_lagging()
             if now - last_janitor > 5:
                 last_janitor = now
                 self._forget_idle(now)
@@ -383,7 +386,9 @@ class FeedHub:
         if not batch.visible:
             return
         s = self.settings
-        tick = fd.audience_tick_ms(ls.audience(), s.feed_small_room, s.feed_tick_ms) / 1000
+        tick = (
+            fd.audience_tick_ms(ls.audience(), s.feed_small_room, s.feed_tick_ms, s.feed_tick_max_ms) / 1000
+        )
         now = time.monotonic()
         due = ls.last_flush + tick
         if batch.urgent or tick == 0 or now >= due:
@@ -416,12 +421,14 @@ class FeedHub:
                 if sid in members:
                     own[sid] = encode_event({**frame, "mine": list(questions.values())})
         written = skipped = 0
+        slow = self.settings.feed_slow_bytes
         for sid, conn in members.items():
             transport = conn.transport
             if transport is None or transport.is_closing():
                 continue
-            if transport.get_write_buffer_size() > SLOW_BYTES:
-                skipped += 1  # it will see the gap when it catches up, and resume
+            if transport.get_write_buffer_size() > slow:
+                skipped += 1  # told once it has caught up (nudge_lagging), it resumes
+                ls.lagging[sid] = conn
                 continue
             transport.write(own.get(sid, data) if own else data)
             written += 1
@@ -479,6 +486,27 @@ class FeedHub:
         ls.reloading = False
         with contextlib.suppress(RedisError):
             await self.app[appkeys.FEED].wake(self.app[appkeys.WORKER_ID])
+
+    def _nudge_lagging(self) -> None:
+        """A socket skipped while its peer was not reading learns it once it has caught up: an
+        empty frame at the session's position, which starts after anything it holds, so its
+        page resumes. (Without it, a quiet session would leave it stale until the next change.)"""
+        for ls in self.sessions.values():
+            if not ls.lagging:
+                continue
+            nudge = None
+            for sid, conn in list(ls.lagging.items()):
+                transport = conn.transport
+                if transport is None or transport.is_closing() or conn.feed != ls.id:
+                    del ls.lagging[sid]
+                elif transport.get_write_buffer_size() <= self.settings.feed_slow_bytes // 4:
+                    if nudge is None:
+                        pos = list(ls.state.pos)
+                        nudge = encode_event(
+                            {"session": ls.id, "from": pos, "to": pos, "now_ms": self.now_ms()}
+                        )
+                    transport.write(nudge)
+                    del ls.lagging[sid]
 
     def _forget_idle(self, now: float) -> None:
         for session_id, ls in list(self.sessions.items()):

@@ -4,10 +4,12 @@ store trouble; resuming after missed frames; what a reconnect costs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
@@ -24,6 +26,7 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
+from tests.follower import Follower
 
 
 async def person(server: Running, world: World, http: Any, name: str | None = None) -> Connected:
@@ -279,3 +282,130 @@ async def test_the_feed_reader_keeps_its_own_connection(server: Running, world: 
     r: aioredis.Redis = server.app[appkeys.REDIS]
     names = [c.get("name") for c in await r.client_list()]
     assert names.count("podium-feed") == 1
+
+
+class Paused:
+    """An audience phone on a raw websocket (picows) whose reading can be paused, as a phone
+    in a tunnel or a frozen tab: the server sees it stop reading."""
+
+    def __init__(self) -> None:
+        self.feed = Follower()
+        self.acks: dict[int, asyncio.Future[Any]] = {}
+        self.n = 0
+        self.ready = asyncio.get_running_loop().create_future()
+        self.transport: Any = None
+        self.changed = asyncio.Event()
+        self.token = ""
+        self.resuming: asyncio.Future[None] | None = None
+
+    def listener(self) -> Any:
+        from picows import WSListener, WSMsgType
+
+        outer = self
+
+        class Listener(WSListener):  # type: ignore[misc]
+            def on_ws_connected(self, transport: Any) -> None:
+                outer.transport = transport
+
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                data = frame.get_payload_as_bytes()
+                if data[:1] == b"0":
+                    transport.send(WSMsgType.TEXT, b"40" + orjson.dumps({"participant": outer.token}))
+                elif data[:1] == b"2":
+                    transport.send(WSMsgType.TEXT, b"3")
+                elif data[:2] == b"40" and not outer.ready.done():
+                    outer.ready.set_result(True)
+                elif data[:2] == b"43":
+                    i = 2
+                    while data[i : i + 1].isdigit():
+                        i += 1
+                    outer.acks.pop(int(data[2:i])).set_result(orjson.loads(data[i:])[0])
+                elif (
+                    data.startswith(b'42["session:feed",')
+                    and outer.feed.take(orjson.loads(data[18:-1])) == "gap"
+                ):
+                    outer.resuming = asyncio.ensure_future(outer.resume())
+                outer.changed.set()
+
+        return Listener()
+
+    async def connect(self, server: Running, token: str) -> None:
+        from picows import ws_connect
+
+        self.token = token
+        url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        await ws_connect(self.listener, url)
+        await asyncio.wait_for(self.ready, 5)
+
+    async def call(self, event: str, payload: Any) -> Any:
+        from picows import WSMsgType
+
+        self.n += 1
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.acks[self.n] = fut
+        self.transport.send(WSMsgType.TEXT, b"42" + str(self.n).encode() + orjson.dumps([event, payload]))
+        return await asyncio.wait_for(fut, 10)
+
+    async def join(self, session: str) -> None:
+        self.feed.begin(session)
+        self.feed.settle(await self.call("session:join", {"session": session}))
+
+    async def resume(self) -> None:
+        self.feed.begin()
+        ack = await self.call(
+            "session:resume", {"session": self.feed.session, "since": list(self.feed.pos or (0, 0))}
+        )
+        self.feed.settle(ack)
+
+    def pause(self) -> None:
+        self.transport.underlying_transport.pause_reading()
+
+    def go_on(self) -> None:
+        self.transport.underlying_transport.resume_reading()
+
+    def close(self) -> None:
+        self.transport.disconnect()
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"feed_slow_bytes": 32 * 1024, "socket_events_per_10s": 10**6}]
+)
+async def test_a_phone_that_stops_reading_is_skipped_then_told_to_resume(server: Running, world: World, http):
+    mod = await moderator(server, world)
+    await mod.call("qa:settings", {"session": world.session, "moderation": "post", "max_length": 2000})
+    ann = await person(server, world, http)
+    asked = await ann.call("qa:ask", {"session": world.session, "text": "x" * 50, "client_id": "long"})
+    qid = asked["question"]["id"]
+    phone = Paused()
+    await phone.connect(server, await audience_token(http, server, world.event["code"]))
+    try:
+        await phone.join(world.session)
+        phone.pause()
+        hub = server.app[appkeys.HUB]
+        sent = 0
+        while hub.frames_skipped == 0 and sent < 2000:
+            sent += 1
+            text = f"{sent} " + "Long edited text " * 110  # ~1.9 KB a frame to each phone
+            ack = await mod.call(
+                "qa:moderate", {"session": world.session, "question": qid, "action": "edit", "text": text}
+            )
+            assert ack["ok"], ack
+        assert hub.frames_skipped > 0, "a phone that reads nothing is skipped, not buffered without end"
+        # Everyone else got everything, in order, meanwhile.
+        await fence(world, mod, ann)
+        assert ann.feed.questions[qid]["text"].startswith(f"{sent} ")
+        assert ann.feed.gaps == 0
+        # Back from the tunnel: it reads what was kept for it, learns it missed frames, resumes.
+        phone.go_on()
+        deadline = asyncio.get_running_loop().time() + 10
+        while phone.feed.questions.get(qid, {}).get("text", "").split(" ")[0] != str(sent):
+            assert asyncio.get_running_loop().time() < deadline, phone.feed.questions.get(qid, {}).get(
+                "text", ""
+            )[:20]
+            phone.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(phone.changed.wait(), 0.5)
+        assert phone.feed.resumes >= 1
+        assert phone.feed.pos == mod.feed.pos
+    finally:
+        phone.close()
