@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from server.errors import Forbidden, RateLimited
 from server.store import keys, scripts
 from server.store.backstage import hand_from, queue_my_hand
@@ -32,6 +34,21 @@ class JoinStore:
         self.r = client
         self._presence = scripts.load(client, "presence")
 
+    async def _pipeline(
+        self, session_id: str, args: list[Any], participant: str | None, hand: bool
+    ) -> list[Any]:
+        # EVALSHA by hand: a pipeline given a Script object asks SCRIPT EXISTS first, one more
+        # round trip for every join.
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.evalsha(self._presence.sha, 0, *args)
+            pipe.hmget(keys.session(session_id), ["v", "lk"])
+            if participant:
+                pipe.hget(keys.participant(participant), "name")
+                pipe.smembers(keys.voted(session_id, participant))
+            if hand and participant:
+                queue_my_hand(pipe, session_id, participant)
+            return list(await pipe.execute(raise_on_error=False))
+
     async def admit(
         self,
         *,
@@ -52,15 +69,13 @@ class JoinStore:
         banned from the event (Forbidden); a refused join changes nothing else."""
         args = [keys.PREFIX, "admit", conn, session_id, member, where, worker, keys.rate(f"join:{person}"),
                 limit, window_ms, event_id, participant or "", address]  # fmt: skip
-        async with self.r.pipeline(transaction=False) as pipe:
-            await self._presence(args=args, client=pipe)
-            pipe.hmget(keys.session(session_id), ["v", "lk"])
-            if participant:
-                pipe.hget(keys.participant(participant), "name")
-                pipe.smembers(keys.voted(session_id, participant))
-            if hand and participant:
-                queue_my_hand(pipe, session_id, participant)
-            replies = await pipe.execute()
+        replies = await self._pipeline(session_id, args, participant, hand)
+        if isinstance(replies[0], NoScriptError):  # the store restarted: its script cache is empty
+            await self.r.script_load(self._presence.script)
+            replies = await self._pipeline(session_id, args, participant, hand)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         verdict = replies[0]
         if verdict[0] == "rate_limited":
             retry = max(1, math.ceil(int(verdict[1]) / 1000))

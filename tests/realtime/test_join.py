@@ -134,3 +134,12 @@ async def test_presence_broadcasts_reach_the_others_in_the_session(
         c = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
         await c.call("session:join", {"session": world.session})
     await first.wait_for(lambda c: c.last_count(world.session) == 4)
+
+
+async def test_a_join_still_works_after_the_store_forgot_its_scripts(server: Running, world: World, http):
+    """A restarted store has an empty script cache: the join's pipeline loads it and goes on."""
+    await server.app[appkeys.REDIS].script_flush()
+    a = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
+    ack = await a.call("session:join", {"session": world.session})
+    assert ack["ok"], ack
+    await a.wait_for(lambda c: c.last_count(world.session) == 1)

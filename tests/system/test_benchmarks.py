@@ -51,7 +51,17 @@ def test_the_keynote_runs_against_podium_and_both_baselines_and_through_a_worker
 
 @pytest.mark.slow
 def test_the_presence_join_storm_runs(tmp_path: Path):
-    bench("bench.presence_join", "--clients", "30", "--warmup", "0", "--idle", "0.2", "--json", str(tmp_path / "p.json"))
+    bench(
+        "bench.presence_join",
+        "--clients",
+        "30",
+        "--warmup",
+        "0",
+        "--idle",
+        "0.2",
+        "--json",
+        str(tmp_path / "p.json"),
+    )
 
 
 @pytest.mark.slow
