@@ -499,19 +499,21 @@ async def storm(args: argparse.Namespace, run: Run, podium: Podium, fleets: Flee
         if lost and back >= 0.99 * lost and took is None:
             took = time.monotonic() - killed
     await working
-    reports = await fleets.ask("report")
-    mod_pos = mod.feed.pos
-    current = sum(
-        1 for r in reports for p in r["positions"] if p is not None and tuple(p) >= tuple(mod_pos or (0, 0))
-    )
-    c = [r["counters"] for r in reports]
+    c = [r["counters"] for r in await fleets.ask("report")]
+    moderator_acks = list(mod.ack_ms)
+    # Back with the current state: after the storm, one more action reaches every phone.
+    await fleets.ask("mark")
+    mod.actions.clear()
+    await mod.work(1.0, loop.time() + 1.0)
+    await asyncio.sleep(args.grace)
+    _lat, final_reach = latencies(await fleets.ask("report"), mod.actions, run.joined)
     run.storm = {
         "lost": lost,
         "back": back,
         "99% back after s": round(took, 1) if took is not None else None,
-        "current at the end": f"{current}/{sum(len(r['positions']) for r in reports)}",
-        "moderator ack p99 ms": round(pct(mod.ack_ms, 99), 1),
-        "moderator ack max ms": round(max(mod.ack_ms or [0]), 1),
+        "reach of an action after it": round(final_reach, 5),
+        "moderator ack p99 ms": round(pct(moderator_acks, 99), 1),
+        "moderator ack max ms": round(max(moderator_acks or [0]), 1),
         "moderator refused": dict(mod.refused),
         "resumes": sum(x["resumes"] for x in c),
         "snapshots on resume": sum(x["resume_snapshots"] for x in c),

@@ -46,6 +46,7 @@ def test_the_keynote_runs_against_podium_and_both_baselines_and_through_a_worker
     assert podium["actions"] > 0 and podium["reach"] > 0.9, podium
     storm = podium["storm"]
     assert storm["lost"] > 0 and storm["back"] == storm["lost"], storm
+    assert storm["reach of an action after it"] == 1.0, storm
     assert storm["regressions"] == 0, storm
 
 
