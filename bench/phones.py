@@ -387,8 +387,14 @@ class Fleet:
             return
         kinds, weights = list(rates), [rates[k] / total for k in rates]
         n = 0
+        due = loop.time()
         while not self.stopping:
-            await asyncio.sleep(random.expovariate(total))
+            # A Poisson process on an absolute timeline: a loop that was held up catches up,
+            # so the rates asked for are the rates sent.
+            due += random.expovariate(total)
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             joined = [p for p in random.sample(self.phones, min(8, len(self.phones))) if p.joined]
             if not joined:
                 continue

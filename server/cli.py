@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import resource
@@ -172,6 +173,10 @@ async def run_worker(settings: Settings) -> None:
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True)
         await site.start()
+        # What start-up made (pools, scripts, the app's objects) lives as long as the worker:
+        # keep the collector from walking it again and again under a crowd.
+        gc.collect()
+        gc.freeze()
         logger.info("worker listening on %s:%s", settings.host, settings.port)
         await stop.wait()
     finally:

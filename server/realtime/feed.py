@@ -167,6 +167,8 @@ class FeedHub:
         if there is no such session."""
         ls = self.sessions.get(session_id)
         if ls is not None and not ls.state.deleted:
+            if ls.empty:
+                ls.idle_since = time.monotonic()  # not forgotten before the caller registers
             return ls
         if ls is not None:
             return None
@@ -463,6 +465,9 @@ class FeedHub:
         ls.ring.clear()
         ls.ring_base = state.pos
         ls.snapshots.clear()
+        for pos, future in ls.waiters:
+            if pos <= state.pos and not future.done():
+                future.set_result(None)
         if ls.timer is not None:
             ls.timer.cancel()
             ls.timer = None
