@@ -48,7 +48,19 @@ import aiohttp
 import socketio
 
 from bench.phones import Config, raise_open_files
-from bench.presence_join import ROOT, Api, Podium, Server, cpu_seconds, free_port, machine, pct, wait_http
+from bench.presence_join import (
+    ROOT,
+    Api,
+    Podium,
+    Server,
+    cpu_seconds,
+    free_port,
+    machine,
+    machine_busy,
+    pct,
+    wait_http,
+)
+from bench.stage_signal import local_port, owner
 from server.process import cmdline
 from tests.follower import Follower
 
@@ -236,6 +248,7 @@ class Run:
     loadgen_cpu_s: float = 0
     loadgen_max_proc_cpu: float = 0
     loadgen_lag_ms: float = 0
+    machine_busy: float = 0  # share of all cores busy over the phase (kernel included)
     us_per_frame: float = 0
     kb_per_conn: float = 0
     mod_ack_p99_ms: float = 0
@@ -354,6 +367,7 @@ async def measure(
     cpu0 = sum(cpu_seconds(p) for p in pids)
     store0 = sum(cpu_seconds(p) for p in store_pids)
     gen0 = {p: cpu_seconds(p) for p in [*fleets.pids, os.getpid()]}
+    busy0 = machine_busy()
     t0 = time.monotonic()
     if mod is not None:
         mod.actions.clear()
@@ -362,6 +376,7 @@ async def measure(
     else:
         await broadcast(args.seconds)
     run.seconds = time.monotonic() - t0
+    run.machine_busy = (machine_busy() - busy0) / run.seconds / (os.cpu_count() or 1)
     run.server_cpu_s = sum(cpu_seconds(p) for p in pids) - cpu0
     run.store_cpu_s = sum(cpu_seconds(p) for p in store_pids) - store0
     gen = {p: cpu_seconds(p) - c for p, c in gen0.items()}
@@ -483,7 +498,10 @@ async def storm(args: argparse.Namespace, run: Run, podium: Podium, fleets: Flee
     await fleets.ask("mark")
     loop = asyncio.get_running_loop()
     workers = [p for p in podium.descendants() if " worker" in cmdline(p)]
-    victim = random.choice(workers)
+    # The worker the moderator is not on: the moderator carries on while a room comes back.
+    port = local_port(mod.sio)
+    held = owner(podium.port, port, workers) if port is not None else None
+    victim = random.choice([w for w in workers if w != held] or workers)
     mod.ack_ms.clear()
     working = asyncio.ensure_future(mod.work(1.0 / args.actions, loop.time() + args.storm_seconds))
     killed = time.monotonic()
@@ -541,6 +559,7 @@ COLUMNS = [
     ("µs/frame", lambda r: f"{r.us_per_frame:.1f}"),
     ("KB/conn", lambda r: f"{r.kb_per_conn:.1f}"),
     ("loadgen CPU s (max proc)", lambda r: f"{r.loadgen_cpu_s:.1f} ({r.loadgen_max_proc_cpu:.0%})"),
+    ("machine busy", lambda r: f"{r.machine_busy:.0%}"),
 ]
 
 

@@ -470,7 +470,12 @@ async def serve(conn: Any, config: Config) -> None:
         while True:
             command, args = await loop.run_in_executor(None, conn.recv)
             if command == "join":
-                conn.send(await fleet.join_all())
+                result = await fleet.join_all()
+                # The phones' long-lived objects out of the collector's way: a full collection
+                # over thousands of phones would stall this process, and read as server latency.
+                gc.collect()
+                gc.freeze()
+                conn.send(result)
             elif command == "load":
                 fleet.start_load(*args)
                 conn.send(True)

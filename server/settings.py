@@ -46,14 +46,15 @@ class Settings:
     feed_small_room: int = 200
     feed_tick_ms: int = 250
     feed_tick_max_ms: int = 500
+    feed_urgent_ms: int = 50
     feed_block_ms: int = 2000
     feed_slow_bytes: int = 256 * 1024
 
     join_per_minute_per_ip: int = 1200
     # What one worker takes on at once; past it, connects and joins are refused at once
     # (retryable) instead of queueing until everything times out.
-    connects_in_flight: int = 256
-    joins_in_flight: int = 256
+    connects_in_flight: int = 1000
+    joins_in_flight: int = 1000
     connect_timeout_s: float = 5.0
 
     stun_urls: tuple[str, ...] = ()
@@ -96,6 +97,7 @@ _TOML_NAMES = {
     "feed.small_room": "feed_small_room",
     "feed.tick_ms": "feed_tick_ms",
     "feed.tick_max_ms": "feed_tick_max_ms",
+    "feed.urgent_ms": "feed_urgent_ms",
     "feed.block_ms": "feed_block_ms",
     "feed.slow_bytes": "feed_slow_bytes",
 }
