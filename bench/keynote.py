@@ -250,6 +250,8 @@ class Run:
     loadgen_lag_ms: float = 0
     machine_busy: float = 0  # share of all cores busy over the phase (kernel included)
     us_per_frame: float = 0
+    idle_cpu_pct: float = 0  # server CPU with N connected and nothing happening (pings, loops)
+    us_per_frame_net: float = 0  # per frame, less the idle rate over the phase
     kb_per_conn: float = 0
     mod_ack_p99_ms: float = 0
     background_sent: dict[str, int] = field(default_factory=dict)
@@ -356,6 +358,11 @@ async def measure(
     run.kb_per_conn = (rss_after - rss_before) / max(1, run.joined)
     loop = asyncio.get_running_loop()
     share = len(fleets.conns)
+    pids = server.server_pids()
+    idle0, t_idle = sum(cpu_seconds(p) for p in pids), time.monotonic()
+    await asyncio.sleep(args.idle)
+    idle_rate = (sum(cpu_seconds(p) for p in pids) - idle0) / (time.monotonic() - t_idle)
+    run.idle_cpu_pct = idle_rate * 100
     if mod is not None:
         await fleets.ask("load", (args.asks / share, args.votes / share, args.reactions / share))
         warm = asyncio.ensure_future(mod.work(1.0 / args.actions, loop.time() + args.warmup))
@@ -363,7 +370,7 @@ async def measure(
     else:
         await asyncio.sleep(args.warmup / 2)
     await fleets.ask("mark")
-    pids, store_pids = server.server_pids(), list(getattr(server, "store_pids", []))
+    store_pids = list(getattr(server, "store_pids", []))
     cpu0 = sum(cpu_seconds(p) for p in pids)
     store0 = sum(cpu_seconds(p) for p in store_pids)
     gen0 = {p: cpu_seconds(p) for p in [*fleets.pids, os.getpid()]}
@@ -401,6 +408,7 @@ async def measure(
     # Frames written during the grace period are not in the CPU window: count the window only.
     window_frames = run.frames * run.seconds / (run.seconds + args.grace) if mod is None else run.frames
     run.us_per_frame = run.server_cpu_s / max(1, window_frames) * 1e6
+    run.us_per_frame_net = max(0.0, run.server_cpu_s - idle_rate * run.seconds) / max(1, window_frames) * 1e6
     if mod is not None:
         run.mod_ack_p99_ms = pct(mod.ack_ms, 99)
         sent: dict[str, int] = defaultdict(int)
@@ -557,6 +565,8 @@ COLUMNS = [
     ("server CPU s", lambda r: f"{r.server_cpu_s:.1f}"),
     ("Redis CPU s", lambda r: f"{r.store_cpu_s:.1f}"),
     ("µs/frame", lambda r: f"{r.us_per_frame:.1f}"),
+    ("idle CPU %", lambda r: f"{r.idle_cpu_pct:.0f}"),
+    ("µs/frame net of idle", lambda r: f"{r.us_per_frame_net:.1f}"),
     ("KB/conn", lambda r: f"{r.kb_per_conn:.1f}"),
     ("loadgen CPU s (max proc)", lambda r: f"{r.loadgen_cpu_s:.1f} ({r.loadgen_max_proc_cpu:.0%})"),
     ("machine busy", lambda r: f"{r.machine_busy:.0%}"),
@@ -593,10 +603,12 @@ def ratios(runs: list[Run]) -> list[str]:
         for name, other in group.items():
             if other is not pod and other.us_per_frame:
                 ratio = pod.us_per_frame / other.us_per_frame
+                net = pod.us_per_frame_net / max(0.001, other.us_per_frame_net)
                 out.append(
                     f"N={n:,}: Podium {pod.us_per_frame:.1f} µs/frame = {ratio:.2f}× {name} "
                     f"({other.us_per_frame:.1f}); frames per CPU-second {1e6 / pod.us_per_frame:,.0f} "
-                    f"vs {1e6 / other.us_per_frame:,.0f}"
+                    f"vs {1e6 / other.us_per_frame:,.0f}; net of idle {pod.us_per_frame_net:.1f} vs "
+                    f"{other.us_per_frame_net:.1f} µs = {net:.2f}×"
                 )
     return out
 
@@ -613,6 +625,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0, help="measured per run")
     p.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds of load first")
     p.add_argument("--grace", type=float, default=3.0, help="seconds after the phase for the last frames")
+    p.add_argument("--idle", type=float, default=5.0, help="seconds of idle server CPU measured first")
     p.add_argument("--asks", type=float, default=5.0, help="questions asked per second")
     p.add_argument("--votes", type=float, default=200.0, help="votes per second")
     p.add_argument("--reactions", type=float, default=100.0, help="reactions per second")

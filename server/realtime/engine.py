@@ -9,7 +9,9 @@ worker's CPU in a busy keynote went largely to task creation and queue wake-ups.
 Here, once the websocket is up (Podium offers no other transport) a packet is written to
 the connection at once: the frame is built and handed to the socket's transport in the
 caller's step, as the session feed writes its frames. Reading waits on aiohttp's receive
-with a timeout (a timer, no task); the ping is a timer. What the library does otherwise
+(no task, no timer); the ping is a timer, and so is the check that its pong came (a late
+pong closes the socket and aborts its transport), instead of the library's service task
+walking every socket. What the library does otherwise
 (handshake, ping timeouts, the server's service task, closing) is unchanged: only
 `_handle_connect` is restated, to make this socket.
 
@@ -123,6 +125,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             if not abort:
                 self.write(packet.Packet(packet.CLOSE))
             self.closed = True
+            if reason == self.server.reason.PING_TIMEOUT and self.transport is not None:
+                # The peer is gone: nothing will close its end, and the read waits on no timer.
+                self.transport.abort()
 
     # --- pings -------------------------------------------------------------------------
 
@@ -136,6 +141,16 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         if not self.closing and not self.closed:
             self.last_ping = time.time()
             self.write(packet.Packet(packet.PING))
+            asyncio.get_running_loop().call_later(self.server.ping_timeout, self._pong_due, self.last_ping)
+
+    def _pong_due(self, sent: float) -> None:
+        """The pong for the ping sent at `sent` should be here: if not, the peer is gone."""
+        if self.last_ping == sent and not self.closing and not self.closed:
+            task = asyncio.get_running_loop().create_task(
+                self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT)
+            )
+            self.server.closing_tasks.add(task)
+            task.add_done_callback(self.server.closing_tasks.discard)
 
     # --- the connection ----------------------------------------------------------------
 
@@ -149,12 +164,13 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         for pkt in self.queue.items:
             self.write(pkt)
         self.queue.items.clear()
-        wait = self.server.ping_interval + self.server.ping_timeout
         limit = self.server.max_http_buffer_size
         while True:
             try:
-                data = await ws.receive(wait)
-            except (TimeoutError, OSError, asyncio.CancelledError):
+                # No timer per read: a late pong closes the socket (_pong_due), and close()
+                # aborts the transport then.
+                data = await ws.receive()
+            except (OSError, asyncio.CancelledError):
                 break
             if data is None:
                 break  # closed by the client
@@ -183,6 +199,10 @@ class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         if list(self.transports) != ["websocket"]:
             raise ValueError("LeanEngine speaks websocket only")
+        # Each socket times its own pong (LeanSocket._pong_due): the library's service task,
+        # which walks every socket with a timer per socket, has nothing left to do.
+        self.start_service_task = False
+        self.closing_tasks: set[asyncio.Task[None]] = set()
 
     def create_queue(self, *args: Any, **kwargs: Any) -> Pending:
         """A socket's queue holds only what is sent before its websocket is up."""
@@ -190,10 +210,6 @@ class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_connect(self, environ: dict[str, Any], transport: str, jsonp_index: Any = None) -> Any:
         """As engine.io's, with a LeanSocket (and the websocket transport only)."""
-        if self.start_service_task:
-            # start the service task to monitor connected clients
-            self.start_service_task = False
-            self.service_task_handle = self.start_background_task(self._service_task)
         sid = self.generate_id()
         s = LeanSocket(self, sid)
         self.sockets[sid] = s
