@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -283,6 +284,46 @@ async def server(
     await stop_server(running)
 
 
+@dataclass
+class OwnStore:
+    """A Podium worker on a private embedded Valkey the test may stop, freeze or start again
+    (on the same port and data), with a world made on it."""
+
+    store: EmbeddedRedis
+    server: Running
+    world: World
+
+    def freeze(self) -> None:
+        """SIGSTOP the store: it hangs, its connections stay open."""
+        assert self.store.process is not None
+        self.store.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.store.process is not None and self.store.process.poll() is None:
+            self.store.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+async def own(
+    tmp_path: Path, http: aiohttp.ClientSession, settings_overrides: dict[str, Any]
+) -> AsyncIterator[OwnStore]:
+    """A worker on its own store (short store timeouts, as a test of store trouble wants)."""
+    store = EmbeddedRedis(tmp_path / "own")
+    url = store.start()
+    values = {"redis_socket_timeout": 1.0, **settings_overrides}
+    running = await start_server(make_settings(url, tmp_path, **values))
+    box: OwnStore | None = None
+    try:
+        world = await make_world(Api(http, running.url, await running.organizer_token()))
+        box = OwnStore(store, running, world)
+        yield box
+    finally:
+        if box is not None:
+            box.thaw()
+        await stop_server(running)
+        store.stop()
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
@@ -388,6 +429,23 @@ async def join_session(
     ack = await c.call("session:join", {"session": session or world.session})
     assert ack["ok"], ack
     return c, ack
+
+
+async def person(
+    server: Running, world: World, http: aiohttp.ClientSession, name: str | None = None
+) -> Connected:
+    """A new audience member (a phone that joined with the code) in the world's first session."""
+    c = await server.client(
+        auth={"participant": await audience_token(http, server, world.event["code"], name)}
+    )
+    assert (await c.call("session:join", {"session": world.session}))["ok"]
+    return c
+
+
+async def moderator(server: Running, world: World) -> Connected:
+    """The world's moderator, in its first session."""
+    c, _ = await join_session(server, world, {"token": world.tokens["moderator"]})
+    return c
 
 
 async def speaker_links(

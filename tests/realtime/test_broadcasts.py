@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import Api, Running, World, audience_token, make_settings, start_server, stop_server
+from tests.conftest import Api, OwnStore, Running, World, audience_token
 
 
 async def joined(server: Running, world: World, http, session: str | None = None):
@@ -98,33 +98,21 @@ async def test_a_join_storm_becomes_a_few_presence_broadcasts_with_the_right_tot
     assert totals == sorted(totals), "the count only grows while people only arrive"
 
 
-async def test_when_the_store_is_down_every_call_is_answered_unavailable_and_readyz_says_so(tmp_path, http):
-    from server.store.embedded import EmbeddedRedis
-
-    store = EmbeddedRedis(tmp_path / "own")
-    url = store.start()
-    running = await start_server(make_settings(url, tmp_path, redis_socket_timeout=1.0))
-    try:
-        org = Api(http, running.url, await running.organizer_token())
-        world_event = await org.ok("POST", "/api/events", {"name": "X", "time_zone": "UTC"})
-        session = await org.ok(
-            "POST",
-            f"/api/events/{world_event['event']['id']}/sessions",
-            {"title": "S", "starts_at": "2026-12-03T09:00", "ends_at": "2026-12-03T10:00"},
-        )
-        token = await audience_token(http, running, world_event["event"]["code"])
-        c = await running.client(auth={"participant": token})
-        store.stop()
-        started = asyncio.get_running_loop().time()
-        ack = await c.call("session:join", {"session": session["session"]["id"]}, timeout=15)
-        assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
-        assert asyncio.get_running_loop().time() - started < 10
-        async with http.get(running.url + "/readyz") as r:
-            assert r.status == 503
-        async with http.get(running.url + "/healthz") as r:
-            assert r.status == 200
-        status, data = await org.request("GET", "/api/events")
-        assert status == 503 and data["error"]["code"] == "unavailable"
-    finally:
-        store.stop()
-        await stop_server(running)
+async def test_when_the_store_is_down_every_call_is_answered_unavailable_and_readyz_says_so(
+    own: OwnStore, http
+):
+    running, world = own.server, own.world
+    org = Api(http, running.url, await running.organizer_token())
+    token = await audience_token(http, running, world.event["code"])
+    c = await running.client(auth={"participant": token})
+    own.store.stop()
+    started = asyncio.get_running_loop().time()
+    ack = await c.call("session:join", {"session": world.session}, timeout=15)
+    assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
+    assert asyncio.get_running_loop().time() - started < 10
+    async with http.get(running.url + "/readyz") as r:
+        assert r.status == 503
+    async with http.get(running.url + "/healthz") as r:
+        assert r.status == 200
+    status, data = await org.request("GET", "/api/events")
+    assert status == 503 and data["error"]["code"] == "unavailable"

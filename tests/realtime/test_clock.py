@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from tests.conftest import Running, World, audience_token, make_settings, start_server, stop_server
+from tests.conftest import (
+    Running,
+    World,
+    audience_token,
+    make_settings,
+    moderator,
+    start_server,
+    stop_server,
+)
 
 
 def left_now(clock: dict, received_at: float) -> float:
@@ -15,12 +23,6 @@ def left_now(clock: dict, received_at: float) -> float:
     if clock["state"] != "running":
         return clock["left_ms"] / 1000
     return clock["left_ms"] / 1000 - (time.monotonic() - received_at)
-
-
-async def moderator(server: Running, world: World):
-    c = await server.client(auth={"token": world.tokens["moderator"]})
-    assert (await c.call("session:join", {"session": world.session}))["ok"]
-    return c
 
 
 async def test_a_fresh_clock_holds_the_sessions_length_and_runs_when_started(server: Running, world: World):

@@ -18,29 +18,18 @@ from server.store import keys
 from tests.conftest import (
     Api,
     Connected,
+    OwnStore,
     Running,
     World,
     audience_token,
     fence,
     make_settings,
+    moderator,
+    person,
     start_server,
     stop_server,
 )
 from tests.follower import Follower
-
-
-async def person(server: Running, world: World, http: Any, name: str | None = None) -> Connected:
-    c = await server.client(
-        auth={"participant": await audience_token(http, server, world.event["code"], name)}
-    )
-    assert (await c.call("session:join", {"session": world.session}))["ok"]
-    return c
-
-
-async def moderator(server: Running, world: World) -> Connected:
-    c = await server.client(auth={"token": world.tokens["moderator"]})
-    assert (await c.call("session:join", {"session": world.session}))["ok"]
-    return c
 
 
 def chained(c: Connected) -> None:
@@ -246,35 +235,25 @@ async def test_a_big_rooms_audience_gets_gathered_frames_but_a_moderators_move_a
     chained(ann)
 
 
-async def test_the_store_restarting_sends_every_socket_the_whole_state_again(tmp_path, http):
-    from server.store.embedded import EmbeddedRedis
-    from tests.conftest import make_world
-
-    store = EmbeddedRedis(tmp_path / "own")
-    url = store.start()
-    running = await start_server(make_settings(url, tmp_path, redis_socket_timeout=1.0))
-    try:
-        world = await make_world(Api(http, running.url, await running.organizer_token()))
-        mod = await moderator(running, world)
-        ann = await person(running, world, http)
-        await mod.call("qa:settings", {"session": world.session, "moderation": "post"})
-        ack = await ann.call("qa:ask", {"session": world.session, "text": "Before", "client_id": "b1"})
-        await fence(world, mod, ann)
-        store.stop()
-        url2 = store.start()  # the same data directory: its append-only file brings it back
-        assert url2 == url
-        await ann.wait_for(lambda c: c.feed.resets >= 1, timeout=15)
-        assert ack["question"]["id"] in ann.feed.questions
-        # The feed goes on after it.
-        after = await ann.call(
-            "qa:ask", {"session": world.session, "text": "After", "client_id": "a1"}, timeout=10
-        )
-        assert after["ok"], after
-        await mod.wait_for(lambda c: after["question"]["id"] in c.feed.questions, timeout=10)
-        assert mod.feed.resets >= 1
-    finally:
-        await stop_server(running)
-        store.stop()
+async def test_the_store_restarting_sends_every_socket_the_whole_state_again(own: OwnStore, http):
+    running, world = own.server, own.world
+    mod = await moderator(running, world)
+    ann = await person(running, world, http)
+    await mod.call("qa:settings", {"session": world.session, "moderation": "post"})
+    ack = await ann.call("qa:ask", {"session": world.session, "text": "Before", "client_id": "b1"})
+    await fence(world, mod, ann)
+    url = own.store.url
+    own.store.stop()
+    assert own.store.start() == url  # the same port and data: its append-only file brings it back
+    await ann.wait_for(lambda c: c.feed.resets >= 1, timeout=15)
+    assert ack["question"]["id"] in ann.feed.questions
+    # The feed goes on after it.
+    after = await ann.call(
+        "qa:ask", {"session": world.session, "text": "After", "client_id": "a1"}, timeout=10
+    )
+    assert after["ok"], after
+    await mod.wait_for(lambda c: after["question"]["id"] in c.feed.questions, timeout=10)
+    assert mod.feed.resets >= 1
 
 
 async def test_the_feed_reader_keeps_its_own_connection(server: Running, world: World, http):

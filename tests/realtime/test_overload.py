@@ -9,16 +9,7 @@ import pytest
 import socketio
 
 from server import appkeys
-from tests.conftest import (
-    Api,
-    Running,
-    World,
-    audience_token,
-    make_settings,
-    make_world,
-    start_server,
-    stop_server,
-)
+from tests.conftest import OwnStore, Running, World, audience_token
 
 
 async def test_past_the_connect_limit_a_connect_is_refused_at_once_and_retryable(
@@ -56,59 +47,34 @@ async def test_a_join_storm_past_the_limit_gets_retryable_refusals_and_every_joi
     assert counts["audience"]["remote"] == 40
 
 
-async def test_a_connect_that_cannot_reach_the_store_is_refused_in_bounded_time(tmp_path, http):
-    from server.store.embedded import EmbeddedRedis
-
-    store = EmbeddedRedis(tmp_path / "own")
-    url = store.start()
-    running = await start_server(
-        make_settings(url, tmp_path, redis_socket_timeout=1.0, connect_timeout_s=1.5)
-    )
-    try:
-        world = await make_world(Api(http, running.url, await running.organizer_token()))
-        store.stop()
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        # An invite is checked against the store at every connect: it cannot be now.
-        refusal = await running.refused(auth={"token": world.tokens["moderator"]})
-        assert refusal["code"] == "unavailable" and refusal["retry_after"] >= 1, refusal
-        assert loop.time() - started < 4
-    finally:
-        await stop_server(running)
-        store.stop()
+@pytest.mark.parametrize("settings_overrides", [{"connect_timeout_s": 1.5}])
+async def test_a_connect_that_cannot_reach_the_store_is_refused_in_bounded_time(own: OwnStore):
+    own.store.stop()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # An invite is checked against the store at every connect: it cannot be now.
+    refusal = await own.server.refused(auth={"token": own.world.tokens["moderator"]})
+    assert refusal["code"] == "unavailable" and refusal["retry_after"] >= 1, refusal
+    assert loop.time() - started < 4
 
 
-async def test_many_connects_while_the_store_hangs_all_end_in_connect_or_connect_error(tmp_path, http):
+@pytest.mark.parametrize("settings_overrides", [{"connect_timeout_s": 1.0}])
+async def test_many_connects_while_the_store_hangs_all_end_in_connect_or_connect_error(own: OwnStore):
     """The bug: a connect whose store call waited on an exhausted pool got neither answer."""
-    from server.store.embedded import EmbeddedRedis
+    own.freeze()
+    outcomes: list[str] = []
 
-    store = EmbeddedRedis(tmp_path / "own")
-    url = store.start()
-    running = await start_server(
-        make_settings(url, tmp_path, redis_socket_timeout=1.0, connect_timeout_s=1.0)
-    )
-    try:
-        world = await make_world(Api(http, running.url, await running.organizer_token()))
-        assert store.process is not None
-        store.process.send_signal(19)  # SIGSTOP: the store hangs, connections stay open
-        outcomes: list[str] = []
+    async def one() -> None:
+        sio = socketio.AsyncClient(reconnection=False)
+        errors: list[Any] = []
+        sio.on("connect_error", lambda data=None: errors.append(data))
+        own.server.clients.append(sio)
+        try:
+            await sio.connect(own.server.url, transports=["websocket"], auth={"token": own.world.tokens["screen"]},
+                              wait_timeout=8)  # fmt: skip
+            outcomes.append("connected")
+        except socketio.exceptions.ConnectionError:
+            outcomes.append(errors[0]["data"]["code"] if errors and errors[0] else "no answer")
 
-        async def one() -> None:
-            sio = socketio.AsyncClient(reconnection=False)
-            errors: list[Any] = []
-            sio.on("connect_error", lambda data=None: errors.append(data))
-            running.clients.append(sio)
-            try:
-                await sio.connect(running.url, transports=["websocket"], auth={"token": world.tokens["screen"]},
-                                  wait_timeout=8)  # fmt: skip
-                outcomes.append("connected")
-            except socketio.exceptions.ConnectionError:
-                outcomes.append(errors[0]["data"]["code"] if errors and errors[0] else "no answer")
-
-        await asyncio.wait_for(asyncio.gather(*(one() for _ in range(30))), 20)
-        assert outcomes and set(outcomes) == {"unavailable"}, outcomes
-    finally:
-        if store.process is not None:
-            store.process.send_signal(18)  # SIGCONT
-        await stop_server(running)
-        store.stop()
+    await asyncio.wait_for(asyncio.gather(*(one() for _ in range(30))), 20)
+    assert outcomes and set(outcomes) == {"unavailable"}, outcomes

@@ -9,23 +9,9 @@ import uuid
 
 import pytest
 
-from tests.conftest import Connected, Running, World, audience_token, hostile
+from tests.conftest import Connected, Running, World, audience_token, hostile, moderator, person
 
 H = hostile()
-
-
-async def person(server: Running, world: World, http, name: str | None = None) -> Connected:
-    c = await server.client(
-        auth={"participant": await audience_token(http, server, world.event["code"], name)}
-    )
-    assert (await c.call("session:join", {"session": world.session}))["ok"]
-    return c
-
-
-async def moderator(server: Running, world: World) -> Connected:
-    c = await server.client(auth={"token": world.tokens["moderator"]})
-    assert (await c.call("session:join", {"session": world.session}))["ok"]
-    return c
 
 
 async def ask(c: Connected, world: World, text: str, **kw) -> dict:
