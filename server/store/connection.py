@@ -38,3 +38,17 @@ def connect(
         client_name="podium",
     )
     return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
+
+
+def dedicated(url: str, *, name: str, socket_timeout: float | None, connect_timeout: float = 5.0) -> Client:
+    """A client on one connection of its own, for a loop that must neither wait behind
+    request traffic nor hold a connection requests wait for (the feed's blocking reads,
+    presence heartbeats and sweeps). It reconnects by itself after a failure."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
+        single_connection_client=True,
+        client_name=name,
+    )

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from server.domain import qa
 from server.domain.feed import Clock, Entry, Position, SessionState, entry_from_fields, lineup_from, stream_id
 from server.domain.presence import counts_from_fields
 from server.store import keys, scripts
-from server.store.connection import Client
+from server.store.connection import Client, dedicated
 from server.store.events import event_from, session_from
 
 
@@ -93,19 +91,14 @@ class FeedReader:
 
     def __init__(self, url: str, *, block_ms: int, connect_timeout: float) -> None:
         self.block_ms = block_ms
-        self.r = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=block_ms / 1000 + 5,
-            socket_connect_timeout=connect_timeout,
-            single_connection_client=True,
-            client_name="podium-feed",
+        self.r = dedicated(
+            url, name="podium-feed", socket_timeout=block_ms / 1000 + 5, connect_timeout=connect_timeout
         )
 
     async def read(self, streams: dict[str, str], count: int) -> list[tuple[str, list[Any]]]:
         """Rows after each stream's id, waiting up to block_ms for the first:
         [(key, [(entry id, fields), ...]), ...]."""
-        reply = await self.r.xread(dict(streams), count=count, block=self.block_ms)  # type: ignore[arg-type]
+        reply = await self.r.xread(dict(streams), count=count, block=self.block_ms)
         if not reply:
             return []
         items = reply.items() if isinstance(reply, dict) else reply
