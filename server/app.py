@@ -13,6 +13,7 @@ from server import appkeys
 from server.auth import Auth
 from server.http import api, health, pages
 from server.http.i18n import Catalogs
+from server.realtime import guard
 from server.realtime.connections import Connections
 from server.realtime.feed import FeedHub
 from server.realtime.load import Gate
@@ -24,7 +25,7 @@ from server.realtime.ticker import Ticker
 from server.settings import Settings
 from server.store.backstage import BackstageStore
 from server.store.clock import ClockStore
-from server.store.connection import connect
+from server.store.connection import connect, dedicated
 from server.store.events import EventStore
 from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
@@ -64,7 +65,13 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.JOINS] = JoinStore(client)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
+    background = dedicated(
+        settings.redis_url, name="podium-background", socket_timeout=settings.redis_socket_timeout
+    )
+    app[appkeys.BACKGROUND] = background
+    app[appkeys.GUARD].sweeper = IdentityStore(background)
     yield
+    await background.aclose()
     await client.aclose()
 
 
@@ -82,6 +89,7 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
         min(0.1, app[appkeys.SETTINGS].votes_broadcast_ms / 2000), "votes", VoteLogger(app).flush_once
     )
     ticks.every(0.1, "reactions", ReactionLogger(app).flush_once)
+    ticks.every(guard.SWEEP_S, "access sweep", app[appkeys.GUARD].sweep_once)
     async for _ in presence.run():
         yield
     await ticks.stop(grace=2)
@@ -106,6 +114,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.CONNECTIONS] = Connections()
     app[appkeys.CATALOGS] = Catalogs()
     app[appkeys.HUB] = FeedHub(app)
+    app[appkeys.GUARD] = guard.Guard(app)
     app[appkeys.GATE] = Gate({"connect": settings.connects_in_flight, "join": settings.joins_in_flight})
     sio = create_sio(app)
     sio.attach(app)

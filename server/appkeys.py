@@ -27,6 +27,7 @@ from server.store.rtc import RtcStore
 
 if TYPE_CHECKING:
     from server.realtime.feed import FeedHub
+    from server.realtime.guard import Guard
     from server.realtime.load import Gate
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -47,6 +48,10 @@ FEED = web.AppKey("feed", FeedStore)
 HUB: web.AppKey[FeedHub] = web.AppKey("hub")
 JOINS = web.AppKey("joins", JoinStore)
 GATE: web.AppKey[Gate] = web.AppKey("gate")
+GUARD: web.AppKey[Guard] = web.AppKey("guard")
+# A connection of the worker's own for its background loops (sweeps, flushes): they never
+# wait behind request traffic, nor requests behind them.
+BACKGROUND: web.AppKey[Client] = web.AppKey("background")
 CONNECTIONS = web.AppKey("connections", Connections)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

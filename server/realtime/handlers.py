@@ -36,6 +36,7 @@ def register(
     `signaling` events (WebRTC offers, answers, candidates) draw on their own, larger
     allowance; everything else shares one bucket per socket."""
     settings = app[appkeys.SETTINGS]
+    guard = app[appkeys.GUARD]
     rate = settings.socket_events_per_10s / 10.0
     bucket, burst, start = "events", BURST, BURST * 2  # a fresh socket joins and sets up at once
     if signaling:
@@ -56,6 +57,7 @@ def register(
             try:
                 if len(args) > 1:
                     raise Invalid("Send one payload object.")
+                await guard.require(conn)
                 return await fn(app, conn, args[0] if args else None)
             except PodiumError as exc:
                 logger.info("%s refused: %s %s", name, exc.code, exc.message)

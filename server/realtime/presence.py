@@ -10,6 +10,8 @@ from aiohttp import web
 
 from server import appkeys
 from server.realtime.ticker import Ticker
+from server.store.connection import dedicated
+from server.store.presence import PresenceStore
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +31,20 @@ class PresenceService:
         self.settings = app[appkeys.SETTINGS]
         self.store = app[appkeys.PRESENCE_STORE]
         self.worker = app[appkeys.WORKER_ID]
+        # The heartbeat has a connection of its own and the sweeps share the background one:
+        # a burst of requests that drains the pool must not make a live worker look dead,
+        # nor keep the dead ones' connections counted.
+        self.beat = dedicated(
+            self.settings.redis_url,
+            name="podium-heartbeat",
+            socket_timeout=self.settings.redis_socket_timeout,
+        )
+        self.beat_store = PresenceStore(self.beat)
+        self.sweep_store = PresenceStore(app[appkeys.BACKGROUND])
 
     async def heartbeat_once(self) -> None:
         """Prove this worker is alive; if it had been presumed dead, count its sockets again."""
-        if await self.store.heartbeat(self.worker, now_ms()):
+        if await self.beat_store.heartbeat(self.worker, now_ms()):
             conns = self.app[appkeys.CONNECTIONS].in_sessions()
             if conns:
                 logger.warning("re-registering %d connections after being presumed dead", len(conns))
@@ -42,16 +54,18 @@ class PresenceService:
 
     async def sweep_once(self) -> None:
         """Drop the connections of workers that stopped heartbeating (e.g. SIGKILL)."""
-        reaped = await self.store.reap_dead_workers(now_ms(), int(self.settings.worker_ttl_seconds * 1000))
+        reaped = await self.sweep_store.reap_dead_workers(
+            now_ms(), int(self.settings.worker_ttl_seconds * 1000)
+        )
         for worker, n in reaped.items():
             logger.warning("worker %s presumed dead; removed %d connections", worker, n)
 
     async def reconcile_once(self) -> None:
         """Remove connections Redis holds for this worker that it no longer has."""
         local = self.app[appkeys.CONNECTIONS]
-        for conn in await self.store.worker_connections(self.worker):
+        for conn in await self.sweep_store.worker_connections(self.worker):
             if conn not in local:
-                await self.store.leave(conn)
+                await self.sweep_store.leave(conn)
 
     async def flush_once(self) -> int:
         """Log the counts of sessions that changed and are due, and who of the lineup is
@@ -74,3 +88,4 @@ class PresenceService:
             logger.info("left presence with %d connections", n)
         except Exception:
             logger.exception("could not retire from presence; the sweeper will")
+        await self.beat.aclose()

@@ -42,6 +42,17 @@ class Invite:
         }
 
 
+@dataclass(frozen=True)
+class InviteState:
+    """What an open socket's powers depend on: the grant, its expiry, its revocation."""
+
+    role: str
+    event_id: str
+    session_id: str
+    expires_at: int
+    revoked: bool
+
+
 def _invite_from(raw: dict[str, str]) -> Invite:
     return Invite(
         id=raw["id"],
@@ -116,6 +127,26 @@ class IdentityStore:
             raise NotFound("No such invite.")
         await self.r.hset(keys.invite(invite_id), "revoked", "1")
 
+    async def invite_states(self, invite_ids: list[str]) -> dict[str, InviteState | None]:
+        """Whether each invite still grants what it granted (None: it no longer exists), in
+        one round trip: what open sockets are checked against."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            for invite_id in invite_ids:
+                pipe.hmget(
+                    keys.invite(invite_id), ["role", "event_id", "session_id", "expires_at", "revoked"]
+                )
+            rows = await pipe.execute()
+        out: dict[str, InviteState | None] = {}
+        for invite_id, (role, event_id, session_id, expires_at, revoked) in zip(
+            invite_ids, rows, strict=True
+        ):
+            out[invite_id] = (
+                None
+                if role is None
+                else InviteState(role, event_id or "", session_id or "", int(expires_at or 0), revoked == "1")
+            )
+        return out
+
     async def set_backup_url(self, invite_id: str, url: str) -> None:
         """Attach (or with "" remove) a speaker's backup recording."""
         if not await self.r.exists(keys.invite(invite_id)):
@@ -179,6 +210,17 @@ class IdentityStore:
         if by_id:
             return True
         return bool(since) and first_seen >= int(since)
+
+    async def ban_counts(self, event_ids: list[str]) -> list[int]:
+        """How many people each event has banned (bans only grow: a change means a new one)."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.scard(keys.banned(event_id))
+            return [int(n) for n in await pipe.execute()]
+
+    async def banned_ids(self, event_id: str) -> set[str]:
+        """The participant ids banned from an event."""
+        return {str(m) for m in await self.r.smembers(keys.banned(event_id))}
 
     async def participant_name(self, participant_id: str) -> str:
         """An audience member's display name ("" when they gave none)."""
