@@ -21,6 +21,7 @@ from server.realtime.presence import PresenceService
 from server.realtime.qa import VoteLogger
 from server.realtime.reactions import ReactionLogger
 from server.realtime.server import close_all, create_sio, start_manager, stop_manager
+from server.realtime.session import resync_after_deafness
 from server.realtime.ticker import Ticker
 from server.settings import Settings
 from server.store.backstage import BackstageStore
@@ -47,6 +48,8 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         settings.redis_url,
         socket_timeout=settings.redis_socket_timeout,
         health_check_interval=settings.redis_health_check_interval,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
     await client.ping()
     app[appkeys.REDIS] = client
@@ -79,6 +82,7 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     """The feed reader, the broadcast channel and the presence loops; on the way out, leave
     presence and close sockets."""
     sio = app[appkeys.SIO]
+    sio.manager.on_recovered = lambda: resync_after_deafness(app)
     start_manager(sio)
     hub = app[appkeys.HUB]
     await hub.start()

@@ -147,12 +147,19 @@ class Connected:
         self.feed = Follower()
         self._changed = asyncio.Event()
         self._resuming: asyncio.Task[None] | None = None
+        self._refreshing: asyncio.Task[None] | None = None
 
     def listen(self) -> None:
         async def any_event(event: str, data: Any = None) -> None:
             self.received.append((event, data))
             if event == "session:feed":
                 self._take(data)
+            elif (
+                event == "session:resync"
+                and isinstance(data, dict)
+                and data.get("session") == self.feed.session
+            ):
+                self._refresh()
             self._changed.set()
 
         self.sio.on("*", any_event)
@@ -181,6 +188,15 @@ class Connected:
                 self._changed.set()
 
         self._resuming = asyncio.ensure_future(run())
+
+    def _refresh(self) -> None:
+        """The server missed broadcasts: the whole state again, as the browser fetches it."""
+
+        async def run() -> None:
+            await self.wait_for(lambda c: not c.feed.syncing, timeout=15)  # after any answer on its way
+            await self.call("session:snapshot", {}, timeout=10)
+
+        self._refreshing = asyncio.ensure_future(run())
 
     async def call(self, event: str, *payload: Any, timeout: float = 5) -> Any:
         """Emit with an ack and return the ack (fails the test if none comes). A join,

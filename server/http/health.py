@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -20,7 +21,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Redis answers and accepts a write within a second; else 503."""
+    """Redis answers and accepts a write within a second, and this worker hears the broadcast
+    channel and reads the session logs; else 503, saying which part is missing."""
+    app = request.app
+    deaf = {
+        "broadcasts": getattr(app[appkeys.SIO].manager, "deaf_since", None),
+        "feed": app[appkeys.HUB].deaf_since,
+    }
     r = request.app[appkeys.REDIS]
     key = f"{keys.PREFIX}ready:{request.app[appkeys.WORKER_ID]}"
     try:
@@ -30,7 +37,15 @@ async def readyz(request: web.Request) -> web.Response:
     except (RedisError, TimeoutError, OSError) as exc:
         logger.warning("not ready: %s", exc)
         ok = False
-    return web.json_response({"ok": ok}, status=200 if ok else 503)
+    body: dict[str, object] = {"ok": ok}
+    if not ok:
+        body["store"] = "unreachable"
+    now = time.monotonic()
+    for part, since in deaf.items():
+        if since is not None:
+            body["ok"] = False
+            body[f"deaf_{part}_s"] = round(now - since, 1)
+    return web.json_response(body, status=200 if body["ok"] else 503)
 
 
 def setup(app: web.Application) -> None:

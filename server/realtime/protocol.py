@@ -36,6 +36,7 @@ HAND_QUEUE = "hand:queue"  # to moderators: the raised hands in arrival order
 HAND_MINE = "hand:mine"  # to the person: their hand's state (with a speaker token once brought)
 STAGE_TAKEOVER = "stage:takeover"  # to a speaker's other sockets: their studio opened elsewhere
 RTC_PEER = "rtc:peer"  # a peer one may connect to arrived (present) or left
+SESSION_RESYNC = "session:resync"  # this worker missed broadcasts: fetch a snapshot
 
 CLIENT_EVENTS = (
     SESSION_JOIN,

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import socketio
 from aiohttp import WSMsgType, web
 from engineio.async_drivers import aiohttp as eio_aiohttp
+from socketio.redis_manager import parse_redis_sentinel_url
 
 from server import appkeys
 from server.realtime import backstage, handlers, qa, reactions, rtc, session, stage
@@ -19,11 +24,42 @@ logger = logging.getLogger(__name__)
 
 
 class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """AsyncRedisManager that can also close every socket of a room on every worker.
+    """AsyncRedisManager that knows when it is deaf, and can close a room on every worker.
 
-    Used when an invite is revoked or an event deleted. It rides on the manager's own
-    'disconnect' message (sid None, room set), so no second subscription is needed.
+    Its subscription proves itself: every BEAT_S the worker publishes a beat on the channel,
+    and hearing any message (its own beats included) shows the subscription works. Hearing
+    nothing for DEAF_AFTER_S marks the worker deaf (`/readyz` says so); a subscription that
+    stays silent while connected is torn down and made again, and one that failed is retried
+    every RETRY_S (python-socketio backs off to a minute). Once it hears again,
+    `on_recovered` runs: what was broadcast meanwhile was lost, and the sockets that depend
+    on broadcasts are made to re-sync.
+
+    Publishing and listening use separate clients: a failed publish makes a new publisher
+    without touching the subscription, and publishing has a timeout while listening has none.
     """
+
+    BEAT_S = 0.5
+    DEAF_AFTER_S = 1.5
+    RETRY_S = 0.5
+
+    def __init__(self, *args: Any, publish_timeout: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.publish_timeout = publish_timeout
+        self.heard_at = time.monotonic()
+        self.deaf_since: float | None = None
+        self.on_recovered: Callable[[], Awaitable[None]] | None = None
+        self._beat = b"podium-beat:" + self.host_id.encode()
+        self._sub_client: Any = None
+        self._watch: asyncio.Task[None] | None = None
+        self._recovering: asyncio.Task[None] | None = None
+
+    def initialize(self) -> None:
+        super().initialize()
+        if not self.write_only:
+            self.heard_at = time.monotonic()
+            self._watch = asyncio.get_running_loop().create_task(
+                self._watch_loop(), name="subscription watch"
+            )
 
     async def emit(  # noqa: PLR0917 (python-socketio's own signature)
         self,
@@ -47,14 +83,114 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
         )
 
+    def _new_client(self, *, listening: bool) -> Any:
+        """A client on the store (or the primary its Sentinels name)."""
+        module = self._get_redis_module()
+        options = dict(self.redis_options)
+        options["socket_timeout"] = None if listening else self.publish_timeout
+        if urlparse(self.redis_url).scheme in {"redis+sentinel", "valkey+sentinel"}:
+            sentinels, service, connection_kwargs = parse_redis_sentinel_url(self.redis_url)
+            sentinel = module.sentinel.Sentinel(sentinels, **{**options, **connection_kwargs})
+            return sentinel.master_for(service or self.channel)
+        return module.Redis.from_url(self.redis_url, **options)
+
     def _redis_connect(self) -> None:
-        """As AsyncRedisManager's, but the clients of the connection that failed are closed,
-        not left for the collector (their sockets would stay open until then)."""
-        old = [c for c in (getattr(self, "pubsub", None), getattr(self, "redis", None)) if c is not None]
-        super()._redis_connect()
-        if old:
-            task = asyncio.get_running_loop().create_task(_close_quietly(old))
-            self._closing = task  # keep a reference until it is done
+        """The publishing client (python-socketio calls this again after a failed publish);
+        the client it replaces is closed, not left for the collector."""
+        old: Any = getattr(self, "redis", None)
+        self.redis = self._new_client(listening=False)
+        self.connected = True
+        if old is not None:
+            self._close_later([old])
+
+    def _close_later(self, clients: list[Any]) -> None:
+        task = asyncio.get_running_loop().create_task(_close_quietly(clients))
+        self._closing = task  # keep a reference until it is done
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        failing = False
+        while True:
+            client = self._new_client(listening=True)
+            old, self._sub_client = self._sub_client, client
+            if old is not None:
+                self._close_later([old])
+            self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await self.pubsub.subscribe(self.channel)
+                if failing:
+                    logger.warning("broadcast channel subscribed again")
+                failing = False
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:
+                if not failing:
+                    logger.warning("broadcast subscription lost: %s", exc or type(exc).__name__)
+                failing = True
+                await asyncio.sleep(self.RETRY_S * (0.5 + random.random() / 2))
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        channel = self.channel.encode("utf-8")
+        async for message in self._redis_listen_with_retries():
+            if message["channel"] != channel or message["type"] != "message" or "data" not in message:
+                continue
+            self._heard()
+            data = message["data"]
+            if isinstance(data, bytes) and data.startswith(b"podium-beat:"):
+                continue
+            yield data
+
+    def _heard(self) -> None:
+        self.heard_at = time.monotonic()
+        if self.deaf_since is not None:
+            logger.warning("broadcast channel heard again after %.1f s deaf", self.heard_at - self.deaf_since)
+            self.deaf_since = None
+            if self.on_recovered is not None and (self._recovering is None or self._recovering.done()):
+                self._recovering = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        assert self.on_recovered is not None
+        try:
+            await self.on_recovered()
+        except Exception:
+            logger.exception("re-syncing after a deaf spell failed")
+
+    async def _watch_loop(self) -> None:
+        """Beat, and notice silence (see the class's docstring)."""
+        while True:
+            await asyncio.sleep(self.BEAT_S)
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                await asyncio.wait_for(self.redis.publish(self.channel, self._beat), self.publish_timeout)
+            except Exception as exc:
+                self.connected = False
+                logger.debug("beat not published: %s", exc)
+            silent = time.monotonic() - self.heard_at
+            if silent <= self.DEAF_AFTER_S:
+                continue
+            if self.deaf_since is None:
+                self.deaf_since = self.heard_at
+                logger.warning("broadcast channel silent for %.1f s: this worker is deaf", silent)
+                continue
+            listener: Any = getattr(self, "thread", None)
+            if silent > 2 * self.DEAF_AFTER_S and listener is not None:
+                # Connected but silent (a half-open connection, a killed subscription the
+                # client has not noticed): listen again from scratch.
+                self.heard_at = time.monotonic() - self.DEAF_AFTER_S
+                logger.warning("restarting the broadcast subscription")
+                listener.cancel()
+                self.thread = self.server.start_background_task(self._thread)
+
+    async def stop(self) -> None:
+        """Stop listening and watching; close every client."""
+        tasks = {t for t in (self._watch, getattr(self, "thread", None)) if t is not None}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # Bounded: a cancel absorbed inside the Redis client must not hold shutdown.
+            await asyncio.wait(tasks, timeout=2)
+        await _close_quietly([c for c in (self._sub_client, self.redis) if c is not None])
+        self.connected = False
 
     async def disconnect_room(self, room: str, namespace: str = "/") -> None:
         """Disconnect the room's sockets here and on every other worker."""
@@ -123,8 +259,8 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     manager = PodiumRedisManager(
         settings.redis_url,
         channel="podium:socketio",
+        publish_timeout=settings.redis_socket_timeout,
         redis_options={
-            "socket_timeout": None,  # the listener blocks on pub/sub by design
             "socket_connect_timeout": settings.redis_socket_timeout,
             "health_check_interval": settings.redis_health_check_interval,
         },
@@ -181,18 +317,5 @@ def start_manager(sio: socketio.AsyncServer) -> None:
 
 
 async def stop_manager(sio: socketio.AsyncServer) -> None:
-    """Stop the listener and close the manager's Redis connections."""
-    manager = sio.manager
-    task = getattr(manager, "thread", None)
-    if task is not None:
-        task.cancel()
-        # Bounded: a cancel absorbed inside the Redis client must not hold shutdown.
-        await asyncio.wait({task}, timeout=2)
-    for name in ("pubsub", "redis"):
-        client = getattr(manager, name, None)
-        if client is not None:
-            try:
-                await client.aclose()
-            except Exception:
-                logger.debug("closing the manager's %s failed", name, exc_info=True)
-    manager.connected = False
+    """Stop the listener and the watch, and close the manager's Redis connections."""
+    await sio.manager.stop()

@@ -415,6 +415,29 @@ async def set_where(app: web.Application, conn: Conn, data: Any) -> dict[str, An
     return ok(where=where)
 
 
+async def resync_after_deafness(app: web.Application) -> None:
+    """This worker heard no broadcast for a while (a store outage, a dropped subscription):
+    what was sent meanwhile is lost. The session's own state is safe (the feed reads the log
+    from where it was); what comes only by broadcast is not: the staff's backstage, cues,
+    hands and media peers, and an audience member's own hand. Those sockets are told to fetch
+    a snapshot; the rest of the audience is not disturbed."""
+    conns = app[appkeys.CONNECTIONS].in_sessions()
+    audience_sessions = sorted(
+        {c.session_id for c in conns if c.principal.role == idn.AUDIENCE and c.session_id}
+    )
+    hands = await app[appkeys.BACKSTAGE].hand_people(audience_sessions) if audience_sessions else set()
+    due = [
+        c
+        for c in conns
+        if c.principal.role != idn.AUDIENCE or (c.session_id, c.principal.participant_id) in hands
+    ]
+    logger.warning("re-syncing %d sockets after missed broadcasts", len(due))
+    sio = app[appkeys.SIO]
+    for conn in due:
+        with contextlib.suppress(Exception):
+            await sio.emit(p.SESSION_RESYNC, {"session": conn.session_id}, to=conn.sid)
+
+
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the connection and session handlers."""
 

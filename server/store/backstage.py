@@ -162,6 +162,18 @@ class BackstageStore:
             {"person": person, **json.loads(raw)} for person, raw in zip(people, notes, strict=True) if raw
         ]
 
+    async def hand_people(self, session_ids: list[str]) -> set[tuple[str, str]]:
+        """(session, person) of everyone with a raised hand or a moderator's answer to one."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.zrange(keys.hands(session_id), 0, -1)
+                pipe.hkeys(keys.hand_outcomes(session_id))
+            rows = await pipe.execute()
+        out: set[tuple[str, str]] = set()
+        for i, session_id in enumerate(session_ids):
+            out.update((session_id, str(person)) for person in (*rows[2 * i], *rows[2 * i + 1]))
+        return out
+
     async def my_hand(self, session_id: str, person: str) -> dict[str, Any]:
         """This person's hand: {state: none | raised | declined | brought, note?, token?}."""
         async with self.r.pipeline(transaction=False) as pipe:

@@ -29,6 +29,7 @@ export class Live {
     this.where = null;
     this.pos = null; // [v, k]: how far into the session's log this page is
     this.syncing = false; // a join or resume is on its way: frames wait for its answer
+    this.refreshDue = false; // a snapshot was asked for while syncing: fetch it after
     this.held = [];
     this.state = null; // the session as this page holds it: the last snapshot, kept by frames
     this.failures = 0;
@@ -81,6 +82,9 @@ export class Live {
     });
     s.on(P.CLOSED, (info) => this.handlers.onClosed?.(info));
     s.on(P.SESSION_FEED, (frame) => this.take(frame));
+    s.on(P.SESSION_RESYNC, (info) => {
+      if (info && info.session === this.sessionId) this.refresh();
+    });
     return this;
   }
 
@@ -152,6 +156,10 @@ export class Live {
     const held = this.held;
     this.held = [];
     for (const frame of held) this.take(frame);
+    if (this.refreshDue && !this.syncing) {
+      this.refreshDue = false;
+      this.refresh();
+    }
   }
 
   take(frame) {
@@ -181,6 +189,21 @@ export class Live {
     if (sessionId !== this.sessionId) return;
     if (ack.ok && ack.frame) this.apply(ack.frame);
     else if (ack.ok && ack.snapshot) this.settle(ack.snapshot);
+    this.release();
+  }
+
+  // The server missed broadcasts this page depends on (the backstage, hands, media peers):
+  // the whole state again. After an answer already on its way, if there is one.
+  async refresh() {
+    if (this.syncing) {
+      this.refreshDue = true;
+      return;
+    }
+    this.syncing = true;
+    const sessionId = this.sessionId;
+    const ack = await this.request(P.SESSION_SNAPSHOT, {});
+    if (sessionId !== this.sessionId) return;
+    if (ack.ok) this.settle(ack);
     this.release();
   }
 

@@ -33,3 +33,4 @@ export const HAND_QUEUE = "hand:queue";
 export const HAND_MINE = "hand:mine";
 export const RTC_PEER = "rtc:peer";
 export const STAGE_TAKEOVER = "stage:takeover";
+export const SESSION_RESYNC = "session:resync"; // the server missed broadcasts: fetch a snapshot
