@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from redis.exceptions import RedisError
+
 logger = logging.getLogger(__name__)
 
 Step = Callable[[], Awaitable[object]]
@@ -29,9 +31,17 @@ class Ticker:
         self._tasks.append(asyncio.create_task(self._loop(seconds, name, step), name=name))
 
     async def _loop(self, seconds: float, name: str, step: Step) -> None:
+        failing = False  # store trouble is logged once per spell, in one line
         while not self._stop.is_set():
             try:
                 await step()
+                if failing:
+                    logger.warning("%s works again", name)
+                failing = False
+            except (RedisError, OSError, TimeoutError) as exc:
+                if not failing:
+                    logger.warning("%s failed: %s; retrying", name, exc or type(exc).__name__)
+                failing = True
             except Exception:
                 logger.exception("%s failed; retrying", name)
             with contextlib.suppress(TimeoutError):
