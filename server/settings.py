@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from server.store.connection import normalize_url
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 
@@ -35,6 +37,9 @@ class Settings:
     redis_url: str = field(default="", repr=False)
     redis_socket_timeout: float = 5.0
     redis_health_check_interval: int = 15
+    # Acknowledge a write only once this many replicas hold it (WAIT), within wait_timeout_ms.
+    redis_wait_replicas: int = 0
+    redis_wait_timeout_ms: int = 500
 
     heartbeat_seconds: float = 5.0
     worker_ttl_seconds: float = 15.0
@@ -93,6 +98,8 @@ _TOML_NAMES = {
     "redis.url": "redis_url",
     "redis.socket_timeout": "redis_socket_timeout",
     "redis.health_check_interval": "redis_health_check_interval",
+    "redis.wait_replicas": "redis_wait_replicas",
+    "redis.wait_timeout_ms": "redis_wait_timeout_ms",
     "presence.broadcast_ms": "presence_broadcast_ms",
     "feed.small_room": "feed_small_room",
     "feed.tick_ms": "feed_tick_ms",
@@ -169,4 +176,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         settings = replace(settings, data_dir=ROOT / settings.data_dir)
     if settings.event_loop not in ("uvloop", "asyncio"):
         raise ValueError("config: event_loop must be uvloop or asyncio")
+    if settings.redis_wait_replicas < 0 or settings.redis_wait_timeout_ms <= 0:
+        raise ValueError("config: redis.wait_replicas must be >= 0 and redis.wait_timeout_ms > 0")
+    # One spelling of a Sentinel URL for Podium and python-socketio alike (ValueError if bad).
+    settings = replace(settings, redis_url=normalize_url(settings.redis_url))
     return settings

@@ -11,7 +11,7 @@ from server.domain import qa
 from server.domain.feed import Clock, Entry, Position, SessionState, entry_from_fields, lineup_from, stream_id
 from server.domain.presence import counts_from_fields
 from server.store import keys, scripts
-from server.store.connection import Client, dedicated
+from server.store.connection import Client, dedicated, fleeting
 from server.store.events import event_from, session_from
 
 
@@ -60,8 +60,8 @@ class FeedStore:
     """Read a session's state and its log; nudge a worker's reader."""
 
     def __init__(self, client: Client) -> None:
-        self.r = client
-        self._load = scripts.load(client, "feed_load")
+        self.r = fleeting(client)  # reads, and wake-ups: no WAIT for replicas
+        self._load = scripts.load(self.r, "feed_load")
 
     async def load(self, session_id: str) -> SessionState | None:
         """The session's state and the log position it is at, or None if there is no session."""

@@ -12,7 +12,7 @@ from redis.exceptions import NoScriptError
 from server.errors import Forbidden, RateLimited
 from server.store import keys, scripts
 from server.store.backstage import hand_from, queue_my_hand
-from server.store.connection import Client
+from server.store.connection import Client, fleeting
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class JoinStore:
     """Admit a socket into a session and read what its snapshot needs, in one round trip."""
 
     def __init__(self, client: Client) -> None:
-        self.r = client
-        self._presence = scripts.load(client, "presence")
+        self.r = fleeting(client)  # presence and reads: no WAIT for replicas
+        self._presence = scripts.load(self.r, "presence")
 
     async def _pipeline(
         self, session_id: str, args: list[Any], participant: str | None, hand: bool

@@ -12,15 +12,15 @@ from typing import Any
 
 from server.domain.presence import Counts, counts_from_fields
 from server.store import keys, scripts
-from server.store.connection import Client
+from server.store.connection import Client, fleeting
 
 
 class PresenceStore:
     """Connections in, exact per-person counts out."""
 
     def __init__(self, client: Client) -> None:
-        self.r = client
-        self._script = scripts.load(client, "presence")
+        self.r = fleeting(client)  # rebuilt by heartbeats and sweeps: no WAIT for replicas
+        self._script = scripts.load(self.r, "presence")
 
     async def _run(self, *args: Any) -> Any:
         return await self._script(args=[keys.PREFIX, *args])

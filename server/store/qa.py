@@ -7,7 +7,7 @@ from typing import Any
 from server.domain.qa import Settings, question_from_fields, settings_fields, settings_from_fields
 from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, RateLimited
 from server.store import keys, scripts
-from server.store.connection import Client
+from server.store.connection import Client, fleeting
 
 _ERRORS: dict[str, type[PodiumError]] = {
     "not_found": NotFound,
@@ -33,7 +33,8 @@ class QAStore:
     def __init__(self, client: Client) -> None:
         self.r = client
         self._qa = scripts.load(client, "qa")
-        self._flush = scripts.load(client, "votes_flush")
+        # Counts logged again from the (waited for) votes if a failover loses one: no WAIT.
+        self._flush = scripts.load(fleeting(client), "votes_flush")
 
     async def _run(self, op: str, session_id: str, *args: Any) -> list[Any]:
         return _check(await self._qa(args=[keys.PREFIX, op, session_id, *args]))

@@ -6,14 +6,14 @@ import math
 
 from server.errors import RateLimited
 from server.store import keys, scripts
-from server.store.connection import Client
+from server.store.connection import Client, fleeting
 
 
 class RateLimiter:
     """Fixed-window counters: `limit` actions per `window` seconds per bucket."""
 
     def __init__(self, client: Client) -> None:
-        self._script = scripts.load(client, "ratelimit")
+        self._script = scripts.load(fleeting(client), "ratelimit")  # paces only: no WAIT
 
     async def hit(self, bucket: str, limit: int, window: float) -> None:
         """Count one action; raise RateLimited (with retry_after seconds) past the limit."""

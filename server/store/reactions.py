@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from server.store import keys, scripts
-from server.store.connection import Client
+from server.store.connection import Client, fleeting
 
 
 class ReactionStore:
     """Count reactions and hand out each session's tick to exactly one worker."""
 
     def __init__(self, client: Client) -> None:
-        self.r = client
-        self._script = scripts.load(client, "reactions")
+        self.r = fleeting(client)  # a reaction is a moment, not a record: no WAIT for replicas
+        self._script = scripts.load(self.r, "reactions")
 
     async def send(self, session_id: str, person: str, emoji: str, limit_ms: int) -> bool:
         """Count one reaction; False when the person is over their limit for this emoji."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.store import keys
-from server.store.connection import Client
+from server.store.connection import Client, fleeting
 
 TTL = 24 * 3600
 
@@ -12,7 +12,7 @@ class RtcStore:
     """Socket id -> role and speaker of the signaling sockets of each session."""
 
     def __init__(self, client: Client) -> None:
-        self.r = client
+        self.r = fleeting(client)  # sockets re-enter on reconnect: no WAIT for replicas
 
     async def enter(self, session_id: str, sid: str, role: str, speaker: str) -> None:
         """A speaker, screen or moderator socket is in the session."""
