@@ -67,6 +67,11 @@ class Settings:
     turn_secret: str = field(default="", repr=False)
     turn_ttl_seconds: int = 6 * 3600
     socket_events_per_10s: int = 50
+    # Per person, across their sockets and workers (Redis); a moderator gets twice as much.
+    asks_per_minute: int = 10
+    votes_per_10s: int = 40
+    chat_per_10s: int = 20
+    hands_per_minute: int = 10
     rtc_signals_per_10s: int = 600
     rtc_signal_burst: int = 300
     max_payload_bytes: int = 65536

@@ -26,6 +26,7 @@ class Conn:
     # Token buckets against floods of events from one socket (cheap: no Redis): one for
     # everything, one for WebRTC signaling, which comes in bursts.
     buckets: dict[str, list[float]] = field(default_factory=dict)
+    flooding: bool = False  # past a bucket since the last accepted event (logged once)
 
     def take(self, bucket: str, rate_per_s: float, burst: float, start: float | None = None) -> bool:
         """Spend one token of `bucket`; False when the socket sends faster than rate allows.
@@ -40,6 +41,7 @@ class Conn:
             self.buckets[bucket] = [tokens, now]
             return False
         self.buckets[bucket] = [tokens - 1, now]
+        self.flooding = False
         return True
 
 

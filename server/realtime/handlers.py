@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import socketio
@@ -28,13 +29,30 @@ Handler = Callable[[web.Application, Conn, Any], Awaitable[dict[str, Any]]]
 BURST = 20.0
 
 
+@dataclass(frozen=True)
+class PersonLimit:
+    """At most `limit` of one kind of action per person per `window` seconds, counted in Redis
+    (across all their sockets, tabs and workers), besides each socket's own bucket."""
+
+    kind: str
+    limit: int
+    window: float
+
+
 def register(
-    sio: socketio.AsyncServer, app: web.Application, name: str, fn: Handler, *, signaling: bool = False
+    sio: socketio.AsyncServer,
+    app: web.Application,
+    name: str,
+    fn: Handler,
+    *,
+    signaling: bool = False,
+    per_person: PersonLimit | None = None,
 ) -> None:
     """Serve event `name` with fn(app, conn, payload), always answering with one ack.
 
     `signaling` events (WebRTC offers, answers, candidates) draw on their own, larger
-    allowance; everything else shares one bucket per socket."""
+    allowance; everything else shares one bucket per socket. `per_person` adds a limit per
+    person that opening more sockets does not escape."""
     settings = app[appkeys.SETTINGS]
     guard = app[appkeys.GUARD]
     rate = settings.socket_events_per_10s / 10.0
@@ -52,15 +70,22 @@ def register(
             # Moderators work in quick bursts (approve, screen, next...): twice the allowance.
             staff = 2.0 if conn.principal.presence_role == "moderator" else 1.0
             if not conn.take(bucket, rate * staff, burst * staff, start * staff):
-                logger.info("flood from %s on %s", sid, name)
-                return error("rate_limited", "Too many messages; slow down.", retry_after=1)
+                return flooded(conn, name)
             try:
                 if len(args) > 1:
                     raise Invalid("Send one payload object.")
                 await guard.require(conn)
+                if per_person is not None:
+                    await app[appkeys.RATES].hit(
+                        f"{per_person.kind}:{conn.principal.person}",
+                        int(per_person.limit * staff),
+                        per_person.window,
+                    )
                 return await fn(app, conn, args[0] if args else None)
             except PodiumError as exc:
-                logger.info("%s refused: %s %s", name, exc.code, exc.message)
+                # Limits say no to floods: at debug, or the flood would flood the log.
+                log = logger.debug if exc.code == "rate_limited" else logger.info
+                log("%s refused: %s %s", name, exc.code, exc.message)
                 return {"ok": False, "error": exc.to_dict()}
             except (RedisError, TimeoutError) as exc:
                 # Expected under overload (a full pool) or an outage: one line, no traceback.
@@ -75,10 +100,25 @@ def register(
     sio.on(name, on_event)
 
 
-def register_unknown(sio: socketio.AsyncServer) -> None:
-    """Any event without a handler still gets an ack that says so."""
+def flooded(conn: Conn, name: str) -> dict[str, Any]:
+    """The ack of an event past the socket's allowance (logged once per spell of flooding)."""
+    if not conn.flooding:
+        conn.flooding = True
+        logger.info("flood from %s on %s", conn.sid, str(name)[:64])
+    return error("rate_limited", "Too many messages; slow down.", retry_after=1)
+
+
+def register_unknown(sio: socketio.AsyncServer, app: web.Application) -> None:
+    """Any event without a handler still gets an ack that says so, and counts against the
+    socket's allowance like any other (a flood of made-up events is a flood)."""
+    rate = app[appkeys.SETTINGS].socket_events_per_10s / 10.0
 
     async def on_unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
+        conn = app[appkeys.CONNECTIONS].get(sid)
+        if conn is None:
+            return error("unauthorized", "This connection is not signed in; reconnect.")
+        if not conn.take("events", rate, BURST, BURST * 2):
+            return flooded(conn, "unknown events")
         logger.info("unknown event %r from %s", str(event)[:64], sid)
         return error("invalid", "Unknown event.")
 

@@ -168,8 +168,11 @@ async def ban(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
 
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the Q&A handlers."""
-    handlers.register(sio, app, p.QA_ASK, ask)
-    handlers.register(sio, app, p.QA_VOTE, vote)
+    limits = app[appkeys.SETTINGS]
+    asks = handlers.PersonLimit("ask", limits.asks_per_minute, 60)
+    handlers.register(sio, app, p.QA_ASK, ask, per_person=asks)
+    votes = handlers.PersonLimit("vote", limits.votes_per_10s, 10)
+    handlers.register(sio, app, p.QA_VOTE, vote, per_person=votes)
     handlers.register(sio, app, p.QA_WITHDRAW, withdraw)
     handlers.register(sio, app, p.QA_MODERATE, moderate)
     handlers.register(sio, app, p.QA_SETTINGS, update_settings)

@@ -251,6 +251,10 @@ async def _close_quietly(clients: list[Any]) -> None:
     for client in clients:
         with contextlib.suppress(Exception):
             await client.aclose()
+            # A client from Sentinel.master_for() leaves the Sentinel's own connections open.
+            sentinel = getattr(client.connection_pool, "sentinel_manager", None)
+            if sentinel is not None:
+                await sentinel.aclose()
 
 
 def create_sio(app: web.Application) -> socketio.AsyncServer:
@@ -290,7 +294,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     stage.register(sio, app)
     rtc.register(sio, app)
     backstage.register(sio, app)
-    handlers.register_unknown(sio)
+    handlers.register_unknown(sio, app)
     return sio
 
 
