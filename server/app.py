@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import secrets
@@ -39,6 +40,8 @@ from server.store.reactions import ReactionStore
 from server.store.rtc import RtcStore
 
 logger = logging.getLogger(__name__)
+
+DRAIN_S = 3.0  # how long a stopping worker waits for the events in flight
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
@@ -105,6 +108,26 @@ async def _on_shutdown(app: web.Application) -> None:
     await close_all(app[appkeys.SIO])
 
 
+async def stop_gracefully(runner: web.AppRunner) -> None:
+    """Stop a worker without losing an answer (SIGTERM, a deploy): stop listening, let the
+    events in flight finish and be answered while new ones are refused as retryable, then
+    close the sockets (their clients reconnect to another worker and send again what was
+    refused), then clean up.
+
+    aiohttp's own shutdown stops reading every connection first, so events sent meanwhile
+    would get no answer at all: the draining happens before it."""
+    for site in list(runner.sites):
+        await site.stop()  # no new connections; the open ones keep reading
+    app = runner.app
+    if app is not None and appkeys.GATE in app:
+        left = await app[appkeys.GATE].drain(DRAIN_S)
+        if left:
+            logger.warning("stopping with %d events still in flight", left)
+        await asyncio.sleep(0.1)  # the last acks are written after their handlers return
+        await close_all(app[appkeys.SIO])
+    await runner.cleanup()
+
+
 def create_app(settings: Settings) -> web.Application:
     """One worker's application. settings.redis_url must point at a running server."""
     if not settings.redis_url:
@@ -119,7 +142,13 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.CATALOGS] = Catalogs()
     app[appkeys.HUB] = FeedHub(app)
     app[appkeys.GUARD] = guard.Guard(app)
-    app[appkeys.GATE] = Gate({"connect": settings.connects_in_flight, "join": settings.joins_in_flight})
+    app[appkeys.GATE] = Gate(
+        {
+            "connect": settings.connects_in_flight,
+            "join": settings.joins_in_flight,
+            "events": settings.events_in_flight,
+        }
+    )
     sio = create_sio(app)
     sio.attach(app)
     app[appkeys.SIO] = sio

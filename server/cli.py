@@ -162,7 +162,7 @@ def worker(settings: Settings) -> None:
 
 async def run_worker(settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM (the first one: repeats during shutdown are ignored)."""
-    from server.app import create_app
+    from server.app import create_app, stop_gracefully
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -180,7 +180,7 @@ async def run_worker(settings: Settings) -> None:
         logger.info("worker listening on %s:%s", settings.host, settings.port)
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await stop_gracefully(runner)
 
 
 def main(argv: list[str] | None = None) -> None:

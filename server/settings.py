@@ -60,6 +60,7 @@ class Settings:
     # (retryable) instead of queueing until everything times out.
     connects_in_flight: int = 1000
     joins_in_flight: int = 1000
+    events_in_flight: int = 2000
     connect_timeout_s: float = 5.0
 
     stun_urls: tuple[str, ...] = ()

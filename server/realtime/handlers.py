@@ -55,6 +55,7 @@ def register(
     person that opening more sockets does not escape."""
     settings = app[appkeys.SETTINGS]
     guard = app[appkeys.GUARD]
+    gate = app[appkeys.GATE]
     rate = settings.socket_events_per_10s / 10.0
     bucket, burst, start = "events", BURST, BURST * 2  # a fresh socket joins and sets up at once
     if signaling:
@@ -74,14 +75,15 @@ def register(
             try:
                 if len(args) > 1:
                     raise Invalid("Send one payload object.")
-                await guard.require(conn)
-                if per_person is not None:
-                    await app[appkeys.RATES].hit(
-                        f"{per_person.kind}:{conn.principal.person}",
-                        int(per_person.limit * staff),
-                        per_person.window,
-                    )
-                return await fn(app, conn, args[0] if args else None)
+                with gate.slot("events"):
+                    await guard.require(conn)
+                    if per_person is not None:
+                        await app[appkeys.RATES].hit(
+                            f"{per_person.kind}:{conn.principal.person}",
+                            int(per_person.limit * staff),
+                            per_person.window,
+                        )
+                    return await fn(app, conn, args[0] if args else None)
             except PodiumError as exc:
                 # Limits say no to floods: at debug, or the flood would flood the log.
                 log = logger.debug if exc.code == "rate_limited" else logger.info
