@@ -17,6 +17,8 @@ INVITE = "invite"
 PARTICIPANT = "participant"
 PARTICIPANT_COOKIE = "podium_pid"
 ORGANIZER_COOKIE = "podium_org"
+# Invite and participant ids: 128 random bits (THREAT_MODEL.md), 22 URL-safe characters.
+ID_BYTES = 16
 
 
 def now() -> int:
@@ -47,7 +49,7 @@ class Auth:
             raise Invalid(f"role must be one of: {', '.join(idn.INVITE_ROLES)}.", field="role")
         issued = now()
         invite = Invite(
-            id=secrets.token_urlsafe(12),
+            id=secrets.token_urlsafe(ID_BYTES),
             role=role,
             event_id=event_id,
             session_id=session_id,
@@ -69,6 +71,7 @@ class Auth:
         if (
             self.fixed_organizer_token
             and isinstance(token, str)
+            and token.isascii()  # a lone surrogate would not even encode
             and hmac.compare_digest(token.encode(), self.fixed_organizer_token.encode())
         ):
             return Principal(role=idn.ORGANIZER, person=person or "organizer")
@@ -133,7 +136,7 @@ class Auth:
     @staticmethod
     def new_participant_id() -> str:
         """A fresh anonymous participant id."""
-        return secrets.token_urlsafe(12)
+        return secrets.token_urlsafe(ID_BYTES)
 
     async def principal(self, invite_token: Any, participant_token: Any) -> Principal:
         """Whoever a socket or request says it is: an invite holder, else an audience member."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.domain import validate
@@ -25,6 +26,10 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 _CODE_RE = re.compile(r"[A-Z0-9]{4,12}")
 _LANG_RE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}")
+# What a media URL may never hold: white space, quotes, `;` and `,` (they end a header's
+# directive or value), backslashes, angle brackets, controls and lone surrogates.
+_URL_REFUSED = re.compile(r"[\s;,'\"\\<>`\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 EVENT_FIELDS = frozenset({"name", "code", "time_zone", "languages"})
 SESSION_FIELDS = frozenset({"title", "starts_at", "ends_at", "stream_url"})
@@ -142,15 +147,54 @@ def parse_time(value: Any, field: str, zone: str) -> int:
     return int(parsed.timestamp())
 
 
+def _host(parts: SplitResult) -> str:
+    """The URL's host in ASCII: an IP address, or a DNS name in its IDNA form."""
+    name = parts.hostname or ""
+    if "[" in parts.netloc:
+        address = ipaddress.IPv6Address(name)
+        if address.scope_id:
+            raise ValueError("a scoped address is no host of the internet")
+        return f"[{address.compressed}]"
+    try:
+        return str(ipaddress.IPv4Address(name))
+    except ValueError:
+        pass
+    ascii_name = name.encode("idna").decode("ascii").lower()
+    if len(ascii_name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in ascii_name.split(".")):
+        raise ValueError("not a host name")
+    return ascii_name
+
+
+def media_origin(url: str) -> str | None:
+    """The `scheme://host[:port]` a media URL is fetched from, rebuilt from its parsed parts
+    (so nothing of the text itself reaches a header), or None unless it is a plain http(s)
+    URL: a real host, no user name or password, no character that could end a directive."""
+    if len(url) > URL_MAX or _URL_REFUSED.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or "@" in parts.netloc:
+            return None
+        host, port = _host(parts), parts.port
+    except ValueError:  # a bad host, IPv6 literal or port (UnicodeError is one too)
+        return None
+    if port == 0:
+        return None
+    return f"{parts.scheme}://{host}" + ("" if port is None else f":{port}")
+
+
 def media_url(value: Any, field: str) -> str:
-    """An optional http(s) address of a video (a stream or a recording); "" for none."""
+    """An optional http(s) address of a video (a stream or a recording); "" or null for none.
+    Stored with its host in ASCII, as the page's policy names its origin."""
     if value is None or value == "":
         return ""
-    url = validate.text(value, field, max_len=URL_MAX)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
-        raise Invalid(f"{field} must be an http or https address.", field=field)
-    return url
+    origin = media_origin(value) if isinstance(value, str) else None
+    if origin is None:
+        raise Invalid(
+            f"{field} must be an http or https address (no spaces, quotes, ';' or ',').", field=field
+        )
+    parts = urlsplit(value)
+    return origin + str(value)[len(parts.scheme) + 3 + len(parts.netloc) :]
 
 
 def stream_url(value: Any) -> str:
@@ -164,7 +208,7 @@ def new_event(data: Mapping[str, Any], event_id: str, now: int, code: str) -> Ev
     return Event(
         id=event_id,
         name=validate.text(data["name"], "name", max_len=NAME_MAX),
-        code=normalize_code(data["code"]) if data.get("code") else code,
+        code=normalize_code(data["code"]) if validate.present(data, "code") and data["code"] != "" else code,
         time_zone=time_zone(data["time_zone"]),
         languages=languages(data.get("languages", ["en"])),
         created_at=now,

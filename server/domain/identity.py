@@ -107,16 +107,25 @@ def sign(payload: dict[str, Any], secret: str, purpose: str) -> str:
 
 def verify(token: Any, secret: str, purpose: str, now: int) -> dict[str, Any]:
     """The payload of a token this server signed for purpose, if unexpired."""
-    if not isinstance(token, str) or not token or len(token) > TOKEN_MAX or token.count(".") != 1:
+    if (
+        not isinstance(token, str)
+        or not token.isascii()  # what we sign is; a lone surrogate would not even encode
+        or not token
+        or len(token) > TOKEN_MAX
+        or token.count(".") != 1
+    ):
         raise Unauthorized("This link is not valid.")
     body, mac = token.split(".")
     expected = hmac.new(_key(secret, purpose), body.encode(), hashlib.sha256).digest()
     try:
         given = _unb64(mac)
-        payload = json.loads(_unb64(body))
     except (binascii.Error, ValueError):
         raise Unauthorized("This link is not valid.") from None
-    if not hmac.compare_digest(given, expected) or not isinstance(payload, dict):
+    if not hmac.compare_digest(given, expected):
+        raise Unauthorized("This link is not valid.")
+    # Parsed only once the signature says it is ours (a stranger's body may be anything).
+    payload = json.loads(_unb64(body))
+    if not isinstance(payload, dict):
         raise Unauthorized("This link is not valid.")
     expires = payload.get("x")
     if not isinstance(expires, int) or expires <= now:

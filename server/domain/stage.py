@@ -82,7 +82,7 @@ def health(data: Any) -> dict[str, int]:
     """A speaker's connection report: rtt_ms, and kbps, loss (%) and fps when known."""
     report = {"rtt_ms": validate.integer(data["rtt_ms"], "rtt_ms", lo=0, hi=HEALTH_LIMITS["rtt_ms"])}
     for name in ("kbps", "loss", "fps"):
-        if data.get(name) is not None:
+        if validate.present(data, name):
             report[name] = validate.integer(data[name], name, lo=0, hi=HEALTH_LIMITS[name])
     return report
 

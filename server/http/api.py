@@ -29,6 +29,7 @@ from server.errors import (
 )
 from server.realtime import protocol as p
 from server.store.events import new_id
+from server.store.identity import Invite
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +79,20 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
 
 
 async def body(request: web.Request) -> Any:
-    """The request's JSON body (an empty body reads as {})."""
+    """The request's JSON body (an empty body reads as {}): UTF-8, nested no deeper than the
+    socket's payloads may be, which is checked before any parsing."""
     raw = await request.read()
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid("The body must be JSON in UTF-8.") from None
+    if validate.too_deep(text):
+        raise Invalid(f"The body is nested too deeply (at most {validate.MAX_DEPTH} levels).")
+    try:
+        return json.loads(text)
+    except ValueError:
         raise Invalid("The body must be JSON.") from None
 
 
@@ -166,7 +174,9 @@ async def join_by_code(request: web.Request) -> web.Response:
     ip = request.remote or "-"
     await request.app[appkeys.RATES].hit(f"httpjoin:{ip}", settings.join_per_minute_per_ip, 60)
     data = validate.payload(await body(request), {"name"})
-    name = validate.optional_text(data.get("name"), "name", max_len=NAME_MAX) if "name" in data else None
+    name = None
+    if validate.present(data, "name"):
+        name = validate.optional_text(data["name"], "name", max_len=NAME_MAX)
     code = ev.normalize_code(request.match_info["code"])
     event = await request.app[appkeys.EVENTS].event_by_code(code)
     pid = auth.participant_or_none(request.cookies.get(PARTICIPANT_COOKIE)) or auth.new_participant_id()
@@ -438,14 +448,16 @@ async def create_invite(request: web.Request) -> web.Response:
     data = validate.payload(await body(request), {"role", "session_id", "label", "hours"}, {"role"})
     role = validate.choice(data["role"], "role", idn.INVITE_ROLES)
     session_id = ""
-    if data.get("session_id") is not None:
+    if validate.present(data, "session_id"):
         session_id = validate.identifier(data["session_id"], "session_id")
         session = await request.app[appkeys.EVENTS].get_session(session_id)
         if session.event_id != event_id:
             raise NotFound("No such session in this event.")
     if role == idn.ORGANIZER and session_id:
         raise Invalid("An organizer link is for the whole event.", field="session_id")
-    label = validate.optional_text(data.get("label"), "label", max_len=80)
+    label = ""
+    if validate.present(data, "label"):
+        label = validate.optional_text(data["label"], "label", max_len=80)
     hours = data.get("hours", 72)
     if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= MAX_INVITE_HOURS:
         raise Invalid(f"hours must be a number from 1 to {MAX_INVITE_HOURS}.", field="hours")
@@ -461,28 +473,37 @@ async def create_invite(request: web.Request) -> web.Response:
     )
 
 
+async def _invite_for_organizer(request: web.Request) -> Invite:
+    """The invite in the path, if the caller may manage it. The caller's credentials are
+    checked first, and a caller from another event hears the same as for an id that does not
+    exist: the answers tell nobody outside an event which of its ids are real."""
+    who = await invite_holder(request)
+    invite_id = validate.identifier(request.match_info["invite_id"], "invite")
+    try:
+        invite = await request.app[appkeys.IDENTITY].get_invite(invite_id)
+    except NotFound:
+        invite = None
+    if invite is None or (not who.is_root and who.event_id != (invite.event_id or None)):
+        raise NotFound("No such invite.")
+    # Someone with a seat in the invite's event (who sees its lineup) hears why not.
+    idn.require_manage_event(who, invite.event_id)
+    return invite
+
+
 async def revoke_invite(request: web.Request) -> web.Response:
     """POST /api/invites/{invite_id}/revoke: the link stops working and its sockets close."""
-    invite_id = validate.identifier(request.match_info["invite_id"], "invite")
-    identity = request.app[appkeys.IDENTITY]
-    invite = await identity.get_invite(invite_id)
-    who = await invite_holder(request)
-    if not invite.event_id:
-        idn.require_root(who)
-    else:
-        idn.require_manage_event(who, invite.event_id)
-    await identity.revoke_invite(invite_id)
-    await close_invite_connections(request, [invite_id], "This link was revoked by the organizer.")
+    invite = await _invite_for_organizer(request)
+    await request.app[appkeys.IDENTITY].revoke_invite(invite.id)
+    await close_invite_connections(request, [invite.id], "This link was revoked by the organizer.")
     return json_ok(invite={**invite.public(), "revoked": True})
 
 
 async def update_invite(request: web.Request) -> web.Response:
     """PATCH /api/invites/{invite_id} {backup_url}: attach a speaker's backup recording (or
     remove it with ""); the lineups that show this speaker get it at once."""
-    invite_id = validate.identifier(request.match_info["invite_id"], "invite")
+    invite = await _invite_for_organizer(request)
+    invite_id = invite.id
     identity = request.app[appkeys.IDENTITY]
-    invite = await identity.get_invite(invite_id)
-    await organizer(request, invite.event_id or None)
     data = validate.payload(await body(request), {"backup_url"}, {"backup_url"})
     if invite.role != idn.SPEAKER:
         raise Invalid("Only a speaker's link has a backup recording.", field="backup_url")

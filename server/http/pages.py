@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
@@ -40,10 +39,9 @@ CSP = CSP_TEMPLATE.format(connect="")
 
 def csp_with_streams(urls: list[str]) -> str:
     """The policy for a page that plays streams: any https origin (a stream set while the page
-    is open must play without a reload), plus the plain-http origins of these ones."""
-    origins = sorted(
-        {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, urls) if u.scheme == "http" and u.netloc}
-    )
+    is open must play without a reload), plus the plain-http origins of these ones, each
+    rebuilt from its parsed URL (a URL that is not a plain one adds nothing)."""
+    origins = sorted({o for o in map(ev.media_origin, urls) if o is not None and o.startswith("http:")})
     return CSP_TEMPLATE.format(connect="".join(f" {o}" for o in ["https:", *origins]))
 
 

@@ -141,7 +141,7 @@ async def raise_hand(app: web.Application, conn: Conn, data: Any) -> dict[str, A
     data = validate.payload(data, {"session", "note"}, {"session"})
     session_id = joined(conn, data)
     person = st.require_audience(conn.principal)
-    note = st.hand_note(data.get("note"))
+    note = st.hand_note(data["note"]) if validate.present(data, "note") else ""
     name = await app[appkeys.IDENTITY].participant_name(person)
     new = await app[appkeys.BACKSTAGE].raise_hand(session_id, person, name, note)
     await _publish_hands(app, session_id, person)

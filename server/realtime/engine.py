@@ -17,12 +17,21 @@ walking every socket. What the library does otherwise
 
 Podium runs websocket-only and without per-message deflate (server.py): both are
 required, and checked.
+
+What a client sends is looked at before python-socketio parses it (`inspect`): a packet
+nested deeper than `validate.MAX_DEPTH` (a parser recurses once per level), a binary one
+(Podium sends and takes none), an event whose name is not text or is one of the server's
+own handlers, or JSON that does not parse, never reaches a handler. An event that asked for
+an ack gets `invalid` as its one ack; anything else is dropped with one line at info (no
+traceback: junk must not grow the logs faster than it arrives).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import struct
 import time
 from typing import Any
@@ -30,8 +39,60 @@ from typing import Any
 import engineio
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
+from socketio import packet as sio
+
+from server.domain import validate
+from server.errors import error
 
 logger = logging.getLogger(__name__)
+
+# A Socket.IO packet (socketio/packet.py): its type; "<n>-" attachments (binary packets
+# only); "/<namespace>," unless the default; an ack id; then its JSON. Numbers are ASCII
+# digits here, and an ack id has at most 100 (python-socketio refuses longer ones).
+_HEAD = re.compile(r"(\d)(\d+-)?(/[^,]*,)?(\d{1,100})?(?!\d)", re.ASCII)
+# Event names python-socketio gives to the server's own handlers, never to a client's event.
+_RESERVED = frozenset({"connect", "disconnect", "*"})
+_STRING = json.JSONDecoder()  # reads the event's name alone (a string: it starts with ")
+
+
+def inspect(text: str) -> tuple[str | None, int | None]:
+    """Why a client's Socket.IO packet must not reach python-socketio (None if it may go on),
+    and the ack id an event on the default namespace asked for (None if it asked for none).
+    Reads the packet's head, an event's name and the nesting of its JSON; parses no payload."""
+    head = _HEAD.match(text)
+    if head is None:
+        return "Not a Socket.IO packet.", None
+    kind, binary, namespace, ack_id = int(head[1]), head[2], head[3], head[4]
+    default = namespace is None or namespace[:-1].partition("?")[0] == "/"
+    ack = int(ack_id) if ack_id and default and kind in (sio.EVENT, sio.BINARY_EVENT) else None
+    data = text[head.end() :]
+    if validate.too_deep(data):
+        return f"The payload is nested too deeply (at most {validate.MAX_DEPTH} levels).", ack
+    if kind in (sio.CONNECT, sio.DISCONNECT):
+        return None, None  # python-socketio answers these itself (a refusal says why)
+    if binary is not None or kind in (sio.BINARY_EVENT, sio.BINARY_ACK):
+        return "Podium takes no binary packets.", ack
+    if kind not in (sio.EVENT, sio.ACK):
+        return "Not a packet a client sends.", None
+    if not default:
+        return "Podium serves the default namespace only.", None
+    if kind == sio.ACK:
+        return (None, None) if data[:1] == "[" else ("An ack carries a list.", None)
+    try:
+        name = _STRING.raw_decode(data, 1)[0] if data.startswith('["') else None
+    except ValueError:
+        name = None
+    if name is None:
+        return "An event is a name and one payload object.", ack
+    if name in _RESERVED:
+        return "Unknown event.", ack
+    return None, ack
+
+
+def _namespace(text: str) -> str:
+    """The namespace a Socket.IO packet names, as python-socketio reads it (query cut off)."""
+    head = _HEAD.match(text)
+    return (head[3][:-1].partition("?")[0] if head and head[3] else "") or "/"
 
 
 def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -125,9 +186,17 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             if not abort:
                 self.write(packet.Packet(packet.CLOSE))
             self.closed = True
-            if reason == self.server.reason.PING_TIMEOUT and self.transport is not None:
-                # The peer is gone: nothing will close its end, and the read waits on no timer.
-                self.transport.abort()
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                if abort or reason == self.server.reason.PING_TIMEOUT:
+                    # The peer asked to go, or is gone: nothing more to say to it.
+                    transport.abort()
+                else:
+                    # What was written goes out first, then the websocket's close and the
+                    # TCP connection: a closed socket never lingers as a live connection
+                    # that reads frames nobody will answer.
+                    transport.write(ws_frame(struct.pack("!H", 1000), 0x8))
+                    transport.close()
 
     # --- pings -------------------------------------------------------------------------
 
@@ -151,6 +220,53 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             )
             self.server.closing_tasks.add(task)
             task.add_done_callback(self.server.closing_tasks.discard)
+
+    # --- receiving ---------------------------------------------------------------------
+
+    async def _frame(self, data: str | bytes) -> None:
+        """One websocket message from the client: a Socket.IO packet, a pong or a close.
+        Nothing else is sent by a client of a websocket-only server (no upgrade, no binary)."""
+        if isinstance(data, str) and data[:1] == "4":
+            await self._message(data[1:])
+        elif data == "3":
+            self.schedule_ping()
+        elif data == "1":
+            await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
+        else:
+            logger.info("dropped a frame from %s: not one a client sends", self.sid)
+
+    async def _message(self, text: str) -> None:
+        """A Socket.IO packet: handed to python-socketio, or refused (see `inspect`)."""
+        why, ack = inspect(text)
+        sio_server = getattr(self.server.handlers.get("message"), "__self__", None)
+        if why is None and text[:1] == "0":
+            # A second connect on a connected namespace would make python-socketio give the
+            # same connection a second identity; one on a connection that is going would run
+            # the connect handler without its environ. A connect after a refusal is fine:
+            # that is how a client retries.
+            if self.closing or self.closed or self.sid not in getattr(sio_server, "environ", {}):
+                why = "The connection is closing."
+            elif self._namespace_connected(sio_server, text):
+                why = "Already connected."
+        if why is None:
+            try:
+                await self.server.handlers["message"](self.sid, text)
+                if text[:1] == "1" and _namespace(text) == "/":
+                    # The client left Podium's one namespace: nothing is left on this
+                    # connection (socket.io's client closes it too), so it closes.
+                    await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
+                return
+            except ValueError:  # python-socketio's parse: not JSON, or a number of 100+ digits
+                why = "The payload must be JSON."
+        logger.info("refused a packet from %s: %s", self.sid, why)
+        if ack is not None:
+            reply = sio.Packet(sio.ACK, data=[error("invalid", why)], namespace="/", id=ack)
+            self.write(packet.Packet(packet.MESSAGE, data=reply.encode()))
+
+    def _namespace_connected(self, sio_server: Any, text: str) -> bool:
+        """Whether the namespace a CONNECT packet names is connected on this socket already."""
+        manager = getattr(sio_server, "manager", None)
+        return manager is not None and manager.sid_from_eio_sid(self.sid, _namespace(text)) is not None
 
     # --- the connection ----------------------------------------------------------------
 
@@ -177,9 +293,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             if len(data) > limit:
                 break
             try:
-                await self.receive(packet.Packet(encoded_packet=data))
-            except exceptions.UnknownPacketError:  # pragma: no cover
-                pass
+                await self._frame(data)
             except exceptions.SocketIsClosedError:  # pragma: no cover
                 break
             except Exception:  # pragma: no cover - as engine.io: log it, keep the connection

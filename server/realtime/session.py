@@ -227,10 +227,10 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     own parts read in one pipeline); the shared state comes from this worker's copy."""
     data = validate.payload(data, {"session", "where", "since"}, required={"session"})
     session_id = validate.identifier(data["session"], "session")
-    since = _position(data["since"]) if data.get("since") is not None else None
+    since = _position(data["since"]) if validate.present(data, "since") else None
     who = conn.principal
     where = who.default_where()
-    if data.get("where") is not None:
+    if validate.present(data, "where"):
         where = validate.choice(data["where"], "where", idn.WHERE)
     if who.role == idn.SCREEN:
         where = "hall"  # a hall screen is in the hall, whatever it says

@@ -186,10 +186,17 @@ async def test_revoking_needs_the_right_organizer(org: Api, http, server: Runnin
     screen = next(i for i in event["invites"] if i["role"] == "screen")
     other = (await org.ok("POST", "/api/events", {"name": "Other", "time_zone": "UTC"}))["event"]
     other_org = (await org.ok("POST", f"/api/events/{other['id']}/invites", {"role": "organizer"}))["token"]
-    status, _ = await Api(http, server.url, other_org).request("POST", f"/api/invites/{screen['id']}/revoke")
-    assert status == 403
-    status, _ = await org.request("POST", "/api/invites/unknown/revoke")
+    # Another event's organizer hears exactly what an unknown id gets: nothing tells them it is real.
+    status, theirs = await Api(http, server.url, other_org).request(
+        "POST", f"/api/invites/{screen['id']}/revoke"
+    )
     assert status == 404
+    status, unknown = await Api(http, server.url, other_org).request("POST", "/api/invites/unknown/revoke")
+    assert (status, unknown) == (404, theirs)
+    # Without credentials the answer is 401 for a real id and an unknown one alike.
+    for invite_id in (screen["id"], "unknown"):
+        status, data = await Api(http, server.url, None).request("POST", f"/api/invites/{invite_id}/revoke")
+        assert status == 401 and data["error"]["code"] == "unauthorized", (invite_id, status, data)
     revoked = await org.ok("POST", f"/api/invites/{screen['id']}/revoke")
     assert revoked["invite"]["revoked"] is True
     status, data = await Api(http, server.url, world.tokens["screen"]).request("GET", "/api/me")
