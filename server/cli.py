@@ -25,9 +25,9 @@ from aiohttp import web
 
 from server import __version__
 from server.logs import configure
-from server.process import die_with_parent
+from server.process import Wakeup, describe_exit, die_with_parent
 from server.settings import Settings, load_settings
-from server.store.embedded import EmbeddedRedis
+from server.store.embedded import EmbeddedRedis, StoreFailed, StoreSupervisor
 
 logger = logging.getLogger("podium")
 
@@ -78,53 +78,56 @@ def _wait_healthy(settings: Settings, procs: list[subprocess.Popen[bytes]], time
     return False
 
 
-def serve(settings: Settings) -> int:
-    """Start the store if needed, N workers on one port, print links; stop all on a signal."""
-    embedded: EmbeddedRedis | None = None
-    if not settings.redis_url:
-        embedded = EmbeddedRedis(settings.data_dir)
-        settings = replace(settings, redis_url=embedded.start())
-    stopping = False
+class Workers:
+    """The worker processes sharing the port: a dead one is replaced at once; all of them
+    are replaced when the store moves to a new address."""
 
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def __init__(self, n: int, env: dict[str, str]) -> None:
+        self.env = env
+        self.procs = [self._spawn() for _ in range(n)]
+        self.deaths: list[float] = []
+        # Workers told to stop (they held the store's old address) and when to kill them.
+        self.retiring: list[tuple[subprocess.Popen[bytes], float]] = []
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    env = dict(os.environ, REDIS_URL=settings.redis_url, PORT=str(settings.port), HOST=settings.host)
-    env["PODIUM_DATA_DIR"] = str(settings.data_dir)
-
-    def spawn() -> subprocess.Popen[bytes]:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         # A worker must not outlive this supervisor: an orphan would keep answering on
         # the shared port with no store behind it.
         return subprocess.Popen(
             [sys.executable, "-m", "server", "worker"],
-            env=env,
+            env=self.env,
             preexec_fn=die_with_parent,  # noqa: PLW1509 - the supervisor runs no threads
         )
 
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        procs = [spawn() for _ in range(max(1, settings.workers))]
-        if not _wait_healthy(settings, procs):
-            logger.error("Podium did not start; see the messages above")
-            return 1
-        print_links(settings, asyncio.run(_organizer_token(settings)))
-        restarts: list[float] = []
-        while not stopping:
-            time.sleep(0.2)
-            for i, proc in enumerate(procs):
-                if proc.poll() is not None and not stopping:
-                    restarts = [t for t in restarts if t > time.monotonic() - 60] + [time.monotonic()]
-                    if len(restarts) > 10:
-                        logger.error("workers keep dying; stopping")
-                        return 1
-                    logger.warning("worker %s exited with %s; starting another", proc.pid, proc.returncode)
-                    procs[i] = spawn()
-        return 0
-    finally:
-        # Ctrl-C already reached the workers (same process group); a SIGTERM to us did not.
+    def check(self) -> bool:
+        """Replace dead workers; False when they keep dying (more than 10 in a minute)."""
+        now = time.monotonic()
+        self.retiring = [(proc, t) for proc, t in self.retiring if proc.poll() is None]
+        for proc, kill_at in self.retiring:
+            if now > kill_at:
+                proc.kill()
+        for i, proc in enumerate(self.procs):
+            if proc.poll() is not None:
+                self.deaths = [t for t in self.deaths if t > now - 60] + [now]
+                if len(self.deaths) > 10:
+                    logger.error("workers keep dying; stopping")
+                    return False
+                logger.warning("worker %s %s; starting another", proc.pid, describe_exit(proc.returncode))
+                self.procs[i] = self._spawn()
+        return True
+
+    def use_store(self, url: str) -> None:
+        """Replace every worker by one that uses the store at url (new ones first:
+        SO_REUSEPORT lets both listen for a moment, so the port never goes unanswered)."""
+        self.env["REDIS_URL"] = url
+        old, self.procs = self.procs, [self._spawn() for _ in self.procs]
+        for proc in old:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            self.retiring.append((proc, time.monotonic() + 15))
+
+    def stop(self) -> None:
+        """SIGTERM every worker (each leaves presence and closes its sockets); SIGKILL after 15 s."""
+        procs = self.procs + [proc for proc, _ in self.retiring]
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -135,8 +138,75 @@ def serve(settings: Settings) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if embedded is not None:
-            embedded.stop()
+
+
+def _store_supervisor(settings: Settings, store: EmbeddedRedis) -> StoreSupervisor:
+    return StoreSupervisor(
+        store,
+        restarts_max=settings.store_restarts_max,
+        backoff_s=settings.store_backoff_s,
+        backoff_max_s=settings.store_backoff_max_s,
+        stable_s=settings.store_stable_s,
+        silent_warn_s=settings.store_silent_warn_s,
+        silent_kill_s=settings.store_silent_kill_s,
+        port_wait_s=settings.store_port_wait_s,
+    )
+
+
+def serve(settings: Settings) -> int:
+    """Start the store if needed, N workers on one port, print links; look after the store
+    and the workers (each is started again when it dies) until a signal stops it all."""
+    supervisor: StoreSupervisor | None = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        try:
+            settings = replace(settings, redis_url=embedded.start())
+        except StoreFailed as exc:
+            logger.error("Podium did not start: %s", exc)
+            return 1
+        supervisor = _store_supervisor(settings, embedded)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    env = dict(os.environ, REDIS_URL=settings.redis_url, PORT=str(settings.port), HOST=settings.host)
+    env["PODIUM_DATA_DIR"] = str(settings.data_dir)
+    workers: Workers | None = None
+    try:
+        workers = Workers(max(1, settings.workers), env)
+        if not _wait_healthy(settings, workers.procs):
+            logger.error("Podium did not start; see the messages above")
+            return 1
+        print_links(settings, asyncio.run(_organizer_token(settings)))
+        with Wakeup() as wakeup:  # a child's death (SIGCHLD) or Ctrl-C ends a wait at once
+            while not stopping:
+                wakeup.wait(supervisor.poll_s if supervisor else 0.2)
+                if stopping:
+                    break
+                if supervisor is not None:
+                    try:
+                        supervisor.check()
+                    except StoreFailed as exc:
+                        logger.error("%s; stopping Podium", exc)
+                        return 1
+                    if supervisor.store.url != env["REDIS_URL"]:
+                        workers.use_store(supervisor.store.url)
+                if not stopping and not workers.check():
+                    return 1
+        return 0
+    finally:
+        # Workers first (they leave presence in the store), then the store (it flushes its
+        # AOF). Ctrl-C already reached the workers (same process group); a SIGTERM to us did not.
+        if supervisor is not None:
+            supervisor.store.resume()
+        if workers is not None:
+            workers.stop()
+        if supervisor is not None:
+            supervisor.store.stop()
         logger.info("Podium stopped")
 
 

@@ -41,6 +41,15 @@ class Settings:
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 500
 
+    # How `podium serve` looks after its embedded store (no redis_url): config/default.toml.
+    store_restarts_max: int = 10
+    store_backoff_s: float = 0.5
+    store_backoff_max_s: float = 5.0
+    store_stable_s: float = 30.0
+    store_silent_warn_s: float = 3.0
+    store_silent_kill_s: float = 30.0
+    store_port_wait_s: float = 10.0
+
     heartbeat_seconds: float = 5.0
     worker_ttl_seconds: float = 15.0
     sweep_seconds: float = 5.0
@@ -107,6 +116,13 @@ _TOML_NAMES = {
     "redis.wait_replicas": "redis_wait_replicas",
     "redis.wait_timeout_ms": "redis_wait_timeout_ms",
     "presence.broadcast_ms": "presence_broadcast_ms",
+    "store.restarts_max": "store_restarts_max",
+    "store.backoff_s": "store_backoff_s",
+    "store.backoff_max_s": "store_backoff_max_s",
+    "store.stable_s": "store_stable_s",
+    "store.silent_warn_s": "store_silent_warn_s",
+    "store.silent_kill_s": "store_silent_kill_s",
+    "store.port_wait_s": "store_port_wait_s",
     "feed.small_room": "feed_small_room",
     "feed.tick_ms": "feed_tick_ms",
     "feed.tick_max_ms": "feed_tick_max_ms",
