@@ -162,6 +162,9 @@ class Podium(Server):
             # Every audience identity below comes from the real join-by-code endpoint,
             # all from 127.0.0.1: lift its per-IP limit for the bench only.
             PODIUM_JOIN_PER_MINUTE_PER_IP="1000000",
+            # ...and its sockets per address (10,000 phones here are one address; a real
+            # hall's NAT is bounded by connections_per_address, 4,000 per worker).
+            PODIUM_CONNECTIONS_PER_ADDRESS="0",
             PODIUM_LOG_LEVEL=log_level,
             PODIUM_PRESENCE_BROADCAST_MS=str(broadcast_ms),
             PYTHONUNBUFFERED="1",

@@ -26,6 +26,7 @@ from server.store.reactions import ReactionStore
 from server.store.rtc import RtcStore
 
 if TYPE_CHECKING:
+    from server.realtime.doors import Doors
     from server.realtime.feed import FeedHub
     from server.realtime.guard import Guard
     from server.realtime.load import Gate
@@ -48,6 +49,7 @@ FEED = web.AppKey("feed", FeedStore)
 HUB: web.AppKey[FeedHub] = web.AppKey("hub")
 JOINS = web.AppKey("joins", JoinStore)
 GATE: web.AppKey[Gate] = web.AppKey("gate")
+DOORS: web.AppKey[Doors] = web.AppKey("doors")  # who may open a socket on this worker
 GUARD: web.AppKey[Guard] = web.AppKey("guard")
 # A connection of the worker's own for its background loops (sweeps, flushes): they never
 # wait behind request traffic, nor requests behind them.

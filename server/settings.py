@@ -23,6 +23,7 @@ class Settings:
     workers: int = 1
     public_url: str = ""
     allowed_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     data_dir: Path = ROOT / "var"
     log_format: str = "text"
     log_level: str = "INFO"
@@ -85,6 +86,10 @@ class Settings:
     rtc_signals_per_10s: int = 600
     rtc_signal_burst: int = 300
     max_payload_bytes: int = 65536
+    connections_per_address: int = 4000
+    unauthenticated: int = 2000
+    auth_deadline_s: float = 10.0
+    send_buffer_bytes: int = 1 << 20
 
     @property
     def base_url(self) -> str:

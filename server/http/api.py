@@ -27,6 +27,7 @@ from server.errors import (
     Unauthorized,
     Unavailable,
 )
+from server.realtime import doors
 from server.realtime import protocol as p
 from server.store.events import new_id
 from server.store.identity import Invite
@@ -171,7 +172,7 @@ async def join_by_code(request: web.Request) -> web.Response:
     check_origin(request)
     settings = request.app[appkeys.SETTINGS]
     auth = request.app[appkeys.AUTH]
-    ip = request.remote or "-"
+    ip = doors.client_ip(request)
     await request.app[appkeys.RATES].hit(f"httpjoin:{ip}", settings.join_per_minute_per_ip, 60)
     data = validate.payload(await body(request), {"name"})
     name = None
@@ -195,7 +196,7 @@ async def join_by_code(request: web.Request) -> web.Response:
 async def refuse_banned(request: web.Request, event_id: str, pid: str) -> None:
     """Forbidden for a person banned from the event (by id, or new from a banned address)."""
     identity = request.app[appkeys.IDENTITY]
-    address = address_hash(request.app[appkeys.AUTH].secret, request.remote or "-")
+    address = address_hash(request.app[appkeys.AUTH].secret, doors.client_ip(request))
     first_seen, _ = await identity.participant_info(pid)
     if await identity.is_banned(event_id, pid, address, first_seen):
         raise Forbidden("You were removed from this event by its moderators.")

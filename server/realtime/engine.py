@@ -43,6 +43,7 @@ from socketio import packet as sio
 
 from server.domain import validate
 from server.errors import error
+from server.realtime.doors import Doors
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,12 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             return
         if transport.is_closing():
             return
+        if transport.get_write_buffer_size() > self.server.send_buffer_max:
+            # The client stopped reading with this much waiting for it: drop it (its
+            # buffer goes with it) rather than hold more; it reconnects and resumes.
+            logger.info("dropped %s: %d bytes unread", self.sid, transport.get_write_buffer_size())
+            transport.abort()
+            return
         encoded = pkt.encode()
         if isinstance(encoded, str):
             transport.write(ws_frame(encoded.encode()))
@@ -180,6 +187,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         """Close the socket: tell the client (unless aborting); it closes its end."""
         if not self.closed and not self.closing:
             self.closing = True
+            if self.server.doors is not None:
+                self.server.doors.closed(self.sid)
             await self.server._trigger_event(
                 "disconnect", self.sid, reason or self.server.reason.SERVER_DISCONNECT, run_async=False
             )
@@ -197,6 +206,17 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                     # that reads frames nobody will answer.
                     transport.write(ws_frame(struct.pack("!H", 1000), 0x8))
                     transport.close()
+
+    def _sign_in_due(self) -> None:
+        """The socket had its time to sign in (connect the namespace): close it if it did not."""
+        doors = self.server.doors
+        if doors is not None and doors.is_unsigned(self.sid) and not self.closing and not self.closed:
+            logger.info("closed %s: not signed in within %.0f s", self.sid, doors.auth_deadline_s)
+            task = asyncio.get_running_loop().create_task(
+                self.close(wait=False, reason=self.server.reason.SERVER_DISCONNECT)
+            )
+            self.server.closing_tasks.add(task)
+            task.add_done_callback(self.server.closing_tasks.discard)
 
     # --- pings -------------------------------------------------------------------------
 
@@ -251,6 +271,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         if why is None:
             try:
                 await self.server.handlers["message"](self.sid, text)
+                doors = self.server.doors
+                if text[:1] == "0" and doors is not None and self._namespace_connected(sio_server, text):
+                    doors.signed_in(self.sid)
                 if text[:1] == "1" and _namespace(text) == "/":
                     # The client left Podium's one namespace: nothing is left on this
                     # connection (socket.io's client closes it too), so it closes.
@@ -317,16 +340,31 @@ class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
         # which walks every socket with a timer per socket, has nothing left to do.
         self.start_service_task = False
         self.closing_tasks: set[asyncio.Task[None]] = set()
+        # Set by the application (server.create_sio): bounds on who may open a socket.
+        self.doors: Doors | None = None
+        # A socket with this many bytes written and not yet read by its client is dropped.
+        self.send_buffer_max = 1 << 20
 
     def create_queue(self, *args: Any, **kwargs: Any) -> Pending:
         """A socket's queue holds only what is sent before its websocket is up."""
         return Pending()
 
     async def _handle_connect(self, environ: dict[str, Any], transport: str, jsonp_index: Any = None) -> Any:
-        """As engine.io's, with a LeanSocket (and the websocket transport only)."""
+        """As engine.io's, with a LeanSocket (and the websocket transport only), behind the
+        doors: a socket past a bound is refused with an HTTP error before it opens."""
+        doors = self.doors
+        address = ""
+        if doors is not None:
+            address = doors.address(environ["aiohttp.request"])
+            refused = doors.admit(address)
+            if refused is not None:
+                return refused
         sid = self.generate_id()
         s = LeanSocket(self, sid)
         self.sockets[sid] = s
+        if doors is not None:
+            doors.opened(sid, address)
+            asyncio.get_running_loop().call_later(doors.auth_deadline_s, s._sign_in_due)
         pkt = packet.Packet(
             packet.OPEN,
             {
@@ -341,6 +379,8 @@ class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
         ret = await self._trigger_event("connect", sid, environ, run_async=False)
         if ret is not None and ret is not True:
             del self.sockets[sid]
+            if doors is not None:
+                doors.closed(sid)
             self.logger.warning("Application rejected connection")
             return self._unauthorized(ret or None)
         s.schedule_ping()
@@ -348,4 +388,6 @@ class LeanEngine(engineio.AsyncServer):  # type: ignore[misc]
         if s.closed and sid in self.sockets:
             # websocket connection ended, so we are done
             del self.sockets[sid]
+        if doors is not None:
+            doors.closed(sid)  # however it ended (a failed upgrade never reaches close())
         return ret

@@ -18,6 +18,7 @@ from socketio.redis_manager import parse_redis_sentinel_url
 
 from server import appkeys
 from server.realtime import backstage, handlers, qa, reactions, rtc, session, stage
+from server.realtime.doors import Doors
 from server.realtime.engine import LeanEngine
 
 logger = logging.getLogger(__name__)
@@ -288,6 +289,14 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     )
     # This server's own copy of the driver table: no other engine.io server is touched.
     sio.eio._async = {**sio.eio._async, "websocket": PlainWebSocket}
+    sio.eio.doors = Doors(
+        per_address=settings.connections_per_address,
+        unauthenticated=settings.unauthenticated,
+        auth_deadline_s=settings.auth_deadline_s,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    sio.eio.send_buffer_max = settings.send_buffer_bytes
+    app[appkeys.DOORS] = sio.eio.doors
     session.register(sio, app)
     qa.register(sio, app)
     reactions.register(sio, app)

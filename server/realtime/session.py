@@ -20,7 +20,7 @@ from server.domain import validate
 from server.domain.feed import Position
 from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, Unauthorized, Unavailable, ok
 from server.logs import bind
-from server.realtime import handlers, rtc
+from server.realtime import doors, handlers, rtc
 from server.realtime import protocol as p
 from server.realtime.backstage import backstage_snapshot
 from server.realtime.connections import Conn
@@ -39,8 +39,8 @@ JOIN_WINDOW_MS = 10_000
 
 
 def client_ip(request: web.BaseRequest) -> str:
-    """The peer's address (behind a proxy, aiohttp's forwarded-header handling applies)."""
-    return request.remote or "-"
+    """The client's address (behind a trusted proxy, from X-Forwarded-For: doors.py)."""
+    return doors.client_ip(request)
 
 
 def _refuse(exc: PodiumError) -> socketio.exceptions.ConnectionRefusedError:
