@@ -9,7 +9,7 @@ import pytest
 import socketio
 
 from server import appkeys
-from tests.conftest import OwnStore, Running, World, audience_token
+from tests.conftest import OwnStore, Running, World, audience_token, make_settings, start_server, stop_server
 
 
 async def test_past_the_connect_limit_a_connect_is_refused_at_once_and_retryable(
@@ -78,3 +78,55 @@ async def test_many_connects_while_the_store_hangs_all_end_in_connect_or_connect
 
     await asyncio.wait_for(asyncio.gather(*(one() for _ in range(30))), 20)
     assert outcomes and set(outcomes) == {"unavailable"}, outcomes
+
+
+OVERLOADED = {
+    "heartbeat_seconds": 0.3,
+    "worker_ttl_seconds": 1.2,
+    "sweep_seconds": 0.3,
+    "redis_socket_timeout": 1.0,
+}
+
+
+@pytest.mark.parametrize("settings_overrides", [OVERLOADED])
+async def test_a_worker_whose_request_pool_runs_dry_is_not_declared_dead(
+    server: Running, world: World, http, tmp_path
+):
+    """Issue 9, fault 3: with every request connection of worker A taken for longer than a
+    worker's time to live, A's heartbeat (its own connection) keeps it alive in B's eyes: no
+    connection of A leaves the counts; A's requests answer `unavailable` meanwhile, in
+    bounded time, and work again once the pool frees."""
+    other = await start_server(make_settings(server.settings.redis_url, tmp_path / "b", **OVERLOADED))
+    try:
+        phones = []
+        for _ in range(5):
+            token = await audience_token(http, server, world.event["code"])
+            phone = await server.client(auth={"participant": token})
+            assert (await phone.call("session:join", {"session": world.session}))["ok"]
+            phones.append(phone)
+        presence = other.app[appkeys.PRESENCE_STORE]
+        assert (await presence.counts(world.session))[1]["total"] == 5
+
+        pool = server.app[appkeys.REDIS].connection_pool
+        taken = [await pool.get_connection() for _ in range(pool.max_connections)]
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            ack = await phones[0].call(
+                "qa:ask", {"session": world.session, "text": "Still there?", "client_id": "dry-1"}, timeout=10
+            )
+            assert ack["ok"] is False and ack["error"]["code"] == "unavailable", ack
+            assert loop.time() - started < 5, "an answer in bounded time, not a hang"
+            # Past three times to live, B still counts every one of A's connections.
+            while loop.time() - started < 3 * OVERLOADED["worker_ttl_seconds"]:
+                assert (await presence.counts(world.session))[1]["total"] == 5, "A was declared dead"
+                await asyncio.sleep(0.2)
+        finally:
+            for conn in taken:
+                await pool.release(conn)
+        ack = await phones[0].call(
+            "qa:ask", {"session": world.session, "text": "Still there?", "client_id": "dry-1"}
+        )
+        assert ack["ok"], ack
+    finally:
+        await stop_server(other)
