@@ -118,12 +118,11 @@ class Guard:
             del self.bans[gone]
         if not events:
             return
-        changed = []
         for event_id, count in zip(events, await store.ban_counts(events), strict=True):
-            if self.bans.get(event_id, 0) != count:
-                changed.append(event_id)
-            self.bans[event_id] = count
-        for event_id in changed:
+            if self.bans.get(event_id, 0) == count:
+                continue
+            # A new ban is taken as seen only once acted on: if reading who it was fails (the
+            # store just restarted), the next sweep sees the change again.
             banned = await store.banned_ids(event_id)
             hit = [
                 c
@@ -134,6 +133,7 @@ class Guard:
             ]
             if hit:
                 self.close_soon(hit, BANNED)
+            self.bans[event_id] = count
 
     def close_soon(self, conns: list[Conn], reason: str) -> None:
         """Tell these sockets why and close them, after the ack that refused them is out."""
