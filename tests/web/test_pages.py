@@ -160,17 +160,17 @@ async def test_go_with_a_typed_code_redirects_to_the_canonical_audience_page(
 @pytest.mark.parametrize(
     ("query", "headers"),
     [
-        ("?lang=he", {}),
-        ("", {"Accept-Language": "he-IL,he;q=0.9"}),
-        ("", {"Cookie": "podium_lang=he"}),
+        ("?lang=fr", {}),
+        ("", {"Accept-Language": "fr-FR,fr;q=0.9"}),
+        ("", {"Cookie": "podium_lang=fr"}),
         ("?lang=zz-Nope", {"Accept-Language": "*"}),
     ],
 )
 async def test_a_language_without_a_catalog_falls_back_to_english_left_to_right(
     server: Running, world: World, jarless: aiohttp.ClientSession, query: str, headers: dict[str, str]
 ):
-    # Only web/i18n/en.json exists today, so Hebrew (which the world event lists among its
-    # languages) is served in English, `dir="ltr"`: the right-to-left path is not exercised yet.
+    # French has no catalog (zh-CN and he do), so a page asked for in French is served in
+    # English, `dir="ltr"`.
     async with jarless.get(f"{server.url}/e/{world.event['code']}{query}", headers=headers) as r:
         assert r.status == 200
         page = await r.text()
