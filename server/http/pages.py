@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,14 @@ import aiohttp_jinja2
 import jinja2
 import segno
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, now
 from server.domain import events as ev
-from server.errors import Forbidden, Invalid, NotFound
+from server.errors import Forbidden, Invalid, NotFound, PodiumError
 from server.http.api import event_view, refuse_banned, set_participant_cookie
+from server.http.i18n import LANG_COOKIE
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 VENDOR = {
@@ -66,12 +69,26 @@ def _secure(request: web.Request, response: web.StreamResponse | web.HTTPExcepti
         response.headers.setdefault("Cache-Control", "no-store")
 
 
+# The language chosen on a page is remembered for that kind of page: a hall screen and a
+# speaker's studio keep their own (a screen in Chinese, a studio in English, one session).
+LANG_COOKIES = {"screen": "podium_lang_screen", "studio": "podium_lang_studio"}
+LANG_COOKIE_DAYS = 365
+
+
 def render(
-    request: web.Request, template: str, page: str, config: dict[str, Any], status: int = 200
+    request: web.Request,
+    template: str,
+    page: str,
+    config: dict[str, Any],
+    *,
+    status: int = 200,
+    languages: tuple[str, ...] = (),
 ) -> web.Response:
-    """A page in the caller's language, with its config and strings handed to its script."""
+    """A page in the caller's language (`Catalogs.negotiate`; `languages`: the event's), with
+    its config, its strings and the language switcher's choices handed to its script."""
     catalogs = request.app[appkeys.CATALOGS]
-    lang = catalogs.negotiate(request)
+    remembered = LANG_COOKIES.get(page, LANG_COOKIE)
+    lang = catalogs.negotiate(request, languages, remembered)
     strings = catalogs.catalog(lang)
 
     def t(key: str, **values: Any) -> str:
@@ -84,8 +101,19 @@ def render(
         "page": page,
         "config": {**config, "lang": lang, "page": page},
         "strings": strings,
+        "languages": catalogs.choices(languages),
     }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    if catalogs.supported(request.query.get("lang", "")) == lang:
+        response.set_cookie(
+            remembered,
+            lang,
+            max_age=LANG_COOKIE_DAYS * 86400,
+            path="/",
+            samesite="Lax",
+            httponly=True,
+            secure=request.app[appkeys.SETTINGS].secure_cookies,
+        )
     return response
 
 
@@ -144,6 +172,7 @@ async def audience(request: web.Request) -> web.Response:
         "audience.html",
         "audience",
         {**view, "name": name, "where": where if where in ("hall", "remote") else None},
+        languages=event.languages,
     )
     streams = [s["stream_url"] for s in view["sessions"] if s["stream_url"]]
     response.headers["Content-Security-Policy"] = csp_with_streams(streams)
@@ -181,7 +210,15 @@ def role_page(template: str, page: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
         session_id = request.match_info.get("session_id")
         base_url = request.app[appkeys.SETTINGS].base_url
-        return render(request, template, page, {"session_id": session_id, "base_url": base_url})
+        languages: tuple[str, ...] = ()
+        if session_id:
+            events = request.app[appkeys.EVENTS]
+            with contextlib.suppress(PodiumError, RedisError):  # the page's script says what is wrong
+                session = await events.get_session(session_id)
+                languages = (await events.get_event(session.event_id)).languages
+        return render(
+            request, template, page, {"session_id": session_id, "base_url": base_url}, languages=languages
+        )
 
     return handler
 

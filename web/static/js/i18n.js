@@ -18,3 +18,16 @@ export const lang = document.documentElement.lang || "en";
 export function formatNumber(n) {
   return new Intl.NumberFormat(lang).format(n);
 }
+
+// The language switcher (base.html): with a script, choosing a language reloads the page in
+// it at once, keeping the rest of the address (an invite's token lives in the fragment,
+// which the form alone would drop). The server remembers the choice for this kind of page.
+const switcher = document.getElementById("lang-switch");
+if (switcher) {
+  switcher.form.querySelector(".lang-switch-go").hidden = true;
+  switcher.addEventListener("change", () => {
+    const url = new URL(location.href);
+    url.searchParams.set("lang", switcher.value);
+    location.assign(url.href);
+  });
+}
