@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright, expect
 
@@ -107,6 +108,13 @@ async def sockets_gone(server: Running) -> list[str]:
     while connections and loop.time() < deadline:
         await asyncio.sleep(0.05)
     return [f"{c.principal.role} in {c.session_id}" for c in connections.values()]
+
+
+@pytest.fixture
+async def jarless() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client that keeps no cookies: each request sends exactly the Cookie header it is given."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        yield session
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from playwright.async_api import expect
 from server.http.i18n import Catalogs, accepted
 from tests.conftest import Api, Running, World
 from tests.web.conftest import Chromium
-from tests.web.test_pages import config_of, jarless  # noqa: F401  (jarless: the fixture)
+from tests.web.test_pages import config_of
 
 PAGES = ["/e/{code}", "/s/{session}", "/studio/{session}", "/m/{session}"]
 HTML_OPEN = re.compile(r'<html lang="([^"]+)" dir="(ltr|rtl)">')
@@ -80,9 +80,11 @@ async def test_an_event_page_follows_the_browser_among_the_events_languages(
 async def test_an_event_in_chinese_only_opens_in_chinese_for_a_phone_set_to_english(
     server: Running, org: Api, jarless: aiohttp.ClientSession
 ):
-    event = (await org.ok("POST", "/api/events", {"name": "南京", "time_zone": "Asia/Shanghai", "languages": ["zh-CN"]}))[
-        "event"
-    ]
+    event = (
+        await org.ok(
+            "POST", "/api/events", {"name": "南京", "time_zone": "Asia/Shanghai", "languages": ["zh-CN"]}
+        )
+    )["event"]
     url = f"{server.url}/e/{event['code']}"
     assert (await page_lang(jarless, url, **{"Accept-Language": "en-US,en;q=0.9"}))[0] == "zh-CN"
     # ...until the person chooses: then their choice wins, and is remembered.
@@ -104,7 +106,9 @@ async def test_a_choice_is_remembered_per_browser_and_per_kind_of_page(
     english = {"Accept-Language": "en"}
     assert (await page_lang(http, f"{server.url}/e/{code}?lang=he", **english))[:2] == ("he", "rtl")
     assert (await page_lang(http, f"{server.url}/e/{code}", **english))[0] == "he", "remembered"
-    assert (await page_lang(http, f"{server.url}/m/{session}", **english))[0] == "he", "the same for a console"
+    assert (await page_lang(http, f"{server.url}/m/{session}", **english))[0] == "he", (
+        "the same for a console"
+    )
     # A hall screen and a studio keep their own.
     assert (await page_lang(http, f"{server.url}/s/{session}?lang=zh-CN", **english))[0] == "zh-CN"
     assert (await page_lang(http, f"{server.url}/s/{session}", **english))[0] == "zh-CN"
@@ -133,7 +137,9 @@ async def test_every_page_has_the_switcher_with_the_events_languages_first(
 ):
     url = server.url + path.format(code=world.event["code"], session=world.session)
     lang, _, page = await page_lang(jarless, url, **{"Accept-Language": "he"})
-    options = re.findall(r'<option value="([^"]+)" lang="\1" dir="(ltr|rtl)"( selected)?>([^<]+)</option>', page)
+    options = re.findall(
+        r'<option value="([^"]+)" lang="\1" dir="(ltr|rtl)"( selected)?>([^<]+)</option>', page
+    )
     tags = [tag for tag, *_ in options]
     if path in ("/", "/o"):  # no event: every catalog, English first
         assert tags[0] == "en" and set(tags) == {"en", "zh-CN", "he"}
@@ -145,9 +151,7 @@ async def test_every_page_has_the_switcher_with_the_events_languages_first(
 
 
 @pytest.mark.browser
-async def test_the_switcher_changes_the_language_at_once_and_keeps_the_link(
-    browser: Chromium, world: World
-):
+async def test_the_switcher_changes_the_language_at_once_and_keeps_the_link(browser: Chromium, world: World):
     person = await browser.person(locale="en-US")
     studio = await browser.open(person, f"/studio/{world.session}#t={world.tokens['speaker']}")
     await expect(studio.locator("html")).to_have_attribute("lang", "en")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -34,13 +33,6 @@ PAGES = [
 ]
 CONFIG_BLOCK = re.compile(r'<script type="application/json" id="podium-config">(.*?)</script>', re.S)
 HTML_OPEN = '<html lang="en" dir="ltr">'
-
-
-@pytest.fixture
-async def jarless() -> AsyncIterator[aiohttp.ClientSession]:
-    """A client that keeps no cookies: each request sends exactly the Cookie header it is given."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-        yield session
 
 
 def page_url(server: Running, world: World, path: str) -> str:
