@@ -127,6 +127,10 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 if not failing:
                     logger.warning("broadcast subscription lost: %s", exc or type(exc).__name__)
                 failing = True
+                # Deaf from now: whatever is broadcast before the subscription is made again
+                # is lost, however short the gap, so hearing again must re-sync (_heard).
+                if self.deaf_since is None:
+                    self.deaf_since = time.monotonic()
                 await asyncio.sleep(self.RETRY_S * (0.5 + random.random() / 2))
 
     async def _listen(self) -> AsyncIterator[Any]:

@@ -125,11 +125,6 @@ async def _count_is(store: aioredis.Redis, n: int) -> bool:
 AGAIN = "broadcast channel subscribed again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/realtime/server.py: a subscription lost and made again within DEAF_AFTER_S "
-    "(1.5 s) drops the broadcasts of the 0.25-0.5 s gap, and no session:resync follows",
-)
 async def test_a_broadcast_sent_while_the_subscription_is_down_still_reaches_the_staff(
     procs: Procs, clean_redis: str, tmp_path: Path, http: aiohttp.ClientSession, crowd: Crowd
 ):
