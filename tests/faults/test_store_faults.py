@@ -104,6 +104,10 @@ async def test_a_dropped_subscription_is_made_again_and_broadcasts_reach_every_w
     codes = [[m["code"] for m in t.closed] for t in tabs]
     assert all("forbidden" in c for c in codes), f"the ban's broadcast missed a worker: {codes}"
     closed = max(t.closed_at or 0 for t in tabs) - banned
+    # What was broadcast while they were not listening is lost: the staff are told to re-sync.
+    staff = [p for p in show.pages if p.name in ("moderator", "director", "screen")]
+    for page in staff:
+        await eventually(lambda p=page: p.resyncs, 5, f"{page.name} told to re-sync")
     converged = await converging
     await show.wait_writes("qa:ask", 12)
     result = await show.finish()
@@ -113,7 +117,8 @@ async def test_a_dropped_subscription_is_made_again_and_broadcasts_reach_every_w
             assert r.status == 200, await r.text()
     print(
         f"\n[faults] CLIENT KILL TYPE pubsub: both subscriptions back in {resubscribed:.2f} s, the ban's "
-        f"broadcast closed the tabs on both workers in {closed:.2f} s, converged in {converged:.2f} s; "
+        f"broadcast closed the tabs on both workers in {closed:.2f} s, the staff's {len(staff)} pages "
+        f"told to re-sync, converged in {converged:.2f} s; "
         f"reconnect p50/p99 {crowd.reconnects()}; {result.line()}"
     )
 
