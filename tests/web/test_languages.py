@@ -200,3 +200,21 @@ async def test_a_page_in_chinese_or_hebrew_shows_no_english_string_of_the_catalo
         and re.search(rf"(?<![A-Za-z]){re.escape(english)}(?![A-Za-z])", text)
     ]
     assert not leaks, f"English on a {lang} page: {leaks}"
+
+
+@pytest.mark.browser
+async def test_a_refusal_is_shown_in_the_pages_language_by_its_code(browser: Chromium, world: World):
+    he = Catalogs().catalog("he")
+    person = await browser.person(locale="en-US")
+    page = await browser.open(person, f"/e/{world.event['code']}?lang=he")
+    error_text = "(e) => import('/static/js/i18n.js').then((m) => m.errorText(e))"
+    refused = {"code": "rate_limited", "message": "Too many requests; try again in 3 s.", "retry_after": 3}
+    assert await page.evaluate(error_text, refused) == he["error.rate_limited"].replace("{s}", "3")
+    invalid = {"code": "invalid", "message": "text is too long (at most 280 characters).", "field": "text"}
+    assert await page.evaluate(error_text, invalid) == he["error.invalid.text"]
+    other = {"code": "invalid", "message": "Unknown field: x.", "field": "x"}
+    assert await page.evaluate(error_text, other) == he["error.invalid"]
+    english = await browser.open(person, f"/e/{world.event['code']}?lang=en")
+    assert await english.evaluate(error_text, invalid) == invalid["message"], (
+        "English pages show the exact message"
+    )

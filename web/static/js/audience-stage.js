@@ -3,7 +3,7 @@
 // moderator brings backstage turns this very page into the speaker's studio: the socket is
 // upgraded in place, no reload, and after a reconnect or reload it is upgraded again.
 import { $, emit } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 
 const HLS_RETRY_MS = 5000;
@@ -121,13 +121,13 @@ export class AudienceStage {
   async raise() {
     $("#hand-error").textContent = "";
     const ack = await this.live.request(P.HAND_RAISE, { session: this.live.sessionId, note: $("#hand-note").value });
-    if (!ack.ok) $("#hand-error").textContent = ack.error.message;
+    if (!ack.ok) $("#hand-error").textContent = errorText(ack.error);
     else this.hand({ state: "raised", note: $("#hand-note").value.trim() });
   }
 
   async withdraw() {
     const ack = await this.live.request(P.HAND_WITHDRAW, { session: this.live.sessionId });
-    if (!ack.ok) $("#hand-error").textContent = ack.error.message;
+    if (!ack.ok) $("#hand-error").textContent = errorText(ack.error);
     else this.hand({ state: "none" });
   }
 
@@ -138,7 +138,7 @@ export class AudienceStage {
     try {
       const ack = await this.live.request(P.SESSION_UPGRADE, { token });
       if (!ack.ok) {
-        $("#hand-error").textContent = ack.error.message;
+        $("#hand-error").textContent = errorText(ack.error);
         return;
       }
       this.live.v = ack.v;

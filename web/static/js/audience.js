@@ -1,6 +1,6 @@
 // The audience page (/e/<code>): a phone, one hand. Join, say where you are, see who is here.
 import { $, h, config, emit, formatTime, localZone } from "./dom.js";
-import { t, lang } from "./i18n.js";
+import { t, lang, errorText } from "./i18n.js";
 import { Live } from "./live.js";
 import { PresenceView } from "./presence.js";
 import { AudienceQA } from "./qa-audience.js";
@@ -121,7 +121,7 @@ async function enter(sessionId) {
   localStorage.setItem(sessionKey, sessionId);
   showSession(sessionById(sessionId));
   const ack = await live.enter(sessionId, where);
-  if (!ack.ok) live.showBanner(ack.error.message);
+  if (!ack.ok) live.showBanner(errorText(ack.error));
 }
 
 select.addEventListener("change", () => enter(select.value));
@@ -148,7 +148,7 @@ $("#save-name").addEventListener("click", async () => {
       $("#name").value = data.participant.name;
       status.textContent = data.participant.name ? t("audience.name_saved") : t("audience.anonymous");
     } else {
-      status.textContent = data.error.message;
+      status.textContent = errorText(data.error);
     }
   } catch {
     status.textContent = t("conn.timeout");

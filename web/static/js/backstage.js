@@ -1,7 +1,7 @@
 // What the speakers' studio and the moderators' console share behind the stage: the
 // backstage chat and how a connection's health reads in plain words.
 import { $, h } from "./dom.js";
-import { t, lang } from "./i18n.js";
+import { t, lang, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 
 // A connection as a person would describe it, from round trip, loss and bitrate.
@@ -81,7 +81,7 @@ export class ChatView {
       ack = await live.request(P.CHAT_SEND, { session: live.sessionId, text, client_id: clientId });
     }
     if (!ack.ok) {
-      error.textContent = ack.error.message;
+      error.textContent = errorText(ack.error);
       return;
     }
     box.value = "";

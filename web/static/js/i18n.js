@@ -15,6 +15,17 @@ export function t(key, values = {}) {
 
 export const lang = document.documentElement.lang || "en";
 
+// What a page says of a refused ack or request. Its `message` is English by contract (and
+// exact: an English page shows it); other languages show the translation of its `code`,
+// or of its code and field where the catalog has one ("error.invalid.text").
+export function errorText(error) {
+  if (!error) return t("error.internal");
+  if (lang === "en" && error.message) return error.message;
+  const specific = `error.${error.code}.${error.field}`;
+  const key = error.field && specific in strings ? specific : `error.${error.code}`;
+  return key in strings ? t(key, { s: error.retry_after ?? 1 }) : error.message;
+}
+
 export function formatNumber(n) {
   return new Intl.NumberFormat(lang).format(n);
 }

@@ -2,7 +2,7 @@
 // card with its key, undo for every step, and no re-sorting under the moderator's hand:
 // while a card has focus, arrivals and vote changes wait behind an "N new" pill.
 import { $, h } from "./dom.js";
-import { t, formatNumber, lang } from "./i18n.js";
+import { t, formatNumber, lang, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 import { QAState } from "./qa-state.js";
 import { connected } from "./role.js";
@@ -63,7 +63,7 @@ async function send(q, action, extra = {}, { record = true } = {}) {
   moved.add(q.id);
   const ack = await live.request(P.QA_MODERATE, { session: live.sessionId, question: q.id, action, ...extra });
   if (!ack.ok) {
-    status(ack.error.message);
+    status(errorText(ack.error));
     return ack;
   }
   if (record && ack.changed && steps.length) pushUndo(steps);
@@ -106,7 +106,7 @@ async function person(q, what) {
   const payload = { session: live.sessionId, question: q.id };
   if (what === "mute") payload.mute = true;
   const ack = await live.request(event, payload);
-  status(ack.ok ? t(`mod.done.${what}`) : ack.error.message);
+  status(ack.ok ? t(`mod.done.${what}`) : errorText(ack.error));
 }
 
 function button(label, key, onclick, cls = "") {
@@ -198,7 +198,7 @@ function renderSettings() {
 
 async function saveSettings(changes) {
   const ack = await live.request(P.QA_SETTINGS, { session: live.sessionId, ...changes });
-  $("#settings-error").textContent = ack.ok ? "" : ack.error.message;
+  $("#settings-error").textContent = ack.ok ? "" : errorText(ack.error);
   if (ack.ok) state.settings = ack.settings;
   renderSettings();
 }
@@ -302,7 +302,7 @@ for (const b of document.querySelectorAll("[data-clock]")) {
     if (b.dataset.seconds) payload.seconds = Number(b.dataset.seconds);
     const ack = await live.request(P.STAGE_TIMER, payload);
     if (ack.ok) clock.set(ack.clock);
-    else status(ack.error.message);
+    else status(errorText(ack.error));
   });
 }
 document.addEventListener("podium:stage", (e) => {

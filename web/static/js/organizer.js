@@ -1,6 +1,6 @@
 // The organizer's desk: events, their sessions (times in the event's zone) and invite links.
 import { $, h, config, formatTime } from "./dom.js";
-import { t, lang } from "./i18n.js";
+import { t, lang, errorText } from "./i18n.js";
 
 const storeKey = "podium.token.organizer";
 const params = new URLSearchParams(location.hash.slice(1));
@@ -26,7 +26,7 @@ async function api(method, path, body) {
 
 function errorLine(form, ack) {
   const el = form.querySelector(".error");
-  if (el) el.textContent = ack.ok ? "" : ack.error.message;
+  if (el) el.textContent = ack.ok ? "" : errorText(ack.error);
 }
 
 // "2026-12-03T09:30:00+08:00" -> "2026-12-03T09:30" for a datetime-local input (event zone).
@@ -40,7 +40,7 @@ async function loadEvents() {
   const ack = await api("GET", "/api/events");
   if (!ack.ok) {
     if (ack.error.code === "unauthorized") localStorage.removeItem(storeKey);
-    $("#signin").textContent = ack.error.message;
+    $("#signin").textContent = errorText(ack.error);
     $("#signin").hidden = false;
     return;
   }
@@ -79,7 +79,7 @@ async function openEvent(id) {
   const card = $("#event-card");
   card.hidden = false;
   if (!ack.ok) {
-    card.replaceChildren(h("p", { class: "error", text: ack.error.message }));
+    card.replaceChildren(h("p", { class: "error", text: errorText(ack.error) }));
     return;
   }
   const { event, sessions, invites } = ack;

@@ -2,7 +2,7 @@
 // recent with one-tap votes, your own questions with their state, and a composer whose
 // questions are kept on the device and sent again until Podium has them.
 import { $, h } from "./dom.js";
-import { t, formatNumber } from "./i18n.js";
+import { t, formatNumber, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 import { QAState } from "./qa-state.js";
 
@@ -95,7 +95,7 @@ export class AudienceQA {
         this.saveOutbox(this.outbox().filter((x) => x.client_id !== item.client_id));
         if (ack.ok) this.state.applyMine(ack.question);
         else {
-          $("#composer-error").textContent = ack.error.message;
+          $("#composer-error").textContent = errorText(ack.error);
           if (!$("#question-text").value) $("#question-text").value = item.text; // give it back
         }
       }

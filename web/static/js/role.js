@@ -2,7 +2,7 @@
 // arrives in the URL fragment (never sent to a server log), is kept in this browser so a
 // reload keeps the role, and travels only in the socket's auth and the API's header.
 import { $, h, config, emit, formatTime } from "./dom.js";
-import { t, lang } from "./i18n.js";
+import { t, lang, errorText } from "./i18n.js";
 import { Live } from "./live.js";
 import { PresenceView } from "./presence.js";
 
@@ -48,7 +48,7 @@ async function main() {
   const me = await api("/api/me");
   if (!me.ok) {
     if (me.error.code === "unauthorized") localStorage.removeItem(storeKey);
-    signinMessage(me.error.message);
+    signinMessage(errorText(me.error));
     return null;
   }
   if (me.event) $("#event-name").textContent = me.event.name;
@@ -101,7 +101,7 @@ async function main() {
   live.connect();
   emit("podium:live", live); // before the first snapshot: page modules attach their listeners
   const ack = await live.enter(sessionId);
-  if (!ack.ok) signinMessage(ack.error.message);
+  if (!ack.ok) signinMessage(errorText(ack.error));
   return live;
 }
 

@@ -2,7 +2,7 @@
 // and moves (backstage / live / backup / off), cues with their read receipts, the session's
 // status, the raised hands (bring backstage or decline) and the backstage chat.
 import { $, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 import { SpeakerStreams } from "./rtc.js";
 import { ChatView, healthLevel, healthText, timeOf } from "./backstage.js";
@@ -24,7 +24,7 @@ function status(text) {
 
 async function request(event, payload) {
   const ack = await live.request(event, { session: live.sessionId, ...payload });
-  if (!ack.ok) status(ack.error.message);
+  if (!ack.ok) status(errorText(ack.error));
   return ack;
 }
 

@@ -7,7 +7,7 @@
 // The page gets its connection from role.js (the studio page) or audience.js (an audience
 // member brought on stage) through the podium:* document events.
 import { $, h, formatTime, localZone } from "./dom.js";
-import { t, lang } from "./i18n.js";
+import { t, lang, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 import { ClockView } from "./clock.js";
 import { QAState } from "./qa-state.js";
@@ -124,7 +124,7 @@ $("#cue-ok").addEventListener("click", async () => {
 $("#take-over").addEventListener("click", async () => {
   if (!live) return;
   const ack = await live.join(live.sessionId);
-  if (!ack.ok) $("#elsewhere-text").textContent = ack.error.message;
+  if (!ack.ok) $("#elsewhere-text").textContent = errorText(ack.error);
 });
 
 // --- camera and microphone ---------------------------------------------------------------
