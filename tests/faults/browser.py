@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import statistics
 import time
 from typing import Any
 
@@ -85,9 +84,6 @@ class Crowd:
         if not self.back:
             return "-"
         return f"{percentile(self.back, 50):.2f} / {percentile(self.back, 99):.2f} s"
-
-    def mean_back(self) -> float:
-        return statistics.fmean(self.back) if self.back else 0.0
 
     async def close(self) -> None:
         self.stopping = True
