@@ -91,7 +91,14 @@ export class AudienceQA {
     try {
       for (const item of this.outbox()) {
         const ack = await this.live.request(P.QA_ASK, { session: this.live.sessionId, ...item });
-        if (!ack.ok && ack.error.code === "unavailable") break; // keep it; try again on reconnect
+        if (!ack.ok && ack.error.code === "unavailable") {
+          // Keep it, and try again when Podium says (a reconnect or a snapshot also does),
+          // spread out so a room refused at once does not come back at once.
+          const wait = (ack.error.retry_after || 1) * 1000 * (1 + Math.random());
+          clearTimeout(this.retry);
+          this.retry = setTimeout(() => this.flush(), wait);
+          break;
+        }
         this.saveOutbox(this.outbox().filter((x) => x.client_id !== item.client_id));
         if (ack.ok) this.state.applyMine(ack.question);
         else {
