@@ -218,3 +218,18 @@ async def test_a_refusal_is_shown_in_the_pages_language_by_its_code(browser: Chr
     assert await english.evaluate(error_text, invalid) == invalid["message"], (
         "English pages show the exact message"
     )
+
+
+@pytest.mark.browser
+async def test_names_are_listed_as_each_language_lists_them(browser: Chromium, world: World):
+    person = await browser.person()
+    as_list = "(names) => import('/static/js/i18n.js').then((m) => m.formatList(names))"
+    expected = {"en": "Ann, Bo, and Cy", "zh-CN": "Ann、Bo和Cy", "he": None}  # he: below
+    for lang, listed in expected.items():
+        page = await browser.open(person, f"/e/{world.event['code']}?lang={lang}")
+        got = await page.evaluate(as_list, ["Ann", "Bo", "Cy"])
+        if lang == "he":  # the exact marks vary with ICU: the Hebrew conjunction is there
+            assert "Ann" in got and "ו" in got and "Cy" in got, got
+        else:
+            assert got == listed, (lang, got)
+        await page.close()

@@ -3,7 +3,7 @@
 // moderator brings backstage turns this very page into the speaker's studio: the socket is
 // upgraded in place, no reload, and after a reconnect or reload it is upgraded again.
 import { $, emit } from "./dom.js";
-import { t, errorText } from "./i18n.js";
+import { t, errorText, formatList } from "./i18n.js";
 import * as P from "./protocol.js";
 
 const HLS_RETRY_MS = 5000;
@@ -34,7 +34,7 @@ export class AudienceStage {
     const names = stage.lineup.map((s) => s.label || t("role.speaker"));
     $("#stage-status").textContent = t(`status.${stage.status}`);
     $("#stage-status").dataset.status = stage.status;
-    $("#on-stage").textContent = names.length ? t("audience.on_stage", { names: names.join(", ") }) : "";
+    $("#on-stage").textContent = names.length ? t("audience.on_stage", { names: formatList(names) }) : "";
   }
 
   // --- the stream, for the remote audience ------------------------------------------------

@@ -26,6 +26,15 @@ export function errorText(error) {
   return key in strings ? t(key, { s: error.retry_after ?? 1 }) : error.message;
 }
 
+// Names joined as the page's language joins them: "Ann, Bo and Cy", "安、博和赛".
+export function formatList(items) {
+  try {
+    return new Intl.ListFormat(lang, { style: "long", type: "conjunction" }).format(items);
+  } catch {
+    return items.join(", ");
+  }
+}
+
 export function formatNumber(n) {
   return new Intl.NumberFormat(lang).format(n);
 }

@@ -7,7 +7,7 @@
 // The page gets its connection from role.js (the studio page) or audience.js (an audience
 // member brought on stage) through the podium:* document events.
 import { $, h, formatTime, localZone } from "./dom.js";
-import { t, lang, errorText } from "./i18n.js";
+import { t, lang, errorText, formatList } from "./i18n.js";
 import * as P from "./protocol.js";
 import { ClockView } from "./clock.js";
 import { QAState } from "./qa-state.js";
@@ -53,7 +53,7 @@ function renderStage(stage) {
   const onStage = stage.lineup.filter((s) => ON_STAGE.includes(s.state)).map((s) => s.label || t("role.speaker"));
   const next = stage.lineup.find((s) => s.state === "backstage");
   $("#now-next").textContent = [
-    t("studio.now_live", { names: onStage.length ? onStage.join(", ") : t("studio.nobody") }),
+    t("studio.now_live", { names: onStage.length ? formatList(onStage) : t("studio.nobody") }),
     next ? t("studio.up_next", { name: next.label || t("role.speaker") }) : null,
   ].filter(Boolean).join(" · ");
   publishTo();
