@@ -290,7 +290,7 @@ settingsForm.querySelector('[name="anonymous"]').addEventListener("change", (e) 
 settingsForm.querySelector('[name="slow_seconds"]').addEventListener("change", (e) => saveSettings({ slow_seconds: Number(e.target.value) }));
 settingsForm.querySelector('[name="max_length"]').addEventListener("change", (e) => saveSettings({ max_length: Number(e.target.value) }));
 $("#save-words").addEventListener("click", () => {
-  const words = settingsForm.querySelector('[name="words"]').value.split(/[,\n]/).map((w) => w.trim()).filter(Boolean);
+  const words = settingsForm.querySelector('[name="words"]').value.split(/[,，、;；\n]/).map((w) => w.trim()).filter(Boolean);
   saveSettings({ words });
 });
 for (const b of document.querySelectorAll("[data-export]")) b.addEventListener("click", () => download(b.dataset.export));
