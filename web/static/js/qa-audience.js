@@ -141,8 +141,11 @@ export class AudienceQA {
     return h("li", { class: `question state-${q.state}${q.on_screen ? " is-on-screen" : ""}`, "data-question": q.id },
       h("button", {
         type: "button", class: "vote", "aria-pressed": voted ? "true" : "false", disabled: !votable,
-        "aria-label": t(voted ? "qa.unvote" : "qa.vote"), onclick: () => this.vote(q),
+        onclick: () => this.vote(q),
       }, h("span", { class: "vote-arrow", "aria-hidden": "true", text: "▲" }),
+        // Named by what it shows plus what it does ("Vote for this question 3"): a name that
+        // leaves out the visible count would not be the one a voice-control user says.
+        h("span", { class: "sr-only", text: t(voted ? "qa.unvote" : "qa.vote") + " " }),
         h("span", { class: "vote-count", text: formatNumber(q.votes) })),
       h("div", { class: "question-body" },
         h("p", { class: "question-text", dir: "auto", text: q.text }),
@@ -162,7 +165,9 @@ export class AudienceQA {
     const screen = s.onScreen();
     const pinned = $("#on-screen");
     pinned.hidden = !screen;
-    pinned.replaceChildren(...(screen ? [h("p", { class: "on-screen-label", text: t("qa.on_screen_now") }), this.row(screen)] : []));
+    pinned.replaceChildren(...(screen
+      ? [h("p", { class: "on-screen-label", text: t("qa.on_screen_now") }), h("ul", { class: "questions" }, this.row(screen))]
+      : []));
     const mineIds = new Set(s.mine.keys());
     const pendingOutbox = this.outbox().map((item) => ({
       id: `outbox-${item.client_id}`, text: item.text, votes: 0, state: "sending", name: "", anonymous: item.anonymous,

@@ -1,0 +1,85 @@
+"""Accessibility (issue 10): every page, in every language, at phone and desktop size, has no
+serious or critical axe-core violation (axe-core from npm, injected by Playwright; never
+served to visitors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import Running, World, moderator, person
+from tests.web.conftest import Chromium
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_SOURCE = AXE.read_text(encoding="utf-8") + "\n;true"
+SIZES = {"phone": {"width": 360, "height": 640}, "desktop": {"width": 1280, "height": 800}}
+
+
+async def violations(page: Page) -> list[str]:
+    # Evaluated through the DevTools protocol, which the page's CSP (script-src 'self') does
+    # not govern: no inline script is added to the page.
+    await page.evaluate(AXE_SOURCE)
+    found = await page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {resultTypes: ["violations"]});
+            return r.violations
+              .filter((v) => v.impact === "serious" || v.impact === "critical")
+              .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`
+                 + ` - ${v.nodes[0].failureSummary.replace(/\\s+/g, " ").slice(0, 200)}`);
+        }"""
+    )
+    return list(found)
+
+
+async def a_live_session(server: Running, world: World, http) -> list[Any]:
+    """Questions in every state a page shows: approved with votes, one on screen, pending."""
+    mod = await moderator(server, world)
+    await mod.call("qa:settings", {"session": world.session, "moderation": "pre"})
+    ann = await person(server, world, http, "Ann")
+    ids = []
+    for i, text in enumerate(["第一个问题：如何开始？", "שאלה שנייה", "A third question"]):
+        ack = await ann.call("qa:ask", {"session": world.session, "text": text, "client_id": f"a11y{i}"})
+        ids.append(ack["question"]["id"])
+    for qid in ids[:2]:
+        assert (
+            await mod.call("qa:moderate", {"session": world.session, "question": qid, "action": "approve"})
+        )["ok"]
+    await mod.call("qa:moderate", {"session": world.session, "question": ids[0], "action": "screen"})
+    await ann.call("qa:vote", {"session": world.session, "question": ids[1], "vote": True})
+    return [mod, ann]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("lang", ["en", "zh-CN", "he"])
+async def test_every_page_has_no_serious_or_critical_axe_violation(
+    browser: Chromium, world: World, server: Running, http, lang, size
+):
+    clients = await a_live_session(server, world, http)
+    code, sid = world.event["code"], world.session
+    pages = {
+        "landing": "/",
+        "audience": f"/e/{code}",
+        "moderator": f"/m/{sid}#t={world.tokens['moderator']}",
+        "screen": f"/s/{sid}#t={world.tokens['screen']}",
+        "studio": f"/studio/{sid}#t={world.tokens['speaker']}",
+        "organizer": f"/o#t={await server.organizer_token()}",
+    }
+    person = await browser.person(viewport=SIZES[size])
+    found = {}
+    for name, path in pages.items():
+        sep = "&" if "?" in path.split("#")[0] else "?"
+        base, _, fragment = path.partition("#")
+        page = await browser.open(person, f"{base}{sep}lang={lang}" + (f"#{fragment}" if fragment else ""))
+        await expect(page.locator("html")).to_have_attribute("lang", lang)
+        await page.wait_for_load_state("networkidle")
+        found[name] = await violations(page)
+        await page.close()
+    for client in clients:
+        await client.sio.disconnect()
+    bad = {name: v for name, v in found.items() if v}
+    assert not bad, bad
