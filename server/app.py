@@ -33,6 +33,8 @@ from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
 from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
+from server.store.migrate import migrate
+from server.store.pending import RECHECK_S, Pending
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
@@ -55,20 +57,22 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
     await client.ping()
+    await migrate(client)
     app[appkeys.REDIS] = client
     app[appkeys.EVENTS] = EventStore(client)
     identity = IdentityStore(client)
     app[appkeys.IDENTITY] = identity
-    app[appkeys.PRESENCE_STORE] = PresenceStore(client)
+    pending = app[appkeys.PENDING] = Pending()
+    app[appkeys.PRESENCE_STORE] = PresenceStore(client, pending)
     app[appkeys.RATES] = RateLimiter(client)
-    app[appkeys.QA] = QAStore(client)
-    app[appkeys.REACTIONS] = ReactionStore(client)
+    app[appkeys.QA] = QAStore(client, pending)
+    app[appkeys.REACTIONS] = ReactionStore(client, pending)
     app[appkeys.CLOCK] = ClockStore(client)
     app[appkeys.LINEUP] = LineupStore(client)
     app[appkeys.RTC] = RtcStore(client)
     app[appkeys.BACKSTAGE] = BackstageStore(client)
     app[appkeys.FEED] = FeedStore(client)
-    app[appkeys.JOINS] = JoinStore(client)
+    app[appkeys.JOINS] = JoinStore(client, pending)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     background = dedicated(
@@ -97,11 +101,18 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     )
     ticks.every(0.1, "reactions", ReactionLogger(app).flush_once)
     ticks.every(guard.SWEEP_S, "access sweep", app[appkeys.GUARD].sweep_once)
+    ticks.every(RECHECK_S, "pending recheck", lambda: _recheck(app))
     async for _ in presence.run():
         yield
     await ticks.stop(grace=2)
     await hub.stop()
     await stop_manager(sio)
+
+
+async def _recheck(app: web.Application) -> None:
+    """Note every session this worker holds for its coalesced updates, in case a worker that
+    changed one died before logging it (server/store/pending.py)."""
+    app[appkeys.PENDING].recheck(list(app[appkeys.HUB].sessions))
 
 
 async def _on_shutdown(app: web.Application) -> None:

@@ -19,6 +19,7 @@ from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
 from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
+from server.store.pending import Pending
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
@@ -48,6 +49,8 @@ BACKSTAGE = web.AppKey("backstage", BackstageStore)
 FEED = web.AppKey("feed", FeedStore)
 HUB: web.AppKey[FeedHub] = web.AppKey("hub")
 JOINS = web.AppKey("joins", JoinStore)
+# The sessions whose coalesced updates this worker owes the log (server/store/pending.py).
+PENDING = web.AppKey("pending", Pending)
 GATE: web.AppKey[Gate] = web.AppKey("gate")
 DOORS: web.AppKey[Doors] = web.AppKey("doors")  # who may open a socket on this worker
 GUARD: web.AppKey[Guard] = web.AppKey("guard")

@@ -515,8 +515,7 @@ async def update_invite(request: web.Request) -> web.Response:
         sessions = await request.app[appkeys.EVENTS].session_ids(invite.event_id)
     lineup = request.app[appkeys.LINEUP]
     for session_id in sessions:
-        if await lineup.state_of(session_id, invite_id) is not None:
-            await lineup.touch(session_id)  # logged: every stage shows the recording
+        await lineup.touch(session_id, invite_id, url)  # logged: every stage shows the recording
     return json_ok(invite={**invite.public(), "backup_url": url or None})
 
 

@@ -318,8 +318,7 @@ class FeedHub:
                     if entries:
                         self._wake_id = str(entries[-1][0])
                     continue
-                session_id = key[len(keys.PREFIX) + len("ses:") : -len(":log")]
-                local = self.sessions.get(session_id)
+                local = self.sessions.get(keys.session_of_log(key))
                 if local is not None and not local.reloading:
                     self._take(local, entries)
             now = time.monotonic()

@@ -39,8 +39,9 @@ class PresenceService:
             name="podium-heartbeat",
             socket_timeout=self.settings.redis_socket_timeout,
         )
-        self.beat_store = PresenceStore(self.beat)
-        self.sweep_store = PresenceStore(app[appkeys.BACKGROUND])
+        pending = app[appkeys.PENDING]  # what any of them changes, the flush logs
+        self.beat_store = PresenceStore(self.beat, pending)
+        self.sweep_store = PresenceStore(app[appkeys.BACKGROUND], pending)
 
     async def heartbeat_once(self) -> None:
         """Prove this worker is alive; if it had been presumed dead, count its sockets again."""
@@ -63,9 +64,9 @@ class PresenceService:
     async def reconcile_once(self) -> None:
         """Remove connections Redis holds for this worker that it no longer has."""
         local = self.app[appkeys.CONNECTIONS]
-        for conn in await self.sweep_store.worker_connections(self.worker):
+        for conn, session_id in (await self.sweep_store.worker_connections(self.worker)).items():
             if conn not in local:
-                await self.sweep_store.leave(conn)
+                await self.sweep_store.leave(conn, session_id, self.worker)
 
     async def flush_once(self) -> int:
         """Log the counts of sessions that changed and are due, and who of the lineup is

@@ -106,7 +106,7 @@ async def on_disconnect(app: web.Application, sid: str, *_reason: Any) -> None:
         return
     with bind(conn=sid, session=conn.session_id):
         try:
-            await app[appkeys.PRESENCE_STORE].leave(sid)
+            await app[appkeys.PRESENCE_STORE].leave(sid, conn.session_id, app[appkeys.WORKER_ID])
         except Exception:
             # The reconciler retries this; the client is gone either way.
             logger.exception("presence leave failed")
@@ -214,7 +214,7 @@ async def _leave_session(app: web.Application, conn: Conn, *, presence: bool = T
         await sio.leave_room(conn.sid, room)
     app[appkeys.HUB].unregister(conn)
     if presence:
-        await app[appkeys.PRESENCE_STORE].leave(conn.sid)
+        await app[appkeys.PRESENCE_STORE].leave(conn.sid, conn.session_id, app[appkeys.WORKER_ID])
     await rtc.left(app, conn, conn.session_id)
     conn.session_id = conn.event_id = conn.member = conn.where = None
 
@@ -223,8 +223,8 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """session:join {session, where?, since?} -> the session's snapshot (or, with `since` and a
     log that reaches back, what changed since then); leaves any previous session.
 
-    An audience member's join is one round trip to the store (admitted, counted and their
-    own parts read in one pipeline); the shared state comes from this worker's copy."""
+    An audience member's join is two round trips to the store (admitted; then counted with
+    their own parts read, in one pipeline); the shared state comes from this worker's copy."""
     data = validate.payload(data, {"session", "where", "since"}, required={"session"})
     session_id = validate.identifier(data["session"], "session")
     since = _position(data["since"]) if validate.present(data, "since") else None
@@ -266,6 +266,7 @@ async def _join(
         hand=who.role == idn.AUDIENCE,
         limit=JOINS_PER_WINDOW,
         window_ms=JOIN_WINDOW_MS,
+        previous=conn.session_id,
     )
     if conn.session_id:
         # Counted in the new session already (presence moved it); out of the old one's rest.

@@ -48,8 +48,10 @@ async def speaker_arrived(app: web.Application, conn: Conn, session_id: str) -> 
     invite_id = conn.principal.invite_id
     if conn.principal.role != idn.SPEAKER or not invite_id or not conn.member:
         return False
-    label = (await app[appkeys.IDENTITY].get_invite(invite_id)).label
-    changed, _version = await app[appkeys.LINEUP].arrive(session_id, invite_id, label, conn.member)
+    invite = await app[appkeys.IDENTITY].get_invite(invite_id)
+    changed, _version = await app[appkeys.LINEUP].arrive(
+        session_id, invite_id, invite.label, conn.member, invite.backup_url
+    )
     return changed
 
 

@@ -42,7 +42,7 @@ class ClockStore:
         """Apply an action (or 'read'); amount is the duration to start from, or the time to add."""
         try:
             v, state, left, deadline, now = await self._script(
-                keys=[keys.session(session_id)], args=[action, amount_ms]
+                keys=[keys.session(session_id), keys.log(session_id)], args=[action, amount_ms]
             )
         except ResponseError as exc:
             if "not_found" in str(exc):

@@ -71,6 +71,11 @@ def _info(session: Session, event: Event) -> list[str]:
     return ["info", json.dumps(data, ensure_ascii=False)]
 
 
+def _end_keys(session_id: str) -> list[str]:
+    """session_end.lua's KEYS: the session, its log, then what goes with it."""
+    return [keys.session(session_id), keys.log(session_id), *keys.session_keys(session_id)]
+
+
 class EventStore:
     """Create, read, change and delete events and their sessions."""
 
@@ -97,10 +102,9 @@ class EventStore:
         """Store a new event; its code must be free (it is claimed here if not yet)."""
         if not await self.claim_code(event.code, event.id):
             raise Conflict(f"The code {event.code} is taken by another event.", field="code")
-        async with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.event(event.id), mapping=_event_fields(event))
-            pipe.zadd(keys.EVENTS, {event.id: event.created_at})
-            await pipe.execute()
+        # The event, then the index that lists it (different slots: two steps, in this order).
+        await self.r.hset(keys.event(event.id), mapping=_event_fields(event))
+        await self.r.zadd(keys.EVENTS, {event.id: event.created_at})
         return event
 
     async def get_event(self, event_id: str) -> Event:
@@ -132,11 +136,9 @@ class EventStore:
         """Store an event's changes; a new code is claimed first and the old one released."""
         if new.code != old.code and not await self.claim_code(new.code, new.id):
             raise Conflict(f"The code {new.code} is taken by another event.", field="code")
-        async with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.event(new.id), mapping=_event_fields(new))
-            if new.code != old.code:
-                pipe.delete(keys.code(old.code))
-            await pipe.execute()
+        await self.r.hset(keys.event(new.id), mapping=_event_fields(new))
+        if new.code != old.code:
+            await self.r.delete(keys.code(old.code))
         return new
 
     async def delete_event(self, event: Event) -> tuple[list[str], list[str]]:
@@ -144,23 +146,25 @@ class EventStore:
         session_ids = await self.r.zrange(keys.event_sessions(event.id), 0, -1)
         invite_ids = await self.r.zrange(keys.event_invites(event.id), 0, -1)
         for session_id in session_ids:
-            await self._end(keys=[keys.session(session_id), *keys.session_keys(session_id)])
-        async with self.r.pipeline(transaction=True) as pipe:
+            await self._end(keys=_end_keys(session_id))
+        # Keys of many owners (slots): one by one, the index that lists the event first.
+        await self.r.zrem(keys.EVENTS, event.id)
+        async with self.r.pipeline(transaction=False) as pipe:
             for invite_id in invite_ids:
                 pipe.delete(keys.invite(invite_id))
-            pipe.delete(keys.event_sessions(event.id), keys.event_invites(event.id))
-            pipe.delete(keys.event(event.id), keys.code(event.code))
-            pipe.zrem(keys.EVENTS, event.id)
+            pipe.delete(keys.code(event.code))
+            await pipe.execute()
+        async with self.r.pipeline(transaction=True) as pipe:  # the event's own slot
+            pipe.delete(keys.event_sessions(event.id), keys.event_invites(event.id), keys.event(event.id))
             await pipe.execute()
         return session_ids, invite_ids
 
     async def create_session(self, session: Session) -> Session:
         """Store a new session of an existing event, at version 1."""
-        async with self.r.pipeline(transaction=True) as pipe:
-            fields = {**_session_fields(session), "v": 1, "lk": 0, "qpend": 0, "qdecl": 0}
-            pipe.hset(keys.session(session.id), mapping=fields)
-            pipe.zadd(keys.event_sessions(session.event_id), {session.id: session.starts_at})
-            await pipe.execute()
+        # The session, then the event's index of it (different slots: two steps, in this order).
+        fields = {**_session_fields(session), "v": 1, "lk": 0, "qpend": 0, "qdecl": 0}
+        await self.r.hset(keys.session(session.id), mapping=fields)
+        await self.r.zadd(keys.event_sessions(session.event_id), {session.id: session.starts_at})
         return replace(session, version=1)
 
     async def get_session(self, session_id: str) -> Session:
@@ -191,7 +195,9 @@ class EventStore:
         for field, value in _session_fields(session).items():
             flat += [field, value]
         version = int(
-            await self._update(keys=[keys.session(session.id)], args=[*_info(session, event), *flat])
+            await self._update(
+                keys=[keys.session(session.id), keys.log(session.id)], args=[*_info(session, event), *flat]
+            )
         )
         if not version:
             raise NotFound("No such session.")
@@ -200,9 +206,13 @@ class EventStore:
 
     async def log_info(self, session: Session, event: Event) -> int:
         """Log a session's public view again (its event changed); the new version, 0 if gone."""
-        return int(await self._update(keys=[keys.session(session.id)], args=_info(session, event)))
+        return int(
+            await self._update(
+                keys=[keys.session(session.id), keys.log(session.id)], args=_info(session, event)
+            )
+        )
 
     async def delete_session(self, session: Session) -> None:
         """Delete a session (its invites are revoked by the caller); its log says so last."""
-        await self._end(keys=[keys.session(session.id), *keys.session_keys(session.id)])
+        await self._end(keys=_end_keys(session.id))
         await self.r.zrem(keys.event_sessions(session.event_id), session.id)

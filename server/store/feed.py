@@ -21,11 +21,11 @@ def _flat(values: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in zip(values[::2], values[1::2], strict=True)}
 
 
-def state_from(session_id: str, raw: dict[str, Any]) -> SessionState:
-    """A session's state from what feed_load.lua read."""
+def state_from(session_id: str, raw: dict[str, Any], event_fields: dict[str, str]) -> SessionState:
+    """A session's state from what feed_load.lua read, and its event's fields."""
     fields = _flat(raw["session"])
     session = session_from(fields)
-    event = event_from(_flat(raw["event"]))
+    event = event_from(event_fields)
     duration_ms = (session.ends_at - session.starts_at) * 1000
     clock = Clock(
         state=fields.get("clock_state", "idle"),
@@ -65,10 +65,26 @@ class FeedStore:
 
     async def load(self, session_id: str) -> SessionState | None:
         """The session's state and the log position it is at, or None if there is no session."""
-        raw = await self._load(args=[keys.PREFIX, session_id])
+        script_keys = [
+            keys.session(session_id),
+            keys.qa_settings(session_id),
+            keys.questions(session_id),
+            keys.presence_logged(session_id),
+            keys.reaction_totals(session_id),
+            keys.reactions_unsent(session_id),
+            *keys.stage_keys(session_id),
+        ]
+        raw = await self._load(keys=script_keys)
         if not raw:
             return None
-        return state_from(session_id, json.loads(raw))
+        state = json.loads(raw)
+        # The event's own slot, read after: any change to it since is in the log after this
+        # position, whole (each edit logs the session's and the event's public fields).
+        event_id = _flat(state["session"]).get("event_id", "")
+        event = await self.r.hgetall(keys.event(event_id))
+        if not event:
+            return None  # a session of a deleted event (deleted with it)
+        return state_from(session_id, state, event)
 
     async def since(self, session_id: str, pos: Position, limit: int) -> list[Entry]:
         """Up to `limit` entries after `pos`, oldest first (the log may have been trimmed past

@@ -95,9 +95,9 @@ class IdentityStore:
         async with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(keys.invite(invite.id), mapping=fields)
             pipe.expireat(keys.invite(invite.id), invite.expires_at + 86400)
-            if invite.event_id:
-                pipe.zadd(keys.event_invites(invite.event_id), {invite.id: invite.created_at})
             await pipe.execute()
+        if invite.event_id:  # the event's index of it, on the event's slot: after the invite
+            await self.r.zadd(keys.event_invites(invite.event_id), {invite.id: invite.created_at})
         return invite
 
     async def get_invite(self, invite_id: str) -> Invite:

@@ -1,18 +1,31 @@
 """Every Redis key Podium uses, in one place. All start with PREFIX so a shared server is safe.
 
-Podium runs against one Redis/Valkey primary (not Cluster): its Lua scripts touch
-keys derived inside the script from PREFIX, which Cluster would refuse.
+Keys are grouped by what they belong to, and the group's id is the key's hash tag (the part
+in braces, which is all Redis Cluster hashes): every key of a session is on the session's
+slot (`podium:ses:{<session>}...`), every key of an event on the event's, every key of a
+worker on the worker's. A Lua script touches the keys of one group only, passed in KEYS
+(keys per question or per person, whose names a script only learns as it runs, it names
+from the session's key in KEYS[1]: they carry the same tag). So a session lives on one
+shard of a Cluster, and sessions spread across its shards. The few keys that stand alone
+(an invite, a participant, a join code, a rate counter, the indexes of events and workers)
+are each read or written by themselves.
+
+SCHEMA_VERSION counts layouts; server/store/migrate.py renames the keys of an older one.
 """
 
 from __future__ import annotations
 
 PREFIX = "podium:"
 
+# The layout of the keys below. 1: before hash tags (session and event keys were named
+# podium:ses:<id>..., podium:ev:<id>...). 2: hash tags, one slot per session.
+SCHEMA_VERSION = 2
+SCHEMA = PREFIX + "schema"  # string: the layout the store holds
+MIGRATING = PREFIX + "migrating"  # string: a worker is migrating the store (expires)
+
 SECRET = PREFIX + "secret"
 EVENTS = PREFIX + "events"  # zset event id -> created_at
 WORKERS = PREFIX + "workers"  # zset worker id -> last heartbeat (ms)
-PRESENCE_DIRTY = PREFIX + "presence:dirty"  # set of session ids with unsent counts
-STAGE_DIRTY = PREFIX + "stage:dirty"  # set of session ids where a speaker came or went (presence.lua)
 
 # How many entries a session's change log keeps (approximately: Redis trims whole nodes).
 # A client that was away for fewer changes than this resumes from the log; past it, it gets
@@ -21,19 +34,19 @@ STAGE_DIRTY = PREFIX + "stage:dirty"  # set of session ids where a speaker came 
 FEED_MAX_ENTRIES = 2000
 
 
-def event(event_id: str) -> str:
-    """Hash: the event's fields."""
-    return f"{PREFIX}ev:{event_id}"
+def _ses(session_id: str, rest: str = "") -> str:
+    return f"{PREFIX}ses:{{{session_id}}}{rest}"
 
 
-def event_sessions(event_id: str) -> str:
-    """Zset: session id -> starts_at."""
-    return f"{PREFIX}ev:{event_id}:sessions"
+def _ev(event_id: str, rest: str = "") -> str:
+    return f"{PREFIX}ev:{{{event_id}}}{rest}"
 
 
-def event_invites(event_id: str) -> str:
-    """Zset: invite id -> created_at."""
-    return f"{PREFIX}ev:{event_id}:invites"
+def _worker(worker_id: str, rest: str) -> str:
+    return f"{PREFIX}worker:{{{worker_id}}}{rest}"
+
+
+# --- stand-alone keys ----------------------------------------------------------------------
 
 
 def code(join_code: str) -> str:
@@ -41,28 +54,8 @@ def code(join_code: str) -> str:
     return f"{PREFIX}code:{join_code}"
 
 
-def session(session_id: str) -> str:
-    """Hash: the session's fields and its version `v`."""
-    return f"{PREFIX}ses:{session_id}"
-
-
-def log(session_id: str) -> str:
-    """Stream: the session's change log, entries "v-k" (see server/domain/feed.py)."""
-    return f"{PREFIX}ses:{session_id}:log"
-
-
-def voted(session_id: str, participant_id: str) -> str:
-    """Set: the questions of a session one person has voted for (qa.lua keeps it)."""
-    return f"{PREFIX}ses:{session_id}:voted:{participant_id}"
-
-
-def worker_wake(worker_id: str) -> str:
-    """Stream: nudges a worker's feed reader to read a new set of logs."""
-    return f"{PREFIX}worker:{worker_id}:wake"
-
-
 def invite(invite_id: str) -> str:
-    """Hash: an invite link's role, scope, label, expiry and revocation."""
+    """Hash: an invite link's role, scope, label, expiry, revocation and backup recording."""
     return f"{PREFIX}inv:{invite_id}"
 
 
@@ -76,142 +69,275 @@ def rate(bucket: str) -> str:
     return f"{PREFIX}rl:{bucket}"
 
 
-# Presence keys are also built inside presence.lua from PREFIX; keep the two in step.
-def presence_counts(session_id: str) -> str:
-    """Hash: "role|where" -> people; "_seq" -> presence sequence number."""
-    return f"{PREFIX}ses:{session_id}:pcounts"
+# --- an event's keys (tagged by the event) -------------------------------------------------
 
 
-def presence_logged(session_id: str) -> str:
-    """Hash: the counts the session's log holds now (the last coalesced update)."""
-    return f"{PREFIX}ses:{session_id}:plogged"
+def event(event_id: str) -> str:
+    """Hash: the event's fields."""
+    return _ev(event_id)
 
 
-def presence_members(session_id: str) -> str:
-    """Hash: "role|person" -> open connections."""
-    return f"{PREFIX}ses:{session_id}:pmembers"
+def event_sessions(event_id: str) -> str:
+    """Zset: session id -> starts_at."""
+    return _ev(event_id, ":sessions")
 
 
-def presence_where(session_id: str) -> str:
-    """Hash: "role|person" -> hall or remote."""
-    return f"{PREFIX}ses:{session_id}:pwhere"
-
-
-def connection(conn_id: str) -> str:
-    """Hash: a socket's session, member and worker."""
-    return f"{PREFIX}conn:{conn_id}"
-
-
-def worker_connections(worker_id: str) -> str:
-    """Set: the sockets a worker holds."""
-    return f"{PREFIX}worker:{worker_id}:conns"
-
-
-# Q&A keys are also built inside qa.lua and votes_flush.lua from PREFIX; keep them in step.
-def qa_settings(session_id: str) -> str:
-    """Hash: a session's Q&A settings."""
-    return f"{PREFIX}ses:{session_id}:qa"
-
-
-def questions(session_id: str) -> str:
-    """Zset: question id -> created (ms)."""
-    return f"{PREFIX}ses:{session_id}:qs"
-
-
-def question(session_id: str, question_id: str) -> str:
-    """Hash: one question."""
-    return f"{PREFIX}ses:{session_id}:q:{question_id}"
-
-
-def voters(session_id: str, question_id: str) -> str:
-    """Set: the people who voted for a question."""
-    return f"{PREFIX}ses:{session_id}:q:{question_id}:voters"
-
-
-def qa_muted(session_id: str) -> str:
-    """Set: people muted in a session."""
-    return f"{PREFIX}ses:{session_id}:muted"
+def event_invites(event_id: str) -> str:
+    """Zset: invite id -> created_at."""
+    return _ev(event_id, ":invites")
 
 
 def banned(event_id: str) -> str:
     """Set: participant ids banned from an event."""
-    return f"{PREFIX}ev:{event_id}:banned"
+    return _ev(event_id, ":banned")
 
 
 def banned_addresses(event_id: str) -> str:
     """Hash: keyed hash of a banned person's address -> when the ban began (s)."""
-    return f"{PREFIX}ev:{event_id}:banned_addr"
+    return _ev(event_id, ":banned_addr")
 
 
-# Reaction keys are also built inside reactions.lua from PREFIX.
+# --- a worker's keys (tagged by the worker) ------------------------------------------------
+
+
+def worker_wake(worker_id: str) -> str:
+    """Stream: nudges a worker's feed reader to read a new set of logs."""
+    return _worker(worker_id, ":wake")
+
+
+def worker_sessions(worker_id: str) -> str:
+    """Set: the sessions a worker has (or had) connections in, for the sweep that removes
+    them when it dies (written before its first connection in each is counted)."""
+    return _worker(worker_id, ":sessions")
+
+
+def ready(worker_id: str) -> str:
+    """String: /readyz's probe write."""
+    return _worker(worker_id, ":ready")
+
+
+# --- a session's keys (tagged by the session) ----------------------------------------------
+
+
+def session(session_id: str) -> str:
+    """Hash: the session's fields and its version `v`."""
+    return _ses(session_id)
+
+
+def log(session_id: str) -> str:
+    """Stream: the session's change log, entries "v-k" (see server/domain/feed.py)."""
+    return _ses(session_id, ":log")
+
+
+def session_of_log(key: str) -> str:
+    """The session id in the name of a session's log."""
+    return key[len(PREFIX) + len("ses:{") : -len("}:log")]
+
+
+def voted(session_id: str, participant_id: str) -> str:
+    """Set: the questions of a session one person has voted for (qa.lua keeps it)."""
+    return _ses(session_id, f":voted:{participant_id}")
+
+
+# Presence (presence.lua).
+def presence_counts(session_id: str) -> str:
+    """Hash: "role|where" -> people; "_seq" -> presence sequence number."""
+    return _ses(session_id, ":pcounts")
+
+
+def presence_logged(session_id: str) -> str:
+    """Hash: the counts the session's log holds now (the last coalesced update)."""
+    return _ses(session_id, ":plogged")
+
+
+def presence_members(session_id: str) -> str:
+    """Hash: "role|person" -> open connections."""
+    return _ses(session_id, ":pmembers")
+
+
+def presence_where(session_id: str) -> str:
+    """Hash: "role|person" -> hall or remote."""
+    return _ses(session_id, ":pwhere")
+
+
+def presence_conns(session_id: str) -> str:
+    """Hash: socket id -> "worker|role|person" of each connection counted in the session."""
+    return _ses(session_id, ":pconns")
+
+
+def presence_worker(session_id: str, worker_id: str) -> str:
+    """Set: the sockets one worker has counted in the session (what its sweep removes)."""
+    return _ses(session_id, f":pw:{worker_id}")
+
+
+def presence_keys(session_id: str, worker_id: str) -> list[str]:
+    """What presence.lua's join, leave, where and reap touch, in its order."""
+    return [
+        presence_conns(session_id),
+        presence_worker(session_id, worker_id),
+        presence_members(session_id),
+        presence_where(session_id),
+        presence_counts(session_id),
+        presence_dirty(session_id),
+        online_dirty(session_id),
+    ]
+
+
+def presence_dirty(session_id: str) -> str:
+    """String: the counts changed since they were last logged."""
+    return _ses(session_id, ":pdirty")
+
+
+def presence_gate(session_id: str) -> str:
+    """String (expiring): the counts were logged less than a gate ago."""
+    return _ses(session_id, ":pgate")
+
+
+def online_dirty(session_id: str) -> str:
+    """String: a speaker came or went since who is connected was last logged."""
+    return _ses(session_id, ":sdirty")
+
+
+# Q&A (qa.lua, votes_flush.lua; per question and per person keys are named in qa.lua).
+def qa_settings(session_id: str) -> str:
+    """Hash: a session's Q&A settings."""
+    return _ses(session_id, ":qa")
+
+
+def questions(session_id: str) -> str:
+    """Zset: question id -> created (ms)."""
+    return _ses(session_id, ":qs")
+
+
+def question(session_id: str, question_id: str) -> str:
+    """Hash: one question."""
+    return _ses(session_id, f":q:{question_id}")
+
+
+def voters(session_id: str, question_id: str) -> str:
+    """Set: the people who voted for a question."""
+    return _ses(session_id, f":q:{question_id}:voters")
+
+
+def qa_muted(session_id: str) -> str:
+    """Set: people muted in a session."""
+    return _ses(session_id, ":muted")
+
+
+def votes_dirty(session_id: str) -> str:
+    """Set: the questions whose vote counts changed since they were last logged."""
+    return _ses(session_id, ":qvdirty")
+
+
+def votes_gate(session_id: str) -> str:
+    """String (expiring): vote counts were logged less than a gate ago."""
+    return _ses(session_id, ":qvgate")
+
+
+# Reactions (reactions.lua).
+def reactions_unsent(session_id: str) -> str:
+    """Hash: emoji -> reactions since the last tick."""
+    return _ses(session_id, ":rx")
+
+
 def reaction_totals(session_id: str) -> str:
     """Hash: emoji -> all reactions the session has had."""
-    return f"{PREFIX}ses:{session_id}:rxtotal"
+    return _ses(session_id, ":rxtotal")
 
 
+def reactions_gate(session_id: str) -> str:
+    """String (expiring): a tick was logged less than a gate ago."""
+    return _ses(session_id, ":rxgate")
+
+
+def reaction_limit(session_id: str, person: str, emoji: str) -> str:
+    """String (expiring): this person sent this emoji a moment ago."""
+    return _ses(session_id, f":rxlimit:{person}:{emoji}")
+
+
+# The stage (lineup.lua; feed.lua renders it).
 def lineup(session_id: str) -> str:
     """Hash: speaker (invite id) -> backstage | live | backup | off."""
-    return f"{PREFIX}ses:{session_id}:lineup"
+    return _ses(session_id, ":lineup")
 
 
 def lineup_labels(session_id: str) -> str:
     """Hash: speaker (invite id) -> the label the organizer gave their link."""
-    return f"{PREFIX}ses:{session_id}:lineup:labels"
-
-
-def rtc_peers(session_id: str) -> str:
-    """Hash: socket id -> "role|speaker" of the sockets that may signal in a session."""
-    return f"{PREFIX}ses:{session_id}:rtc"
+    return _ses(session_id, ":lineup:labels")
 
 
 def lineup_members(session_id: str) -> str:
     """Hash: speaker (invite id) -> their presence member ("speaker|person"), for online checks."""
-    return f"{PREFIX}ses:{session_id}:lineup:members"
+    return _ses(session_id, ":lineup:members")
 
 
 def lineup_order(session_id: str) -> str:
     """Zset: speaker (invite id) -> arrival number (the running order)."""
-    return f"{PREFIX}ses:{session_id}:lineup:order"
+    return _ses(session_id, ":lineup:order")
+
+
+def lineup_backups(session_id: str) -> str:
+    """Hash: speaker (invite id) -> their backup recording's URL ("" for none): the invite's,
+    copied into the session so that the stage renders from the session's own slot."""
+    return _ses(session_id, ":lineup:backup")
 
 
 def stage(session_id: str) -> str:
     """Hash: the stage's status (scheduled | live | ended) and arrival counter."""
-    return f"{PREFIX}ses:{session_id}:stage"
+    return _ses(session_id, ":stage")
+
+
+def stage_keys(session_id: str) -> list[str]:
+    """What feed.lua's feed_stage() reads, in its order."""
+    return [
+        lineup(session_id),
+        lineup_labels(session_id),
+        lineup_order(session_id),
+        stage(session_id),
+        lineup_backups(session_id),
+        lineup_members(session_id),
+        presence_members(session_id),
+    ]
+
+
+def rtc_peers(session_id: str) -> str:
+    """Hash: socket id -> "role|speaker" of the sockets that may signal in a session."""
+    return _ses(session_id, ":rtc")
 
 
 def cues(session_id: str) -> str:
     """Zset: cue id -> sent at (ms), the session's recent cues."""
-    return f"{PREFIX}ses:{session_id}:cues"
+    return _ses(session_id, ":cues")
 
 
 def cue(session_id: str, cue_id: str) -> str:
     """Hash: one cue: speaker, kind, text, minutes, by, at, acked_at."""
-    return f"{PREFIX}ses:{session_id}:cue:{cue_id}"
+    return _ses(session_id, f":cue:{cue_id}")
 
 
 def chat(session_id: str) -> str:
     """List: the backstage chat's recent messages (JSON), newest first."""
-    return f"{PREFIX}ses:{session_id}:chat"
+    return _ses(session_id, ":chat")
 
 
 def chat_sent(session_id: str, author: str, client_id: str) -> str:
     """String: a chat message's id by its author's client id (a resend is not a second message)."""
-    return f"{PREFIX}ses:{session_id}:chat:sent:{author}:{client_id}"
+    return _ses(session_id, f":chat:sent:{author}:{client_id}")
 
 
 def hands(session_id: str) -> str:
     """Zset: person -> arrival number of each raised hand (the queue, in arrival order)."""
-    return f"{PREFIX}ses:{session_id}:hands"
+    return _ses(session_id, ":hands")
 
 
 def hand_notes(session_id: str) -> str:
     """Hash: person -> JSON {name, note, at} of each raised hand."""
-    return f"{PREFIX}ses:{session_id}:hands:notes"
+    return _ses(session_id, ":hands:notes")
 
 
 def hand_outcomes(session_id: str) -> str:
     """Hash: person -> JSON {state: declined | brought, token?} once a moderator answered."""
-    return f"{PREFIX}ses:{session_id}:hands:outcome"
+    return _ses(session_id, ":hands:outcome")
 
 
 def session_keys(session_id: str) -> list[str]:
@@ -221,6 +347,7 @@ def session_keys(session_id: str) -> list[str]:
         lineup_labels(session_id),
         lineup_members(session_id),
         lineup_order(session_id),
+        lineup_backups(session_id),
         stage(session_id),
         cues(session_id),
         chat(session_id),

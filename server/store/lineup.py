@@ -19,22 +19,26 @@ class LineupStore:
 
     async def _run(
         self, session_id: str, op: str, speaker: str = "", value: str = "", *, member: str = "",
-        extra: tuple[str, ...] = (),
+        backup: str = "", extra: tuple[str, ...] = (),
     ) -> tuple[bool, int]:  # fmt: skip
         changed, second = await self._script(
-            args=[keys.PREFIX, session_id, op, speaker, value, MAX_LIVE, member, *extra]
+            keys=[keys.session(session_id), keys.log(session_id), *keys.stage_keys(session_id)],
+            args=[op, speaker, value, MAX_LIVE, member, backup, *extra],
         )
         if int(changed) < 0:
             raise Conflict(str(second))
         return bool(int(changed)), int(second)
 
-    async def arrive(self, session_id: str, speaker: str, label: str, member: str) -> tuple[bool, int]:
-        """A speaker entered: backstage if new, their place kept if they come back.
+    async def arrive(
+        self, session_id: str, speaker: str, label: str, member: str, backup: str = ""
+    ) -> tuple[bool, int]:
+        """A speaker entered: backstage if new, their place kept if they come back. `backup`
+        is their invite's backup recording (the session keeps the one it has, if any).
 
         Either way the log now shows them connected (in the stage, or in a note of who is):
         the session's pending note of who is connected would only repeat it, and is dropped."""
-        changed, version = await self._run(session_id, "arrive", speaker, label, member=member)
-        await self.r.srem(keys.STAGE_DIRTY, session_id)
+        changed, version = await self._run(session_id, "arrive", speaker, label, member=member, backup=backup)
+        await self.r.delete(keys.online_dirty(session_id))
         return changed, version
 
     async def set_state(self, session_id: str, speaker: str, state: str) -> tuple[bool, int]:
@@ -49,10 +53,11 @@ class LineupStore:
         """Set the running order: every speaker of the lineup, each once."""
         return await self._run(session_id, "order", extra=tuple(speakers))
 
-    async def touch(self, session_id: str) -> int:
-        """Log the stage again (a speaker's backup recording changed); 0 if the session is gone."""
+    async def touch(self, session_id: str, speaker: str, backup: str) -> int:
+        """A speaker's backup recording changed ("" for none): the session keeps it, and its
+        stage is logged again if they are in the lineup; the version, 0 if the session is gone."""
         try:
-            return (await self._run(session_id, "touch"))[1]
+            return (await self._run(session_id, "touch", speaker, backup))[1]
         except Conflict:
             return 0
 

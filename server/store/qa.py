@@ -8,6 +8,7 @@ from server.domain.qa import Settings, question_from_fields, settings_fields, se
 from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, RateLimited
 from server.store import keys, scripts
 from server.store.connection import Client, fleeting
+from server.store.pending import VOTES, Pending, flush
 
 _ERRORS: dict[str, type[PodiumError]] = {
     "not_found": NotFound,
@@ -30,14 +31,24 @@ def _check(reply: list[Any]) -> list[Any]:
 class QAStore:
     """Ask, vote, moderate, withdraw; read a session's questions and settings."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, pending: Pending | None = None) -> None:
         self.r = client
         self._qa = scripts.load(client, "qa")
         # Counts logged again from the (waited for) votes if a failover loses one: no WAIT.
-        self._flush = scripts.load(fleeting(client), "votes_flush")
+        self._flusher = fleeting(client)
+        self._flush = scripts.load(self._flusher, "votes_flush")
+        self.pending = pending if pending is not None else Pending()
 
     async def _run(self, op: str, session_id: str, *args: Any) -> list[Any]:
-        return _check(await self._qa(args=[keys.PREFIX, op, session_id, *args]))
+        script_keys = [
+            keys.session(session_id),
+            keys.log(session_id),
+            keys.questions(session_id),
+            keys.qa_settings(session_id),
+            keys.qa_muted(session_id),
+            keys.votes_dirty(session_id),
+        ]
+        return _check(await self._qa(keys=script_keys, args=[op, *args]))
 
     async def settings(self, session_id: str) -> Settings:
         """The session's Q&A settings (defaults for what was never set)."""
@@ -77,6 +88,8 @@ class QAStore:
     async def vote(self, session_id: str, question_id: str, person: str, on: bool) -> tuple[str, int, bool]:
         """Add or take back a vote (a set: repeats change nothing); (question, votes, changed)."""
         qid, votes, changed = await self._run("vote", session_id, question_id, person, "1" if on else "0")
+        if int(changed):
+            self.pending.mark(VOTES, session_id)
         return str(qid), int(votes), bool(int(changed))
 
     async def moderate(
@@ -84,6 +97,8 @@ class QAStore:
     ) -> tuple[int, bool]:
         """Apply a moderator's action; (version, changed). Repeating an action changes nothing."""
         version, changed = await self._run("moderate", session_id, question_id, action, now_ms, arg)
+        if action == "merge" and int(changed):
+            self.pending.mark(VOTES, session_id)  # the votes were united
         return int(version), bool(int(changed))
 
     async def withdraw(self, session_id: str, question_id: str, person: str, now_ms: int) -> tuple[int, bool]:
@@ -94,7 +109,10 @@ class QAStore:
     async def mute(self, session_id: str, person: str, on: bool) -> int:
         """Mute (or unmute) a person in a session; returns how many of their votes were removed."""
         reply = await self._run("mute", session_id, person, "1" if on else "0")
-        return int(reply[1]) if on else 0
+        removed = int(reply[1]) if on else 0
+        if removed:
+            self.pending.mark(VOTES, session_id)
+        return removed
 
     async def is_muted(self, session_id: str, person: str) -> bool:
         """Whether a person is muted in this session."""
@@ -140,6 +158,17 @@ class QAStore:
         return sorted(await self.r.smembers(keys.voted(session_id, person)))
 
     async def log_vote_counts(self, gate_ms: int, limit: int = 200) -> int:
-        """Log the changed vote counts of sessions due an update (each taken by one worker,
-        at most once per gate_ms); returns how many sessions."""
-        return int(await self._flush(args=[keys.PREFIX, gate_ms, limit]))
+        """Log the changed vote counts of the sessions where this worker changed votes, once
+        due (each session at most once per gate_ms, whichever worker logs it); returns how
+        many sessions."""
+        return await flush(
+            self.pending,
+            kind=VOTES,
+            client=self._flusher,
+            script=self._flush,
+            calls=lambda s: (
+                [keys.session(s), keys.log(s), keys.votes_dirty(s), keys.votes_gate(s)],
+                [gate_ms],
+            ),
+            limit=limit,
+        )

@@ -1,25 +1,60 @@
-"""Loading the Lua scripts that sit beside the stores that use them."""
+"""Loading the Lua scripts that sit beside the stores that use them, and running them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from server.store import keys
 from server.store.connection import Client
 
 _DIR = Path(__file__).parent / "lua"
 
+Call = tuple[Sequence[str], Sequence[Any]]  # (KEYS, ARGV)
+
 
 @cache
 def source(name: str) -> str:
     """lua/<name>.lua with the feed's library (lua/feed.lua) in front of it: every script
-    that changes a session logs the change in the same step."""
+    that changes a session logs the change in the same step.
+
+    The first line, `#!lua`, makes the server refuse any key of another slot than the
+    script's KEYS (scripts without it may touch any key their node holds, which works on a
+    Cluster until the slots move): the Cluster tests hold every script to one slot."""
     library = (_DIR / "feed.lua").read_text().replace("__FEED_MAX__", str(keys.FEED_MAX_ENTRIES))
-    return library + "\n" + (_DIR / f"{name}.lua").read_text()
+    return "#!lua\n" + library + "\n" + (_DIR / f"{name}.lua").read_text()
 
 
 def load(client: Client, name: str) -> Any:
     """Register lua/<name>.lua with client (sent by SHA, reloaded after a server restart)."""
     return client.register_script(source(name))
+
+
+async def run_many(client: Client, script: Any, calls: list[Call]) -> list[Any]:
+    """Run a script once per (KEYS, ARGV) in one pipeline (a Cluster client sends each node
+    its part); the replies in order, an error as its exception. Calls that found the script
+    missing (the server restarted) are loaded and run again; no other call runs twice."""
+    replies: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
+    for attempt in range(2):
+        async with client.pipeline(transaction=False) as pipe:
+            for i in todo:
+                keys_, args = calls[i]
+                # EVALSHA by hand: a pipeline given a Script object asks SCRIPT EXISTS first
+                # (and a Cluster pipeline has no evalsha(); its execute_command routes it).
+                pipe.execute_command("EVALSHA", script.sha, len(keys_), *keys_, *args)
+            results = await pipe.execute(raise_on_error=False)
+        missing = []
+        for i, result in zip(todo, results, strict=True):
+            replies[i] = result
+            if isinstance(result, NoScriptError):
+                missing.append(i)
+        if not missing or attempt:
+            break
+        await client.script_load(script.script)
+        todo = missing
+    return replies

@@ -10,6 +10,7 @@ import pytest
 
 from server.domain import events as ev
 from server.errors import Conflict, NotFound
+from server.store import keys
 from server.store.events import EventStore, new_id
 from server.store.identity import IdentityStore, Invite
 
@@ -68,7 +69,7 @@ async def test_session_changes_bump_the_version_atomically(rclient):
     assert sorted(v.version for v in versions) == list(range(2, 12))
     assert (await store.get_session(s.id)).version == 11
     # Each change is in the session's log at its version, in the order the versions say.
-    log = await rclient.xrange(f"podium:ses:{s.id}:log")
+    log = await rclient.xrange(keys.log(s.id))
     assert [entry_id for entry_id, _ in log] == [f"{v}-0" for v in range(2, 12)]
     titles = {entry_id: json.loads(f["d"])["session"]["title"] for entry_id, f in log}
     for v in versions:
@@ -90,9 +91,9 @@ async def test_a_deleted_session_is_not_resurrected_by_a_late_update(rclient):
         await store.get_session(s.id)
     assert await store.log_info(s, event) == 0
     # The log's last word is the deletion; it stays a while for anyone still reading it.
-    ((last_id, last),) = await rclient.xrevrange(f"podium:ses:{s.id}:log", count=1)
+    ((last_id, last),) = await rclient.xrevrange(keys.log(s.id), count=1)
     assert last["t"] == "deleted" and last_id == "2-0"
-    assert 0 < await rclient.ttl(f"podium:ses:{s.id}:log") <= 3600
+    assert 0 < await rclient.ttl(keys.log(s.id)) <= 3600
 
 
 async def test_deleting_an_event_removes_its_sessions_invites_and_code(rclient):
@@ -123,7 +124,7 @@ async def test_invites_are_listed_revoked_and_expire_from_the_store(rclient):
     assert await ids.list_invites("e1") == [inv]
     await ids.revoke_invite("i1")
     assert (await ids.get_invite("i1")).revoked
-    assert await rclient.ttl("podium:inv:i1") > 0
+    assert await rclient.ttl(keys.invite("i1")) > 0
     with pytest.raises(NotFound):
         await ids.revoke_invite("nope")
 

@@ -18,19 +18,19 @@ async def test_a_person_with_several_connections_counts_once(rclient):
     await p.join("c4", S, "audience|bob", "remote", "w1")
     _, counts = await p.counts(S)
     assert counts["audience"] == {"hall": 1, "remote": 1} and counts["total"] == 2
-    await p.leave("c1")
-    await p.leave("c2")
+    await p.leave("c1", S, "w1")
+    await p.leave("c2", S, "w1")
     assert (await p.counts(S))[1]["total"] == 2
-    await p.leave("c3")
+    await p.leave("c3", S, "w1")
     assert (await p.counts(S))[1]["audience"] == {"hall": 0, "remote": 1}
 
 
 async def test_leaving_twice_or_an_unknown_connection_changes_nothing(rclient):
     p = PresenceStore(rclient)
     await p.join("c1", S, "audience|ann", "hall", "w1")
-    assert await p.leave("c1") is True
-    assert await p.leave("c1") is False
-    assert await p.leave("never") is False
+    assert await p.leave("c1", S, "w1") is True
+    assert await p.leave("c1", S, "w1") is False
+    assert await p.leave("never", S, "w1") is False
     assert (await p.counts(S))[1]["total"] == 0
 
 
@@ -45,7 +45,7 @@ async def test_the_same_person_in_two_roles_counts_in_each(rclient):
 async def test_joining_another_session_moves_the_connection(rclient):
     p = PresenceStore(rclient)
     await p.join("c1", S, "audience|ann", "hall", "w1")
-    await p.join("c1", "sess2", "audience|ann", "hall", "w1")
+    await p.join("c1", "sess2", "audience|ann", "hall", "w1", previous=S)
     assert (await p.counts(S))[1]["total"] == 0
     assert (await p.counts("sess2"))[1]["total"] == 1
 
@@ -72,7 +72,9 @@ async def test_a_dead_workers_connections_are_reaped_and_a_live_ones_are_not(rcl
     _, counts = await p.counts(S)
     assert counts["audience"]["hall"] == 1, "ann is still here through the live worker"
     assert await rclient.zscore(keys.WORKERS, "dead") is None
-    assert not await rclient.exists(keys.worker_connections("dead"))
+    assert not await rclient.exists(keys.worker_sessions("dead"))
+    assert not await rclient.exists(keys.presence_worker(S, "dead"))
+    assert await p.worker_connections("alive") == {"c2": S}
 
 
 async def test_a_worker_presumed_dead_learns_it_at_its_next_heartbeat(rclient):
@@ -90,7 +92,7 @@ async def test_concurrent_joins_and_leaves_keep_exact_counts(rclient):
         *(p.join(f"c{i}-{t}", S, m, "hall", "w1") for i, m in enumerate(people) for t in range(3))
     )
     assert (await p.counts(S))[1]["total"] == 100
-    await asyncio.gather(*(p.leave(f"c{i}-{t}") for i in range(50) for t in range(3)))
+    await asyncio.gather(*(p.leave(f"c{i}-{t}", S, "w1") for i in range(50) for t in range(3)))
     assert (await p.counts(S))[1]["total"] == 50
 
 

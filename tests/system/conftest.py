@@ -23,6 +23,7 @@ import pytest
 import socketio
 
 from server.process import alive, children, cmdline
+from server.store import keys
 from tests.conftest import Api, Connected, free_port
 
 __all__ = ["alive", "children", "cmdline"]  # the /proc helpers, shared with server and bench
@@ -338,6 +339,13 @@ def counts(client: Connected, session_id: str) -> dict[str, Any] | None:
 def total(client: Connected, session_id: str) -> int | None:
     c = counts(client, session_id)
     return None if c is None else int(c["total"])
+
+
+async def conn_worker(store: Any, session_id: str, sid: str) -> str:
+    """The worker id Redis records for a socket (its session join counted it)."""
+    info = await store.hget(keys.presence_conns(session_id), sid)
+    assert info, f"connection {sid} is not in presence"
+    return str(info).split("|", 1)[0]
 
 
 async def wait_disconnected(client: Connected, timeout: float = 5) -> None:

@@ -26,6 +26,7 @@ from tests.system.conftest import (
     base_env,
     children,
     cmdline,
+    conn_worker,
     create_event,
     create_invite,
     eventually,
@@ -197,7 +198,7 @@ async def test_sigkill_of_the_speakers_worker_shows_them_offline_on_the_other_wo
 
         speaker = await clients.connect(base, {"token": speaker_inv["token"]})
         assert (await speaker.call("session:join", {"session": setup.session}))["ok"]
-        speaker_worker = await store.hget(keys.connection(speaker.sio.get_sid()), "worker")
+        speaker_worker = await conn_worker(store, setup.session, speaker.sio.get_sid())
         assert speaker_worker
 
         # The kernel spreads connections over the two workers: keep a moderator on the other one.
@@ -205,12 +206,12 @@ async def test_sigkill_of_the_speakers_worker_shows_them_offline_on_the_other_wo
         for _ in range(30):
             c = await clients.connect(base, {"token": mod_inv["token"]})
             assert (await c.call("session:join", {"session": setup.session}))["ok"]
-            if await store.hget(keys.connection(c.sio.get_sid()), "worker") != speaker_worker:
+            if await conn_worker(store, setup.session, c.sio.get_sid()) != speaker_worker:
                 mod = c
                 break
             await c.disconnect()
         assert mod is not None, "every moderator connection landed on the speaker's worker"
-        mod_worker = await store.hget(keys.connection(mod.sio.get_sid()), "worker")
+        mod_worker = await conn_worker(store, setup.session, mod.sio.get_sid())
 
         live = await mod.call(
             "stage:set", {"session": setup.session, "speaker": sid_speaker, "state": "live"}

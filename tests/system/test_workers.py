@@ -10,7 +10,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 
 from server.store import keys
 from server.store.connection import connect
@@ -24,6 +23,7 @@ from tests.system.conftest import (
     base_env,
     children,
     cmdline,
+    conn_worker,
     counts,
     create_event,
     create_invite,
@@ -57,13 +57,6 @@ async def org_api(http: aiohttp.ClientSession, redis_url: str, base: str) -> Api
     return Api(http, base, await organizer_token(redis_url))
 
 
-async def conn_worker(store: aioredis.Redis, sid: str) -> str:
-    """The worker id Redis records for a socket (its session join registered it)."""
-    worker = await store.hget(keys.connection(sid), "worker")
-    assert worker, f"connection {sid} is not in presence"
-    return str(worker)
-
-
 async def test_presence_is_shared_across_workers_and_a_second_tab_counts_once(
     two_workers: list[Worker], clean_redis: str, store, http, clients: Clients
 ):
@@ -84,7 +77,9 @@ async def test_presence_is_shared_across_workers_and_a_second_tab_counts_once(
     await a.wait_for(lambda c: total(c, setup.session) == 2, timeout=5)
     await b.wait_for(lambda c: total(c, setup.session) == 2, timeout=5)
     assert counts(a, setup.session)["audience"] == {"hall": 1, "remote": 1}
-    assert await conn_worker(store, a.sio.get_sid()) != await conn_worker(store, b.sio.get_sid())
+    assert await conn_worker(store, setup.session, a.sio.get_sid()) != await conn_worker(
+        store, setup.session, b.sio.get_sid()
+    )
     assert await store.zcard(keys.WORKERS) == 2
 
     # Bob's second tab, on worker 2 too: still two people.
@@ -125,10 +120,12 @@ async def test_sigkill_of_a_worker_drops_its_people_from_presence(
     for tab in (b, b_tab):
         assert (await tab.call("session:join", {"session": setup.session}))["ok"]
     await a.wait_for(lambda c: total(c, setup.session) == 2, timeout=5)
-    live = await conn_worker(store, a.sio.get_sid())
-    dead = await conn_worker(store, b.sio.get_sid())
+    live = await conn_worker(store, setup.session, a.sio.get_sid())
+    dead = await conn_worker(store, setup.session, b.sio.get_sid())
     assert live != dead
-    assert await store.smembers(keys.worker_connections(dead)) == {b.sio.get_sid(), b_tab.sio.get_sid()}
+    connections = {b.sio.get_sid(), b_tab.sio.get_sid()}
+    assert await store.smembers(keys.presence_worker(setup.session, dead)) == connections
+    assert await store.smembers(keys.worker_sessions(dead)) == {setup.session}
 
     w2.proc.kill()  # no disconnect handler, no retire: only the sweeper can notice
     killed = time.monotonic()
@@ -142,8 +139,9 @@ async def test_sigkill_of_a_worker_drops_its_people_from_presence(
 
     assert await store.zscore(keys.WORKERS, dead) is None, "the dead worker is still registered"
     assert await store.zscore(keys.WORKERS, live) is not None, "the live worker was reaped too"
-    assert not await store.exists(keys.worker_connections(dead))
-    assert not await store.exists(keys.connection(b.sio.get_sid()), keys.connection(b_tab.sio.get_sid()))
+    assert not await store.exists(keys.worker_sessions(dead))
+    assert not await store.exists(keys.presence_worker(setup.session, dead))
+    assert not set(await store.hkeys(keys.presence_conns(setup.session))) & connections
     assert a.sio.connected
     status, data = await org.request("GET", f"/api/sessions/{setup.session}/presence")
     assert status == 200 and data["counts"]["total"] == 1, data
@@ -214,7 +212,7 @@ async def test_serve_runs_two_workers_on_one_port_and_stops_on_ctrl_c(
     assert all(ack["ok"] for ack in acks), [a for a in acks if not a["ok"]]
 
     per_worker = {}
-    async for key in store.scan_iter(match=keys.worker_connections("*")):
+    async for key in store.scan_iter(match=keys.presence_worker(setup.session, "*")):
         per_worker[key] = await store.scard(key)
     assert len(per_worker) == 2, f"connections not spread over both workers: {per_worker}"
     assert sum(per_worker.values()) == 20, per_worker
@@ -232,6 +230,7 @@ async def test_serve_runs_two_workers_on_one_port_and_stops_on_ctrl_c(
     assert not [pid for pid in workers if alive(pid)]
     # A clean stop retires both workers from presence at once.
     assert await store.zcard(keys.WORKERS) == 0
-    assert not [k async for k in store.scan_iter(match=keys.worker_connections("*"))]
+    assert not [k async for k in store.scan_iter(match=keys.presence_worker(setup.session, "*"))]
+    assert not [k async for k in store.scan_iter(match=keys.worker_sessions("*"))]
     for c in crowd:
         await wait_disconnected(c)

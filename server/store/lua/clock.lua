@@ -1,9 +1,9 @@
 -- The session clock, on Redis's own time so every worker agrees.
--- KEYS[1]: the session hash. ARGV: action, amount_ms (start: duration if idle; add: ms).
+-- KEYS: the session hash, its log. ARGV: action, amount_ms (start: duration if idle; add: ms).
 -- Fields: clock_state (idle|running|paused), clock_deadline (ms, when running),
 -- clock_left (ms, when idle or paused). A change bumps the session's version and is logged
 -- (feed.lua). Returns {version, state, left_ms, deadline_ms, now_ms}.
-local key, action, amount = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local key, log, action, amount = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', key) == 0 then return {err = 'not_found'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -30,7 +30,7 @@ elseif action ~= 'read' then
 end
 if action ~= 'read' and changed then
   redis.call('HSET', key, 'clock_state', state, 'clock_deadline', deadline, 'clock_left', left)
-  local v = feed_bump(key, 'clock', cjson.encode({state = state, left = left, deadline = deadline}), true)
+  local v = feed_bump(key, log, 'clock', cjson.encode({state = state, left = left, deadline = deadline}), true)
   return {v, state, left, deadline, now}
 end
 return {tonumber(redis.call('HGET', key, 'v')), state, left, deadline, now}

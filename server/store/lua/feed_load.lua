@@ -1,21 +1,24 @@
--- Everything a worker needs to keep a session's state from its log, read in one step so
--- that it is exactly the state at the log position it returns (feed.lua).
--- ARGV[1]: key prefix, ARGV[2]: session. Returns JSON, or false if there is no such session.
-local P, s = ARGV[1], ARGV[2]
-local ses = P .. 'ses:' .. s
+-- Everything of a session a worker needs to keep its state from its log, read in one step so
+-- that it is exactly the state at the log position it returns (feed.lua). The event's fields
+-- are read after it (another slot); they are logged whole with each change, so a newer copy
+-- is caught up by the log.
+-- KEYS: the session hash, its Q&A settings, its questions, the presence counts as logged,
+-- the reactions' totals and unsent counts, then keys.stage_keys(session).
+-- Returns JSON, or false if there is no such session.
+local ses, settings, qs, plogged, rxtotal, rx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local session = redis.call('HGETALL', ses)
 if #session == 0 then return false end
-qa_tally_ready(ses)
+qa_tally_ready(ses, qs)
 local info = feed_hash(ses)
 local questions = {}
-for _, id in ipairs(redis.call('ZRANGE', ses .. ':qs', 0, -1)) do
-  local q = redis.call('HGETALL', ses .. ':q:' .. id)
+for _, id in ipairs(redis.call('ZRANGE', qs, 0, -1)) do
+  local q = redis.call('HGETALL', qa_key(ses, id))
   if #q > 0 then table.insert(questions, q) end
 end
 -- Presence and reactions as last logged (their stores run ahead of the log between two
 -- coalesced updates): the state is exactly the log's at the position returned.
-local presence = redis.call('HGETALL', ses .. ':plogged')
-local totals, unsent = feed_hash(ses .. ':rxtotal'), feed_hash(ses .. ':rx')
+local presence = redis.call('HGETALL', plogged)
+local totals, unsent = feed_hash(rxtotal), feed_hash(rx)
 for emoji, n in pairs(unsent) do
   totals[emoji] = tostring(tonumber(totals[emoji] or '0') - tonumber(n))
   if totals[emoji] == '0' then totals[emoji] = nil end
@@ -23,10 +26,9 @@ end
 if next(totals) == nil then totals = {} end
 return cjson.encode({
   session = session,
-  event = redis.call('HGETALL', P .. 'ev:' .. info['event_id']),
   questions = questions,
-  settings = redis.call('HGETALL', ses .. ':qa'),
-  stage = feed_stage(P, s),
+  settings = redis.call('HGETALL', settings),
+  stage = feed_stage(feed_stage_keys(7)),
   presence = presence,
   reactions = totals,
   at = {tonumber(info['v']), tonumber(info['lk'] or '0')},

@@ -1,35 +1,39 @@
 -- The stage of a session: who is backstage, live, on their backup recording or off, in
 -- running order, and the session's status. Every change bumps the session's version and logs
 -- the whole stage (feed.lua) in the same step.
--- ARGV: prefix, session, op, speaker, value, max_live, member, [speakers...].
---   arrive: value = label, member = presence member; backstage if new, else keeps its place
---           (and who is connected is logged, unversioned).
+-- KEYS: the session hash, its log, then keys.stage_keys(session).
+-- ARGV: op, speaker, value, max_live, member, backup, [speakers...].
+--   arrive: value = label, member = presence member, backup = the invite's backup recording
+--           (kept if the session has one for this speaker already); backstage if new, else
+--           keeps its place (and who is connected is logged, unversioned).
 --   set:    value = backstage | live | backup | off (live + backup <= max_live).
 --   status: value = scheduled | live | ended.
---   touch:  log the stage again (a speaker's backup recording changed).
+--   touch:  value = the speaker's backup recording ('' for none): kept, and the stage logged
+--           again if the speaker is in the lineup.
 --   order:  speakers = every speaker of the lineup in the new running order.
 -- Returns {changed (0/1), version} or {-1, message} when refused.
-local P, s, op, speaker, value, max_live = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local FIRST = 8  -- the first speaker of `order`
-local ses = P .. 'ses:' .. s
-local lineup, labels, members = ses .. ':lineup', ses .. ':lineup:labels', ses .. ':lineup:members'
-local order, stage = ses .. ':lineup:order', ses .. ':stage'
+local ses, log = KEYS[1], KEYS[2]
+local k = feed_stage_keys(3)
+local lineup, labels, members, order, stage = k.lineup, k.labels, k.members, k.order, k.stage
+local op, speaker, value, max_live = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local FIRST = 7  -- the first speaker of `order`
 if redis.call('EXISTS', ses) == 0 then return {-1, 'No such session.'} end
 -- A speaker's own arrival is news to the staff, not something the audience must see at once.
-local function bump() return {1, feed_bump(ses, 'stage', cjson.encode(feed_stage(P, s)), op ~= 'arrive')} end
+local function bump() return {1, feed_bump(ses, log, 'stage', cjson.encode(feed_stage(k)), op ~= 'arrive')} end
 local function same() return {0, tonumber(redis.call('HGET', ses, 'v'))} end
 
 if op == 'arrive' then
   local label_changed = redis.call('HGET', labels, speaker) ~= value
   redis.call('HSET', labels, speaker, value)
-  redis.call('HSET', members, speaker, ARGV[7])
+  redis.call('HSET', members, speaker, ARGV[5])
+  redis.call('HSETNX', k.backups, speaker, ARGV[6])
   if redis.call('HSETNX', lineup, speaker, 'backstage') == 1 then
     redis.call('ZADD', order, redis.call('HINCRBY', stage, 'arrivals', 1), speaker)
     return bump()
   end
   if label_changed then return bump() end
   -- Back in their place: the staff's lineups show them connected from this very step.
-  feed_note(ses, 'online', cjson.encode(feed_online(P, s)))
+  feed_note(ses, log, 'online', cjson.encode(feed_online(members, k.present)))
   return same()
 elseif op == 'set' then
   local current = redis.call('HGET', lineup, speaker)
@@ -49,6 +53,8 @@ elseif op == 'status' then
   redis.call('HSET', stage, 'status', value)
   return bump()
 elseif op == 'touch' then
+  redis.call('HSET', k.backups, speaker, value)
+  if redis.call('HEXISTS', lineup, speaker) == 0 then return same() end
   return bump()
 elseif op == 'order' then
   local n = #ARGV - FIRST + 1

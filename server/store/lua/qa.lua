@@ -1,35 +1,33 @@
 -- Questions, votes and moderation, each change atomic, bumping the session's version and
 -- logging the changed questions (feed.lua) in the same step.
--- ARGV[1]: key prefix (see server/store/keys.py), ARGV[2]: operation, ARGV[3]: session.
+-- KEYS: the session hash, its log, its questions, its Q&A settings, its muted people, the
+-- questions whose vote counts changed (see server/store/keys.py). Keys per question and per
+-- person are named from the session's key (feed.lua's qa_key): they are on its slot.
+-- ARGV[1]: operation, then the operation's arguments.
 -- Returns {'ok', ...} or {'err', code, message}.
-local P, op, s = ARGV[1], ARGV[2], ARGV[3]
-local SES = P .. 'ses:' .. s
-local QS = SES .. ':qs'
-local SETTINGS = SES .. ':qa'
-local MUTED = SES .. ':muted'
-local function qkey(id) return SES .. ':q:' .. id end
-local function voters(id) return SES .. ':q:' .. id .. ':voters' end
+local SES, LOG, QS, SETTINGS, MUTED, QVDIRTY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local op = ARGV[1]
+local function qkey(id) return qa_key(SES, id) end
+local function voters(id) return qa_key(SES, id) .. ':voters' end
 local function voted(pid) return SES .. ':voted:' .. pid end
-local VDIRTY = P .. 'qa:votes:dirty'
-local QVDIRTY = SES .. ':qvdirty'
 
 local function err(code, message) return {'err', code, message} end
 local function version() return tonumber(redis.call('HGET', SES, 'v')) end
 local function unscreen_if(id)
   if redis.call('HGET', SES, 'screen') == id then redis.call('HDEL', SES, 'screen') end
 end
+-- The worker that changed votes logs the counts soon after (server/store/pending.py).
 local function mark_votes(id)
-  redis.call('SADD', VDIRTY, s)
   redis.call('SADD', QVDIRTY, id)
 end
 
 if redis.call('EXISTS', SES) == 0 then return err('not_found', 'No such session.') end
-qa_tally_ready(SES)
+qa_tally_ready(SES, QS)
 
 if op == 'ask' then
   -- ARGV: qid, client_id, pid, name, anon, alias, text, now_ms, held, slow_ms
   local qid, cid, pid, name, anon, alias, text, now, held, slow =
-    ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], tonumber(ARGV[13])
+    ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
   local ckey = SES .. ':qc:' .. pid .. ':' .. cid
   local existing = redis.call('GET', ckey)
   if existing then return {'ok', existing, 0, version()} end
@@ -57,11 +55,11 @@ if op == 'ask' then
   redis.call('ZADD', QS, now, qid)
   redis.call('SET', ckey, qid, 'EX', 172800)
   qa_tally(SES, state, held, 1)
-  return {'ok', qid, 1, feed_bump(SES, 'qa', qa_entry(SES, {qid}), false)}
+  return {'ok', qid, 1, feed_bump(SES, LOG, 'qa', qa_entry(SES, {qid}), false)}
 
 elseif op == 'vote' then
   -- ARGV: qid, pid, on ('1' to vote, '0' to take it back)
-  local qid, pid, on = ARGV[4], ARGV[5], ARGV[6]
+  local qid, pid, on = ARGV[2], ARGV[3], ARGV[4]
   for _ = 1, 10 do  -- a vote for a merged duplicate goes to the question it joined
     if redis.call('HGET', qkey(qid), 'state') ~= 'merged' then break end
     qid = redis.call('HGET', qkey(qid), 'merged_into')
@@ -93,7 +91,7 @@ elseif op == 'vote' then
 
 elseif op == 'moderate' then
   -- ARGV: qid, action, now_ms, arg (new text for edit, target id for merge)
-  local qid, action, now, arg = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local qid, action, now, arg = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
   local q = qkey(qid)
   local state = redis.call('HGET', q, 'state')
   if not state then return err('not_found', 'No such question.') end
@@ -178,11 +176,11 @@ elseif op == 'moderate' then
   local touched = {qid}
   if action == 'merge' then table.insert(touched, arg) end
   table.insert(touched, screened)
-  return {'ok', feed_bump(SES, 'qa', qa_entry(SES, touched), true), 1}
+  return {'ok', feed_bump(SES, LOG, 'qa', qa_entry(SES, touched), true), 1}
 
 elseif op == 'withdraw' then
   -- ARGV: qid, pid, now_ms
-  local qid, pid, now = ARGV[4], ARGV[5], ARGV[6]
+  local qid, pid, now = ARGV[2], ARGV[3], ARGV[4]
   local q = qkey(qid)
   local state = redis.call('HGET', q, 'state')
   if not state or redis.call('HGET', q, 'author') ~= pid then return err('not_found', 'No such question of yours.') end
@@ -193,16 +191,16 @@ elseif op == 'withdraw' then
   qa_tally(SES, state, redis.call('HGET', q, 'held'), -1)
   redis.call('HSET', q, 'state', 'withdrawn', 'updated', now)
   unscreen_if(qid)
-  return {'ok', feed_bump(SES, 'qa', qa_entry(SES, {qid}), false), 1}
+  return {'ok', feed_bump(SES, LOG, 'qa', qa_entry(SES, {qid}), false), 1}
 
 elseif op == 'settings' then
   -- ARGV: field, value, ... (already validated)
-  if #ARGV > 3 then redis.call('HSET', SETTINGS, unpack(ARGV, 4)) end
-  return {'ok', feed_bump(SES, 'settings', cjson.encode(redis.call('HGETALL', SETTINGS)), true), 1}
+  if #ARGV > 1 then redis.call('HSET', SETTINGS, unpack(ARGV, 2)) end
+  return {'ok', feed_bump(SES, LOG, 'settings', cjson.encode(redis.call('HGETALL', SETTINGS)), true), 1}
 
 elseif op == 'mute' then
   -- ARGV: pid, on. Muting also takes back the person's votes in this session.
-  local pid, on = ARGV[4], ARGV[5]
+  local pid, on = ARGV[2], ARGV[3]
   if on == '0' then return {'ok', redis.call('SREM', MUTED, pid)} end
   local added = redis.call('SADD', MUTED, pid)
   local removed = 0

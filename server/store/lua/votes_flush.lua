@@ -1,24 +1,21 @@
--- Coalesced vote counts: for up to ARGV[3] sessions whose votes changed and whose last update
--- is older than ARGV[2] ms (by any worker), log the counts of the questions whose votes
--- changed (feed.lua). ARGV[1]: key prefix. Returns how many sessions were logged.
-local P, gate, max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local DIRTY = P .. 'qa:votes:dirty'
-local n = 0
-for _, s in ipairs(redis.call('SRANDMEMBER', DIRTY, max)) do
-  local ses = P .. 'ses:' .. s
-  if redis.call('SET', ses .. ':qvgate', '1', 'NX', 'PX', gate) then
-    redis.call('SREM', DIRTY, s)
-    local ids = redis.call('SMEMBERS', ses .. ':qvdirty')
-    redis.call('DEL', ses .. ':qvdirty')
-    local votes, any = {}, false
-    for _, id in ipairs(ids) do
-      local count = redis.call('HGET', ses .. ':q:' .. id, 'votes')
-      if count then
-        votes[id] = count
-        any = true
-      end
-    end
-    if any and feed_note(ses, 'votes', cjson.encode(votes)) then n = n + 1 end
+-- Coalesced vote counts of one session: if the votes of some questions changed and the last
+-- update (by any worker) is older than ARGV[1] ms, log those questions' counts (feed.lua).
+-- KEYS: the session hash, its log, the questions whose votes changed, the gate.
+-- Returns 1 if logged, 0 if there was nothing to log, or -(ms until the gate opens).
+local ses, log, dirty, gate = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('SCARD', dirty) == 0 then return 0 end
+if not redis.call('SET', gate, '1', 'NX', 'PX', ARGV[1]) then
+  return -math.max(1, redis.call('PTTL', gate))
+end
+local ids = redis.call('SMEMBERS', dirty)
+redis.call('DEL', dirty)
+local votes, any = {}, false
+for _, id in ipairs(ids) do
+  local count = redis.call('HGET', qa_key(ses, id), 'votes')
+  if count then
+    votes[id] = count
+    any = true
   end
 end
-return n
+if any and feed_note(ses, log, 'votes', cjson.encode(votes)) then return 1 end
+return 0
