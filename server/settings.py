@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from server.store.connection import normalize_url
+from server.store.connection import normalize_url, parse_cluster_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "default.toml"
@@ -207,4 +207,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ValueError("config: redis.wait_replicas must be >= 0 and redis.wait_timeout_ms > 0")
     # One spelling of a Sentinel URL for Podium and python-socketio alike (ValueError if bad).
     settings = replace(settings, redis_url=normalize_url(settings.redis_url))
+    if settings.redis_wait_replicas and parse_cluster_url(settings.redis_url):
+        # WAIT counts the writes of its own connection; a Cluster client spreads one person's
+        # writes over a connection per node (docs/operations.md, "Redis Cluster").
+        raise ValueError("config: redis.wait_replicas is not supported with a redis+cluster:// URL")
     return settings

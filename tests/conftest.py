@@ -23,6 +23,7 @@ from aiohttp import web
 from server import appkeys
 from server.app import create_app
 from server.settings import Settings, load_settings
+from server.store.connection import parse_cluster_url
 from server.store.embedded import EmbeddedRedis
 from tests.follower import Follower
 
@@ -42,7 +43,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """REDIS_URL when set (CI may point at a server), else an embedded Valkey for the run."""
+    """REDIS_URL when set (CI may point at a server, or a Cluster: tests/system/test_cluster.py
+    runs the suite's core so), else an embedded Valkey for the run."""
     url = os.environ.get("REDIS_URL")
     if url:
         yield url
@@ -52,11 +54,24 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
+def sync_client(url: str, **options: Any) -> Any:
+    """A synchronous client on the store REDIS_URL names: one server, or a Cluster (close it)."""
+    target = parse_cluster_url(url)
+    if target is None:
+        return redis.Redis.from_url(url, **options)
+    return redis.RedisCluster(
+        startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in target.nodes], **options
+    )
+
+
 @pytest.fixture
 def clean_redis(redis_url: str) -> str:
-    """The store, emptied before the test (tests run one at a time)."""
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
+    """The store, emptied before the test (tests run one at a time); every primary of a Cluster."""
+    client = sync_client(redis_url)
+    if isinstance(client, redis.RedisCluster):
+        client.flushdb(target_nodes=redis.RedisCluster.PRIMARIES)
+    else:
+        client.flushdb()
     client.close()
     return redis_url
 

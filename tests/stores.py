@@ -1,5 +1,5 @@
 """Store topologies for tests, made of real Valkey processes on free loopback ports: a primary
-with replicas watched by Sentinels (a Cluster to follow). The binary is the one Podium embeds
+with replicas watched by Sentinels, and a Cluster of primaries. The binary is the one Podium embeds
 (server.store.embedded.find_binary()); Sentinels are the same binary with --sentinel.
 
 A test starts a topology, does harm to it (SIGKILL a primary), waits for it to heal, and stops
@@ -292,3 +292,116 @@ class SentinelSet:
     def logs(self) -> str:
         """The tail of every node's log, for a failing test's report."""
         return "\n".join(node.log() for node in [*self.data, *self.sentinels])
+
+
+class ClusterSet:
+    """A Valkey Cluster of `primaries` primaries (no replicas) on loopback, the 16384 slots
+    split evenly between them in order, joined with CLUSTER MEET; no persistence, no password.
+
+        with ClusterSet(tmp_path / "cluster") as cluster:
+            url = cluster.url                     # redis+cluster://127.0.0.1:p1,...
+            cluster.node_of("podium:ses:{abc}")   # the primary that serves a key
+    """
+
+    SLOTS = 16384
+
+    def __init__(self, root: Path, *, primaries: int = 3, node_timeout_ms: int = 2000) -> None:
+        self.root = root
+        self.nodes = []
+        self.bus_ports: dict[str, int] = {}
+        for i in range(primaries):
+            port, bus = free_port(), free_port()
+            args = [
+                "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "no",
+                "--dir", ".", "--logfile", "valkey.log", "--save", "", "--appendonly", "no",
+                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-port", str(bus), "--cluster-node-timeout", str(node_timeout_ms),
+            ]  # fmt: skip
+            self.nodes.append(Node(f"cluster-{i}", port, root / f"cluster-{i}", args))
+            self.bus_ports[f"cluster-{i}"] = bus
+        step = self.SLOTS // primaries
+        self.ranges = [
+            (i * step, self.SLOTS - 1 if i == primaries - 1 else (i + 1) * step - 1) for i in range(primaries)
+        ]
+
+    @property
+    def url(self) -> str:
+        """REDIS_URL for Podium: every node (one would do: the client learns the others)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the nodes, give each its slots, introduce them, and wait until every node
+        says the Cluster is ok and knows every other."""
+        for node in self.nodes:
+            node.start()
+        self._wait("every node to answer", lambda: all(n.ask("PING") for n in self.nodes), timeout)
+        for node, (low, high) in zip(self.nodes, self.ranges, strict=True):
+            node.ask("CLUSTER", "ADDSLOTSRANGE", low, high)
+        first, *others = self.nodes
+        for node in others:
+            first.ask("CLUSTER", "MEET", "127.0.0.1", node.port, self.bus_ports[node.name])
+        self._wait("the Cluster to be ok", self._ok, timeout)
+
+    def _ok(self) -> bool:
+        for node in self.nodes:
+            info = node.ask("CLUSTER", "INFO")
+            if not info:
+                return False
+            if isinstance(info, str):
+                info = dict(line.split(":", 1) for line in info.split() if ":" in line)
+            if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != len(
+                self.nodes
+            ):
+                return False
+        return True
+
+    @staticmethod
+    def _wait(what: str, check: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.05)
+
+    def node_of(self, key: str) -> Node:
+        """The primary that serves key's slot."""
+        slot = int(self.nodes[0].ask("CLUSTER", "KEYSLOT", key))
+        return next(n for n, (lo, hi) in zip(self.nodes, self.ranges, strict=True) if lo <= slot <= hi)
+
+    def keys_by_node(self, match: str = "*") -> dict[str, list[str]]:
+        """Every key each primary holds (that matches)."""
+        out = {}
+        for node in self.nodes:
+            client = node.client(timeout=2)
+            try:
+                out[node.name] = sorted(str(k) for k in client.scan_iter(match=match, count=1000))
+            finally:
+                client.close()
+        return out
+
+    def flush(self) -> None:
+        """Empty every node."""
+        for node in self.nodes:
+            node.ask("FLUSHALL")
+
+    def stop(self) -> None:
+        """Stop every node this set started."""
+        for node in self.nodes:
+            node.stop()
+
+    def logs(self) -> str:
+        """The tail of every node's log, for a failing test's report."""
+        return "\n".join(node.log() for node in self.nodes)
+
+    def __enter__(self) -> ClusterSet:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, address_hash, now
@@ -68,7 +68,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return json_error(Invalid("This method is not allowed here."))
     except web.HTTPException:
         raise
-    except RedisError:
+    except (RedisError, RedisClusterException):
         logger.exception("%s %s: store unavailable", request.method, request.path)
         return json_error(Unavailable("Podium cannot reach its store; try again shortly."))
     except Exception:

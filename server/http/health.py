@@ -7,7 +7,7 @@ import logging
 import time
 
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from server import appkeys
 from server.store import keys
@@ -34,7 +34,7 @@ async def readyz(request: web.Request) -> web.Response:
         async with asyncio.timeout(1.0):
             await r.set(key, "1", ex=10)
             ok = await r.get(key) == "1"
-    except (RedisError, TimeoutError, OSError) as exc:
+    except (RedisError, RedisClusterException, TimeoutError, OSError) as exc:
         logger.warning("not ready: %s", exc)
         ok = False
     body: dict[str, object] = {"ok": ok}

@@ -12,6 +12,10 @@ and pub/sub is at-most-once and unordered across publishers, so a change could o
 another or be lost while a worker's subscription was down. The log is ordered, and a worker
 whose reading was interrupted continues from the last entry it applied.
 
+On a Redis Cluster one XREAD reads the logs of one slot only (a session's keys are on its
+own slot): the worker reads each slot it has sessions in with a task of its own, which blocks
+on that slot's node, and starts and stops them as sessions come and go (`_cluster_loop`).
+
 A joining socket gets a snapshot rendered from the state this worker holds (no store reads
 for what everyone shares) and is registered in the same synchronous step, so it receives
 every entry after the snapshot's position. A client that missed frames resumes from its
@@ -31,7 +35,6 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from server import appkeys
 from server.domain import feed as fd
@@ -39,6 +42,7 @@ from server.domain.feed import Batch, Entry, Position, SessionState
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 from server.store import keys
+from server.store.connection import STORE_ERRORS
 from server.store.feed import FeedReader
 
 logger = logging.getLogger(__name__)
@@ -116,6 +120,8 @@ class FeedHub:
         self._stopping = False
         self._run_id = ""
         self.deaf_since: float | None = None  # the reader cannot read the store (for /readyz)
+        self._changed = asyncio.Event()  # on a Cluster: the sessions to read changed
+        self._failing: set[int] = set()  # on a Cluster: the slots whose reads fail
         self.clock_offset_ms = 0  # Redis time minus this machine's
         self.frames_written = 0
         self.frames_skipped = 0
@@ -129,10 +135,11 @@ class FeedHub:
         self._reader = FeedReader(
             s.redis_url, block_ms=s.feed_block_ms, connect_timeout=s.redis_socket_timeout
         )
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*STORE_ERRORS, OSError):
             self._run_id = await self._reader.run_id()
             await self._measure_clock()
-        self._task = asyncio.create_task(self._read_loop(), name="feed reader")
+        loop = self._cluster_loop() if self._reader.cluster else self._read_loop()
+        self._task = asyncio.create_task(loop, name="feed reader")
 
     async def stop(self) -> None:
         """Stop reading (bounded: a cancel absorbed inside the client must not hold shutdown)."""
@@ -183,7 +190,7 @@ class FeedHub:
             if ls is not None:
                 ls.idle_since = time.monotonic()  # until a socket registers
                 self.sessions[session_id] = ls
-                await self.app[appkeys.FEED].wake(self.app[appkeys.WORKER_ID])
+                await self._wake()
             future.set_result(ls)
             return ls
         except BaseException as exc:
@@ -329,6 +336,108 @@ class FeedHub:
                 last_janitor = now
                 self._forget_idle(now)
 
+    async def _wake(self) -> None:
+        """Make the reader read a new set of logs."""
+        assert self._reader is not None
+        if self._reader.cluster:
+            self._changed.set()
+        else:
+            await self.app[appkeys.FEED].wake(self.app[appkeys.WORKER_ID])
+
+    async def _cluster_loop(self) -> None:
+        """Keep one reading task per slot that has sessions here (not reloading), each
+        reading those sessions' logs; start, stop or restart them as sessions come and go (a
+        task blocked on a read it no longer wants is cancelled: its connection is closed)."""
+        assert self._reader is not None
+        reader = self._reader
+        groups: dict[int, tuple[frozenset[str], asyncio.Task[None]]] = {}
+        last_janitor = last_nudge = time.monotonic()
+        try:
+            while not self._stopping:
+                self._changed.clear()
+                by_slot: dict[int, set[str]] = {}
+                for session_id, ls in self.sessions.items():
+                    if not ls.reloading:
+                        by_slot.setdefault(reader.slot(session_id), set()).add(session_id)
+                wanted = {slot: frozenset(members) for slot, members in by_slot.items()}
+                for slot, (members, task) in list(groups.items()):
+                    if wanted.get(slot) != members or task.done():
+                        task.cancel()
+                        del groups[slot]
+                for slot, members in wanted.items():
+                    if slot not in groups:
+                        task = asyncio.create_task(self._read_slot(slot, members), name=f"feed reader {slot}")
+                        groups[slot] = (members, task)
+                now = time.monotonic()
+                if now - last_nudge > 0.5:
+                    last_nudge = now
+                    self._nudge_lagging()
+                if now - last_janitor > 5:
+                    last_janitor = now
+                    self._forget_idle(now)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.5)
+        finally:
+            tasks = {task for _members, task in groups.values()}
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=2)
+
+    async def _read_slot(self, slot: int, members: frozenset[str]) -> None:
+        """Read the logs of these sessions (all in one slot) until cancelled."""
+        assert self._reader is not None
+        backoff = 0.05
+        try:
+            while not self._stopping:
+                streams = {}
+                for session_id in members:
+                    ls = self.sessions.get(session_id)
+                    if ls is not None and not ls.reloading:
+                        streams[keys.log(session_id)] = fd.stream_id(ls.state.pos)
+                if not streams:
+                    return
+                try:
+                    rows = await self._reader.read(streams, READ_COUNT)
+                    if slot in self._failing:
+                        self._slot_recovered(slot, members)
+                    backoff = 0.05
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._slot_failed(slot, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(1.0, backoff * 2)
+                    continue
+                for key, entries in rows:
+                    local = self.sessions.get(keys.session_of_log(key))
+                    if local is not None and not local.reloading:
+                        self._take(local, entries)
+        finally:
+            self._failing.discard(slot)
+            if not self._failing:
+                self.deaf_since = None
+
+    def _slot_failed(self, slot: int, exc: Exception) -> None:
+        if not self._failing and self.deaf_since is None:
+            self.deaf_since = time.monotonic()
+            logger.warning("feed reader cannot read the store: %s", exc)
+        self._failing.add(slot)
+
+    def _slot_recovered(self, slot: int, members: frozenset[str]) -> None:
+        """A slot's node answers again; it may be another node (a failover) that did not get
+        the last writes of the one that failed: reload what this worker holds of the slot."""
+        self._failing.discard(slot)
+        if not self._failing and self.deaf_since is not None:
+            logger.warning(
+                "feed reader reads the store again after %.1f s", time.monotonic() - self.deaf_since
+            )
+            self.deaf_since = None
+        for session_id in members:
+            ls = self.sessions.get(session_id)
+            if ls is not None:
+                self._schedule_reload(ls)
+
     async def _recovered(self) -> None:
         """The store answers again: if it is not the same server run (a restart, a failover),
         what it holds may differ from what this worker applied; reload every session."""
@@ -461,7 +570,7 @@ class FeedHub:
             try:
                 state = await self.app[appkeys.FEED].load(ls.id)
                 break
-            except RedisError:
+            except STORE_ERRORS:
                 await asyncio.sleep(delay)
                 delay = min(1.0, delay * 2)
         else:
@@ -497,8 +606,8 @@ class FeedHub:
                 if conn.transport is not None and not conn.transport.is_closing():
                     conn.transport.write(encode_event({**base, "snapshot": snap}))
         ls.reloading = False
-        with contextlib.suppress(RedisError):
-            await self.app[appkeys.FEED].wake(self.app[appkeys.WORKER_ID])
+        with contextlib.suppress(*STORE_ERRORS):
+            await self._wake()
 
     def _nudge_lagging(self) -> None:
         """A socket skipped while its peer was not reading learns it once it has caught up: an

@@ -14,7 +14,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from server import appkeys
 from server.errors import Invalid, PodiumError, error
@@ -89,7 +89,7 @@ def register(
                 log = logger.debug if exc.code == "rate_limited" else logger.info
                 log("%s refused: %s %s", name, exc.code, exc.message)
                 return {"ok": False, "error": exc.to_dict()}
-            except (RedisError, TimeoutError) as exc:
+            except (RedisError, RedisClusterException, TimeoutError) as exc:
                 # Expected under overload (a full pool) or an outage: one line, no traceback.
                 logger.warning("%s: store unavailable: %s", name, exc or type(exc).__name__)
                 return error(

@@ -14,12 +14,14 @@ from urllib.parse import urlparse
 import socketio
 from aiohttp import WSMsgType, web
 from engineio.async_drivers import aiohttp as eio_aiohttp
+from redis.asyncio.cluster import RedisCluster
 from socketio.redis_manager import parse_redis_sentinel_url
 
 from server import appkeys
 from server.realtime import backstage, handlers, qa, reactions, rtc, session, stage
 from server.realtime.doors import Doors
 from server.realtime.engine import LeanEngine
+from server.store.connection import parse_cluster_url
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     Publishing and listening use separate clients: a failed publish makes a new publisher
     without touching the subscription, and publishing has a timeout while listening has none.
+
+    On a Redis Cluster the channel is a sharded one (SPUBLISH/SSUBSCRIBE): it lives on the
+    shard that serves its slot, and a message goes to that shard's nodes only, where a
+    classic PUBLISH is relayed to every node of the Cluster. Should that shard fail over,
+    the subscription falls silent and is made again (above) on the shard's new primary.
     """
 
     BEAT_S = 0.5
@@ -50,6 +57,7 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self.deaf_since: float | None = None
         self.on_recovered: Callable[[], Awaitable[None]] | None = None
         self._beat = b"podium-beat:" + self.host_id.encode()
+        self.cluster = parse_cluster_url(self.redis_url)
         self._sub_client: Any = None
         self._watch: asyncio.Task[None] | None = None
         self._recovering: asyncio.Task[None] | None = None
@@ -89,6 +97,8 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         module = self._get_redis_module()
         options = dict(self.redis_options)
         options["socket_timeout"] = None if listening else self.publish_timeout
+        if self.cluster is not None:
+            return RedisCluster(**self.cluster.options(), **options)
         if urlparse(self.redis_url).scheme in {"redis+sentinel", "valkey+sentinel"}:
             sentinels, service, connection_kwargs = parse_redis_sentinel_url(self.redis_url)
             sentinel = module.sentinel.Sentinel(sentinels, **{**options, **connection_kwargs})
@@ -117,11 +127,11 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self._close_later([old])
             self.pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await self.pubsub.subscribe(self.channel)
+                messages = await self._subscribe(self.pubsub)
                 if failing:
                     logger.warning("broadcast channel subscribed again")
                 failing = False
-                async for message in self.pubsub.listen():
+                async for message in messages:
                     yield message
             except Exception as exc:
                 if not failing:
@@ -133,10 +143,47 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     self.deaf_since = time.monotonic()
                 await asyncio.sleep(self.RETRY_S * (0.5 + random.random() / 2))
 
+    async def _subscribe(self, pubsub: Any) -> AsyncIterator[Any]:
+        """Subscribe to the channel; its messages (sharded on a Cluster)."""
+        if self.cluster is None:
+            await pubsub.subscribe(self.channel)
+            return pubsub.listen()  # type: ignore[no-any-return]
+        await pubsub.cluster.initialize()  # the subscription needs to know which node serves the slot
+        await pubsub.ssubscribe(self.channel)
+        return self._sharded(pubsub)
+
+    async def _sharded(self, pubsub: Any) -> AsyncIterator[Any]:
+        while True:
+            message = await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                yield message
+
+    async def _send(self, payload: Any) -> Any:
+        """PUBLISH on the channel (SPUBLISH on a Cluster)."""
+        if self.cluster is None:
+            return await self.redis.publish(self.channel, payload)
+        return await self.redis.spublish(self.channel, payload)
+
+    async def _publish(self, data: Any) -> Any:
+        """As AsyncRedisManager._publish (two attempts, a new client for the second), on
+        this manager's channel, sharded or not."""
+        for attempt in range(2):
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                return await self._send(self.json.dumps(data))
+            except Exception as exc:
+                self.connected = False
+                logger.error(
+                    "cannot publish a broadcast (%s): %s", "retrying" if not attempt else "giving up", exc
+                )
+        return None
+
     async def _listen(self) -> AsyncIterator[Any]:
         channel = self.channel.encode("utf-8")
         async for message in self._redis_listen_with_retries():
-            if message["channel"] != channel or message["type"] != "message" or "data" not in message:
+            kind = message["type"]
+            if message["channel"] != channel or kind not in ("message", "smessage") or "data" not in message:
                 continue
             self._heard()
             data = message["data"]
@@ -166,7 +213,7 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             try:
                 if not self.connected:
                     self._redis_connect()
-                await asyncio.wait_for(self.redis.publish(self.channel, self._beat), self.publish_timeout)
+                await asyncio.wait_for(self._send(self._beat), self.publish_timeout)
             except Exception as exc:
                 self.connected = False
                 logger.debug("beat not published: %s", exc)

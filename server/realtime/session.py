@@ -9,7 +9,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, address_hash
@@ -78,7 +78,7 @@ async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], au
         except PodiumError as exc:
             logger.info("refused socket: %s", exc.message)
             raise _refuse(exc) from None
-        except (RedisError, TimeoutError, OSError) as exc:
+        except (RedisError, RedisClusterException, TimeoutError, OSError) as exc:
             app[appkeys.CONNECTIONS].pop(sid, None)
             logger.warning("refused socket: store unavailable: %s", exc or type(exc).__name__)
             raise _refuse(

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class Ticker:
                 if failing:
                     logger.warning("%s works again", name)
                 failing = False
-            except (RedisError, OSError, TimeoutError) as exc:
+            except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
                 if not failing:
                     logger.warning("%s failed: %s; retrying", name, exc or type(exc).__name__)
                 failing = True

@@ -1,8 +1,12 @@
 """Connecting to Redis/Valkey with timeouts, health checks and retries with jittered backoff.
 
-REDIS_URL names one server (redis://, rediss://, unix://) or the Sentinels that know which
+REDIS_URL names one server (redis://, rediss://, unix://), the Sentinels that know which
 server is the primary (redis+sentinel://host:26379,host:26379/mymaster, or python-socketio's
-form .../0/mymaster); every connection then goes to the current primary and follows a failover.
+form .../0/mymaster; every connection then goes to the current primary and follows a
+failover), or nodes of a Redis/Valkey Cluster (redis+cluster://host:6379,host:6379, any
+of its nodes: the client learns the rest and which node serves which slot, and follows
+failovers and moved slots; rediss+cluster:// for TLS). Every key names its owner in a hash
+tag (server/store/keys.py), so one session's keys are on one node.
 
 Replication is asynchronous: a primary that dies takes with it the writes its replicas had not
 received yet. With wait_replicas > 0 a client acknowledges a write only once that many replicas
@@ -13,17 +17,22 @@ callers answer as the retryable `unavailable`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # A redis.asyncio.Redis made with decode_responses=True. redis-py's annotations assume
@@ -32,6 +41,12 @@ Client = Any
 
 SENTINEL_SCHEMES = ("redis+sentinel", "valkey+sentinel")
 SENTINEL_PORT = 26379
+CLUSTER_SCHEMES = ("redis+cluster", "valkey+cluster", "rediss+cluster", "valkeys+cluster")
+CLUSTER_PORT = 6379
+
+# What a store in trouble raises: redis-py's errors, and its Cluster client's own (a slot no
+# node serves, during a failover, is not a RedisError).
+STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 
 # Commands that change no data: everything else a durable client sends is followed by WAIT.
 # (A write missing here would only cost a WAIT; a read missing here costs one too, so keep it
@@ -122,8 +137,129 @@ def parse_sentinel_url(url: str) -> SentinelUrl | None:
     return SentinelUrl(scheme, tuple(sentinels), service, db, userinfo)
 
 
+@dataclass(frozen=True)
+class ClusterUrl:
+    """What a redis+cluster:// URL says: some nodes of the Cluster (the client asks them for
+    the others), whether to use TLS, and the user and password of every node."""
+
+    nodes: tuple[tuple[str, int], ...]
+    tls: bool = False
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    def options(self) -> dict[str, Any]:
+        """RedisCluster's arguments for these nodes."""
+        out: dict[str, Any] = {"startup_nodes": [ClusterNode(host, port) for host, port in self.nodes]}
+        if self.tls:
+            out["ssl"] = True
+        out.update({k: v for k, v in (("username", self.username), ("password", self.password)) if v})
+        return out
+
+
+def parse_cluster_url(url: str) -> ClusterUrl | None:
+    """None for a URL that names no Cluster; ValueError for one that names it badly.
+
+    Accepted: redis+cluster://[user:pw@]host[:port],host[:port][/] (valkey+cluster:// alike,
+    rediss+cluster:// and valkeys+cluster:// with TLS). A Cluster has one database: no /db."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in CLUSTER_SCHEMES:
+        return None
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    nodes = []
+    for item in hosts.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        if not colon:
+            host, port = item.strip(), str(CLUSTER_PORT)
+        if not host or not port.isdigit() or "[" in host:
+            raise ValueError(f"REDIS_URL: {item.strip()!r} is not a Cluster node's host:port")
+        nodes.append((host, int(port)))
+    if parts.path.strip("/") not in ("", "0") or parts.query or parts.fragment:
+        raise ValueError(
+            "REDIS_URL: a redis+cluster:// URL names nodes only, as in redis+cluster://host:6379,host:6379"
+        )
+    user, _, password = userinfo.partition(":")
+    return ClusterUrl(tuple(nodes), scheme.startswith(("rediss", "valkeys")), user or None, password or None)
+
+
+def is_cluster(url: str) -> bool:
+    """Whether REDIS_URL names a Redis/Valkey Cluster."""
+    return urlsplit(url).scheme.lower() in CLUSTER_SCHEMES
+
+
+_IN_TURN: ContextVar[bool] = ContextVar("podium_cluster_in_turn", default=False)
+
+
+class BoundedCluster(RedisCluster):
+    """A Cluster client whose calls (a command, a script, a pipeline) wait for one of
+    max_connections turns, up to wait_s, as the one-server pool waits for a free connection:
+    redis-py's Cluster pools refuse a call past their size at once (MaxConnectionsError),
+    which a burst of joins would hit. A call uses at most one connection per node, so no
+    node's pool is ever full. Also: the client learns the Cluster's layout before its first
+    call (many first calls at once can otherwise break each other's connections)."""
+
+    def __init__(self, *, max_connections: int, wait_s: float | None, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
+        self._turns = asyncio.Semaphore(max_connections)
+        self._first = asyncio.Lock()
+        self._wait_s = wait_s
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold one of the client's turns (a call made while holding one takes no other)."""
+        if _IN_TURN.get():
+            yield
+            return
+        if self._initialize:
+            async with self._first:
+                await self.initialize()
+        try:
+            async with asyncio.timeout(self._wait_s):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise RedisConnectionError(f"no free connection to the Cluster within {self._wait_s} s") from None
+        token = _IN_TURN.set(True)
+        try:
+            yield
+        finally:
+            _IN_TURN.reset(token)
+            self._turns.release()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """Run a command in a turn."""
+        async with self.turn():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        """A pipeline that runs in one turn."""
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        return BoundedPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class BoundedPipeline(ClusterPipeline):
+    """A Cluster pipeline that waits for its client's turn."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        """Run the pipeline in one of the client's turns."""
+        client = self.cluster_client
+        assert isinstance(client, BoundedCluster)
+        async with client.turn():
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+def _cluster(target: ClusterUrl, options: dict[str, Any], *, max_connections: int) -> RedisCluster:
+    """A Cluster client: at most max_connections calls at once, a burst waiting (up to the
+    socket timeout) for a turn."""
+    kept = {k: v for k, v in options.items() if k not in ("max_connections", "timeout")}
+    wait_s = options.get("timeout", options.get("socket_timeout"))
+    return BoundedCluster(**target.options(), **kept, max_connections=max_connections, wait_s=wait_s)
+
+
 def normalize_url(url: str) -> str:
-    """A Sentinel URL in the one form both Podium and python-socketio read; others unchanged."""
+    """A Sentinel URL in the one form both Podium and python-socketio read; a Cluster URL
+    checked (ValueError if bad); others unchanged."""
+    parse_cluster_url(url)
     target = parse_sentinel_url(url)
     return target.url if target else url
 
@@ -238,6 +374,11 @@ def connect(
         "client_name": "podium",
     }
     client: Any
+    cluster = parse_cluster_url(url)
+    if cluster is not None:
+        if wait_replicas:
+            raise ValueError("redis.wait_replicas is not supported on a Cluster (docs/operations.md)")
+        return _cluster(cluster, options, max_connections=max_connections)
     target = parse_sentinel_url(url)
     if target is None:
         client = DurableRedis.from_pool(aioredis.BlockingConnectionPool.from_url(url, **options))
@@ -265,6 +406,12 @@ def dedicated(url: str, *, name: str, socket_timeout: float | None, connect_time
         "socket_connect_timeout": connect_timeout,
         "client_name": name,
     }
+    cluster = parse_cluster_url(url)
+    if cluster is not None:
+        # A client of its own, with a connection of its own to each node it talks to (more
+        # than one to a node only while several of its calls wait there at once: the feed's
+        # reads, one per slot it reads).
+        return _cluster(cluster, options, max_connections=1000)
     target = parse_sentinel_url(url)
     if target is None:
         return DurableRedis.from_url(url, single_connection_client=True, **options)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from redis.crc import key_slot
+
 from server.domain import qa
 from server.domain.feed import Clock, Entry, Position, SessionState, entry_from_fields, lineup_from, stream_id
 from server.domain.presence import counts_from_fields
 from server.store import keys, scripts
-from server.store.connection import Client, dedicated, fleeting
+from server.store.connection import Client, dedicated, fleeting, is_cluster
 from server.store.events import event_from, session_from
 
 
@@ -103,25 +105,53 @@ class FeedStore:
 
 class FeedReader:
     """A worker's own connection for reading logs: a blocking XREAD must never hold a
-    connection that request handlers wait for, nor wait behind them."""
+    connection that request handlers wait for, nor wait behind them.
+
+    On a Cluster an XREAD reads the streams of one slot only (one session's, or a few that
+    share a slot): the caller reads each slot on its own (`slot()`), and each read goes to
+    the node that serves that slot, on a connection of its own for as long as it waits."""
 
     def __init__(self, url: str, *, block_ms: int, connect_timeout: float) -> None:
         self.block_ms = block_ms
+        self.cluster = is_cluster(url)
         self.r = dedicated(
             url, name="podium-feed", socket_timeout=block_ms / 1000 + 5, connect_timeout=connect_timeout
         )
 
+    @staticmethod
+    def slot(session_id: str) -> int:
+        """The Cluster slot a session's log is in."""
+        return int(key_slot(keys.log(session_id).encode()))
+
     async def read(self, streams: dict[str, str], count: int) -> list[tuple[str, list[Any]]]:
         """Rows after each stream's id, waiting up to block_ms for the first:
-        [(key, [(entry id, fields), ...]), ...]."""
-        reply = await self.r.xread(dict(streams), count=count, block=self.block_ms)
+        [(key, [(entry id, fields), ...]), ...]. On a Cluster, the streams of one slot."""
+        if self.cluster:
+            reply = await self._read_slot(streams, count)
+        else:
+            reply = await self.r.xread(dict(streams), count=count, block=self.block_ms)
         if not reply:
             return []
         items = reply.items() if isinstance(reply, dict) else reply
         return [(str(key), list(rows)) for key, rows in items]
 
+    async def _read_slot(self, streams: dict[str, str], count: int) -> Any:
+        await self.r.initialize()  # (at once if it knows the Cluster's layout already)
+        # Sent to the slot's node by name: redis-py would otherwise ask a node which keys an
+        # XREAD names (COMMAND GETKEYS) before every read. A slot that moved answers MOVED,
+        # which updates the client's map for the next read.
+        node = self.r.get_node_from_key(next(iter(streams)))
+        names, ids = list(streams), list(streams.values())
+        return await self.r.execute_command(
+            "XREAD", "COUNT", count, "BLOCK", self.block_ms, "STREAMS", *names, *ids, target_nodes=node
+        )
+
     async def run_id(self) -> str:
-        """The store's run id: it changes when the server restarts (its memory may be older)."""
+        """The store's run id: it changes when the server restarts (its memory may be older).
+        "" on a Cluster, whose nodes each have their own (the reader reloads what a node that
+        failed served instead)."""
+        if self.cluster:
+            return ""
         info = await self.r.info("server")
         return str(info.get("run_id", ""))
 

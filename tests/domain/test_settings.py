@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.settings import load_settings
+from server.store.connection import ClusterUrl, parse_cluster_url
 
 
 def test_defaults_come_from_the_toml_file():
@@ -47,3 +48,32 @@ def test_unknown_settings_are_an_error_not_ignored(tmp_path):
     bad.write_text("[server]\nprot = 1\n")
     with pytest.raises(ValueError, match="unknown settings"):
         load_settings(env={"PODIUM_CONFIG": str(bad)})
+
+
+def test_a_cluster_url_names_its_nodes_and_nothing_else():
+    s = load_settings(env={"REDIS_URL": "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2"})
+    target = parse_cluster_url(s.redis_url)
+    assert target is not None and not target.tls
+    assert target.nodes == (("10.0.0.1", 7000), ("10.0.0.2", 6379))
+    assert (target.username, target.password) == (None, "pw")
+    assert parse_cluster_url("rediss+cluster://u:p@h:1") == ClusterUrl((("h", 1),), True, "u", "p")
+    assert parse_cluster_url("redis://h:1/0") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("redis+cluster://h:7000/3", "nodes only"),
+        ("redis+cluster://h:7000?timeout=1", "nodes only"),
+        ("redis+cluster://h:port", "host:port"),
+        ("redis+cluster://h:1,", "host:port"),
+    ],
+)
+def test_a_bad_cluster_url_is_refused_at_start(url, why):
+    with pytest.raises(ValueError, match=why):
+        load_settings(env={"REDIS_URL": url})
+
+
+def test_waiting_for_replicas_is_refused_on_a_cluster():
+    with pytest.raises(ValueError, match="wait_replicas"):
+        load_settings(env={"REDIS_URL": "redis+cluster://h:7000", "PODIUM_REDIS_WAIT_REPLICAS": "1"})

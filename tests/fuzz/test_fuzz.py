@@ -27,13 +27,12 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server import appkeys
 from server.realtime import protocol as p
-from tests.conftest import Api, Running, make_settings, make_world, start_server, stop_server
+from tests.conftest import Api, Running, make_settings, make_world, start_server, stop_server, sync_client
 from tests.fuzz.raw import RawSocket
 
 T = TypeVar("T")
@@ -103,7 +102,7 @@ async def open_joined(stage: Stage, role: str) -> RawSocket:
 
 @pytest.fixture(scope="module")
 def stage(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     client.flushdb()
     client.close()
     loop = asyncio.new_event_loop()

@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import aiohttp
-import redis
 
 from server import appkeys
 from tests.conftest import (
@@ -20,6 +19,7 @@ from tests.conftest import (
     person,
     start_server,
     stop_server,
+    sync_client,
 )
 
 
@@ -40,7 +40,7 @@ async def test_a_killed_subscription_listens_again_within_a_second(
         assert (await hand.call("session:join", {"session": world.session}))["ok"]
         assert (await hand.call("hand:raise", {"session": world.session, "note": "before"}))["ok"]
         await mod.wait_for(lambda c: c.events("hand:queue"))
-        r = redis.Redis.from_url(clean_redis)
+        r = sync_client(clean_redis)
         killed = r.client_kill_filter(_type="pubsub")
         r.close()
         assert killed >= 2  # one subscription per worker

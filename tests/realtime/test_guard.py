@@ -8,11 +8,10 @@ import asyncio
 import time
 
 import aiohttp
-import redis
 import socketio
 
 from server.store import keys
-from tests.conftest import Api, Running, World, join_session, person
+from tests.conftest import Api, Running, World, join_session, person, sync_client
 
 
 async def _closed(c, timeout: float) -> dict:
@@ -29,7 +28,7 @@ async def test_a_revoke_no_broadcast_carried_closes_the_socket_within_two_second
     invite_id = next(
         i for i in (await mod.call("session:snapshot"))["staff"]["invites"] if i["role"] == "moderator"
     )["id"]
-    r = redis.Redis.from_url(clean_redis)
+    r = sync_client(clean_redis)
     r.hset(keys.invite(invite_id), "revoked", "1")  # behind Podium's back: no message at all
     r.close()
     started = time.monotonic()
@@ -76,7 +75,7 @@ async def test_a_ban_no_broadcast_carried_closes_the_persons_sockets(
     banned = await person(server, world, http, "Troll")
     bystander = await person(server, world, http, "Bystander")
     participant = await _participant_of(server, banned)
-    r = redis.Redis.from_url(clean_redis)
+    r = sync_client(clean_redis)
     r.sadd(keys.banned(world.event["id"]), participant)
     r.close()
     closed = await _closed(banned, timeout=2.5)

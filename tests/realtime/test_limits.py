@@ -8,10 +8,18 @@ import uuid
 
 import aiohttp
 import pytest
-import redis
 
 from server.store import keys
-from tests.conftest import Running, World, audience_token, make_settings, moderator, start_server, stop_server
+from tests.conftest import (
+    Running,
+    World,
+    audience_token,
+    make_settings,
+    moderator,
+    start_server,
+    stop_server,
+    sync_client,
+)
 
 
 @pytest.fixture
@@ -51,7 +59,7 @@ async def test_one_person_with_many_sockets_on_two_workers_asks_only_their_share
         assert len(accepted) == 5
         assert {a["error"]["code"] for a in refused} == {"rate_limited"}
         assert all(a["error"]["retry_after"] >= 1 for a in refused)
-        r = redis.Redis.from_url(clean_redis)
+        r = sync_client(clean_redis)
         assert r.zcard(keys.questions(world.session)) == 5
         r.close()
         # Someone else is not affected by the flooder's limit.
