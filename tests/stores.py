@@ -363,9 +363,13 @@ class ClusterSet:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}")
             time.sleep(0.05)
 
+    def slot(self, key: str) -> int:
+        """The slot of a key."""
+        return int(self.nodes[0].ask("CLUSTER", "KEYSLOT", key))
+
     def node_of(self, key: str) -> Node:
         """The primary that serves key's slot."""
-        slot = int(self.nodes[0].ask("CLUSTER", "KEYSLOT", key))
+        slot = self.slot(key)
         return next(n for n, (lo, hi) in zip(self.nodes, self.ranges, strict=True) if lo <= slot <= hi)
 
     def keys_by_node(self, match: str = "*") -> dict[str, list[str]]:

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from server.store import keys
@@ -18,20 +19,22 @@ Call = tuple[Sequence[str], Sequence[Any]]  # (KEYS, ARGV)
 
 
 @cache
-def source(name: str) -> str:
+def source(name: str, *, cluster: bool = False) -> str:
     """lua/<name>.lua with the feed's library (lua/feed.lua) in front of it: every script
     that changes a session logs the change in the same step.
 
-    The first line, `#!lua`, makes the server refuse any key of another slot than the
-    script's KEYS (scripts without it may touch any key their node holds, which works on a
-    Cluster until the slots move): the Cluster tests hold every script to one slot."""
+    For a Cluster the first line is `#!lua`, which makes the server refuse any key of another
+    slot than the script's KEYS (a script without it may touch any key its node holds, which
+    works until the slots move): the Cluster tests hold every script to one slot. Only for a
+    Cluster: Redis before 7 cannot read the line, and one server has no slots to hold to."""
     library = (_DIR / "feed.lua").read_text().replace("__FEED_MAX__", str(keys.FEED_MAX_ENTRIES))
-    return "#!lua\n" + library + "\n" + (_DIR / f"{name}.lua").read_text()
+    text = library + "\n" + (_DIR / f"{name}.lua").read_text()
+    return "#!lua\n" + text if cluster else text
 
 
 def load(client: Client, name: str) -> Any:
     """Register lua/<name>.lua with client (sent by SHA, reloaded after a server restart)."""
-    return client.register_script(source(name))
+    return client.register_script(source(name, cluster=isinstance(client, RedisCluster)))
 
 
 async def run_many(client: Client, script: Any, calls: list[Call]) -> list[Any]:

@@ -18,8 +18,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from redis.exceptions import ResponseError
 
-from server.store import keys
+from server import appkeys
+from server.store import keys, scripts
 from server.store.connection import connect
 from server.store.qa import QAStore
 from tests.conftest import (
@@ -166,6 +168,22 @@ async def test_sessions_spread_over_the_shards_each_whole_on_one(
         assert event_nodes == {cluster.node_of(keys.event(world.event["id"])).name}
         spread = {node: len(ks) for node, ks in by_node.items()}
         print(f"\nkeys per primary, two busy sessions and their event: {spread}")
+        # Every script the worker runs there starts with #!lua, so the server holds it to the
+        # slot of its KEYS: a clock script that strayed to another slot of the same node (which
+        # a script without the line may touch) is refused.
+        clock = scripts.load(running.app[appkeys.REDIS], "clock")
+        assert clock.script.startswith("#!lua\n")
+        home = cluster.node_of(keys.session(a))
+        other = next(
+            k for k in (keys.session(f"x{i}") for i in range(1000))
+            if cluster.node_of(k) is home and cluster.slot(k) != cluster.slot(keys.session(a))
+        )  # fmt: skip
+        line = "local key, log, action, amount = KEYS[1],"
+        assert line in clock.script
+        strayed = clock.script.replace(line, f"local key, log, action, amount = '{other}',")
+        with pytest.raises(ResponseError, match="same slot"):
+            await running.app[appkeys.REDIS].eval(strayed, 2, keys.session(a), keys.log(a), "start", 1000)
+        assert not scripts.source("clock").startswith("#"), "one server: Redis 5 and 6 read it"
     finally:
         await stop_server(running)
 
