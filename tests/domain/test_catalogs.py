@@ -22,6 +22,12 @@ REQUIRED = ("zh-CN", "he")
 # Older CLDR data (before v42) also gave Hebrew `many`: the script's t() then falls back to
 # `key.other`, which reads right for those numbers.
 PLURALS = {"en": ("one", "other"), "zh-CN": ("other",), "he": ("one", "two", "other")}
+# Every catalog gives each plural key in every form any of them needs, so the catalogs have
+# one key set (a key is in every language or in none); a form a language never selects
+# repeats its `other`.
+FORMS = tuple(
+    c for c in ("zero", "one", "two", "few", "many", "other") if any(c in f for f in PLURALS.values())
+)
 CLDR_CATEGORIES = ("zero", "one", "two", "few", "many", "other")
 # Strings that are rightly the same in every language: the brand and units read as written.
 SAME_EVERYWHERE = frozenset({"Podium", "QR", "CSV", "{ms} ms", "{kbps} kb/s"})
@@ -56,33 +62,14 @@ def plural_bases(catalog: dict[str, str]) -> set[str]:
 PLURAL_BASES = plural_bases(EN)
 
 
-def expected_keys(lang: str) -> list[str]:
-    """English's keys in English's order, each plural key in the categories of `lang`."""
-    keys: list[str] = []
-    for key in EN:
-        base, _, category = key.rpartition(".")
-        if base in PLURAL_BASES and category in CLDR_CATEGORIES:
-            forms = [f"{base}.{c}" for c in PLURALS[lang]]
-            keys.extend(f for f in forms if f not in keys)
-        else:
-            keys.append(key)
-    return keys
-
-
-def english_for(key: str) -> str:
-    """The English a catalog entry translates: plural forms English lacks (`two`) read `other`."""
-    if key in EN:
-        return EN[key]
-    return EN[f"{key.rpartition('.')[0]}.other"]
-
-
 def test_every_language_the_event_needs_has_a_catalog():
     assert set(REQUIRED) <= set(OTHERS), f"missing catalogs: {sorted(set(REQUIRED) - set(OTHERS))}"
 
 
-def test_english_gives_every_plural_key_its_own_plural_forms():
+def test_every_plural_key_comes_in_every_form_any_language_needs():
     for base in PLURAL_BASES:
-        assert f"{base}.one" in EN and f"{base}.other" in EN, base
+        forms = [k.rpartition(".")[2] for k in EN if k.rpartition(".")[0] == base]
+        assert forms == list(FORMS), f"{base}: {forms}, want {list(FORMS)}"
 
 
 @pytest.mark.parametrize("lang", [REFERENCE, *OTHERS])
@@ -98,20 +85,19 @@ def test_a_catalog_is_utf8_json_of_non_empty_strings_written_two_space_indented(
 
 
 @pytest.mark.parametrize("lang", OTHERS)
-def test_a_catalog_has_exactly_the_keys_of_english_in_its_own_plural_forms(lang: str):
+def test_a_catalog_has_exactly_the_keys_of_english(lang: str):
     assert lang in PLURALS, f"{lang}: add its CLDR plural categories to PLURALS"
     catalog = load(I18N_DIR / f"{lang}.json")
-    wanted = expected_keys(lang)
-    missing = [k for k in wanted if k not in catalog]
-    extra = [k for k in catalog if k not in wanted]
+    missing = [k for k in EN if k not in catalog]
+    extra = [k for k in catalog if k not in EN]
     assert not missing, f"{lang} lacks keys English has: {missing}"
-    assert not extra, f"{lang} has keys English lacks (or plural forms {lang} does not use): {extra}"
+    assert not extra, f"{lang} has keys English lacks: {extra}"
 
 
 @pytest.mark.parametrize("lang", OTHERS)
 def test_a_catalog_keeps_the_order_of_english(lang: str):
     catalog = load(I18N_DIR / f"{lang}.json")
-    wanted = [k for k in expected_keys(lang) if k in catalog]
+    wanted = [k for k in EN if k in catalog]
     assert [k for k in catalog if k in wanted] == wanted, f"{lang}.json: keep en.json's key order"
 
 
@@ -120,9 +106,9 @@ def test_a_catalog_keeps_every_placeholder_and_adds_none(lang: str):
     catalog = load(I18N_DIR / f"{lang}.json")
     broken = {}
     for key, text in catalog.items():
-        if key not in EN and key.rpartition(".")[0] not in PLURAL_BASES:
+        if key not in EN:
             continue  # reported by the key test
-        english = english_for(key)
+        english = EN[key]
         if sorted(VAR.findall(text)) != sorted(VAR.findall(english)):
             broken[key] = text
         elif set("{}") & set(VAR.sub("", text)) and not set("{}") & set(VAR.sub("", english)):
@@ -136,8 +122,8 @@ def test_a_catalog_leaves_nothing_in_english(lang: str):
     untranslated = {
         key: text
         for key, text in catalog.items()
-        if (key in EN or key.rpartition(".")[0] in PLURAL_BASES)
-        and text == english_for(key)
+        if key in EN
+        and text == EN[key]
         and text not in SAME_EVERYWHERE
         and LATIN_WORD.search(VAR.sub("", text))
     }
