@@ -102,6 +102,19 @@ class SentinelUrl:
         )
 
 
+def _host_list(hosts: str, default_port: int, whose: str) -> list[tuple[str, int]]:
+    """"h1:p1,h2,h3:p3" as (host, port) pairs, default_port where none is given."""
+    out = []
+    for item in hosts.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        if not colon:
+            host, port = item.strip(), str(default_port)
+        if not host or not port.isdigit() or "[" in host:
+            raise ValueError(f"REDIS_URL: {item.strip()!r} is not {whose} host:port")
+        out.append((host, int(port)))
+    return out
+
+
 def parse_sentinel_url(url: str) -> SentinelUrl | None:
     """None for a URL that names no Sentinels; ValueError for one that names them badly.
 
@@ -114,14 +127,7 @@ def parse_sentinel_url(url: str) -> SentinelUrl | None:
     if scheme not in SENTINEL_SCHEMES:
         return None
     userinfo, _, hosts = parts.netloc.rpartition("@")
-    sentinels = []
-    for item in hosts.split(","):
-        host, colon, port = item.strip().rpartition(":")
-        if not colon:
-            host, port = item.strip(), str(SENTINEL_PORT)
-        if not host or not port.isdigit() or "[" in host:
-            raise ValueError(f"REDIS_URL: {item.strip()!r} is not a Sentinel's host:port")
-        sentinels.append((host, int(port)))
+    sentinels = _host_list(hosts, SENTINEL_PORT, "a Sentinel's")
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) == 2 and segments[0].isdigit() and not segments[1].isdigit():
         db, service = int(segments[0]), segments[1]
@@ -166,14 +172,7 @@ def parse_cluster_url(url: str) -> ClusterUrl | None:
     if scheme not in CLUSTER_SCHEMES:
         return None
     userinfo, _, hosts = parts.netloc.rpartition("@")
-    nodes = []
-    for item in hosts.split(","):
-        host, colon, port = item.strip().rpartition(":")
-        if not colon:
-            host, port = item.strip(), str(CLUSTER_PORT)
-        if not host or not port.isdigit() or "[" in host:
-            raise ValueError(f"REDIS_URL: {item.strip()!r} is not a Cluster node's host:port")
-        nodes.append((host, int(port)))
+    nodes = _host_list(hosts, CLUSTER_PORT, "a Cluster node's")
     if parts.path.strip("/") not in ("", "0") or parts.query or parts.fragment:
         raise ValueError(
             "REDIS_URL: a redis+cluster:// URL names nodes only, as in redis+cluster://host:6379,host:6379"
