@@ -122,6 +122,7 @@ class FeedHub:
         self.deaf_since: float | None = None  # the reader cannot read the store (for /readyz)
         self._changed = asyncio.Event()  # on a Cluster: the sessions to read changed
         self._failing: set[int] = set()  # on a Cluster: the slots whose reads fail
+        self._last_nudge = self._last_janitor = time.monotonic()  # _housekeeping's clocks
         self.clock_offset_ms = 0  # Redis time minus this machine's
         self.frames_written = 0
         self.frames_skipped = 0
@@ -300,7 +301,7 @@ class FeedHub:
         reader = self._reader
         assert reader is not None
         backoff = 0.05
-        last_janitor = last_nudge = time.monotonic()
+        self._last_janitor = self._last_nudge = time.monotonic()
         while not self._stopping:
             streams = {self._wake_key: self._wake_id}
             for session_id, ls in self.sessions.items():
@@ -328,13 +329,17 @@ class FeedHub:
                 local = self.sessions.get(keys.session_of_log(key))
                 if local is not None and not local.reloading:
                     self._take(local, entries)
-            now = time.monotonic()
-            if now - last_nudge > 0.5:
-                last_nudge = now
-                self._nudge_lagging()
-            if now - last_janitor > 5:
-                last_janitor = now
-                self._forget_idle(now)
+            self._housekeeping()
+
+    def _housekeeping(self) -> None:
+        """Between reads: nudge lagging sockets twice a second, forget idle sessions every 5 s."""
+        now = time.monotonic()
+        if now - self._last_nudge > 0.5:
+            self._last_nudge = now
+            self._nudge_lagging()
+        if now - self._last_janitor > 5:
+            self._last_janitor = now
+            self._forget_idle(now)
 
     async def _wake(self) -> None:
         """Make the reader read a new set of logs."""
@@ -351,7 +356,7 @@ class FeedHub:
         assert self._reader is not None
         reader = self._reader
         groups: dict[int, tuple[frozenset[str], asyncio.Task[None]]] = {}
-        last_janitor = last_nudge = time.monotonic()
+        self._last_janitor = self._last_nudge = time.monotonic()
         try:
             while not self._stopping:
                 self._changed.clear()
@@ -368,13 +373,7 @@ class FeedHub:
                     if slot not in groups:
                         task = asyncio.create_task(self._read_slot(slot, members), name=f"feed reader {slot}")
                         groups[slot] = (members, task)
-                now = time.monotonic()
-                if now - last_nudge > 0.5:
-                    last_nudge = now
-                    self._nudge_lagging()
-                if now - last_janitor > 5:
-                    last_janitor = now
-                    self._forget_idle(now)
+                self._housekeeping()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), 0.5)
         finally:
