@@ -103,7 +103,7 @@ class SentinelUrl:
 
 
 def _host_list(hosts: str, default_port: int, whose: str) -> list[tuple[str, int]]:
-    """"h1:p1,h2,h3:p3" as (host, port) pairs, default_port where none is given."""
+    """A URL's hosts, `h1:p1,h2,h3:p3`, as (host, port) pairs; default_port where none is given."""
     out = []
     for item in hosts.split(","):
         host, colon, port = item.strip().rpartition(":")
