@@ -426,7 +426,7 @@ async def make_world(org: Api) -> World:
         )
         sessions.append(s["session"])
     tokens = {}
-    for role in ("moderator", "speaker", "screen"):
+    for role in ("moderator", "speaker", "screen", "interpreter"):
         inv = await org.ok(
             "POST", f"/api/events/{event['id']}/invites", {"role": role, "session_id": sessions[0]["id"]}
         )

@@ -25,7 +25,6 @@ MAX_SESSION_HOURS = 24 * 7
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 _CODE_RE = re.compile(r"[A-Z0-9]{4,12}")
-_LANG_RE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}")
 # What a media URL may never hold: white space, quotes, `;` and `,` (they end a header's
 # directive or value), backslashes, angle brackets, controls and lone surrogates.
 _URL_REFUSED = re.compile(r"[\s;,'\"\\<>`\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -113,7 +112,7 @@ def languages(value: Any) -> tuple[str, ...]:
         raise Invalid(f"languages must be a list of 1 to {MAX_LANGUAGES} language tags.", field="languages")
     out: list[str] = []
     for tag in value:
-        if not isinstance(tag, str) or not _LANG_RE.fullmatch(tag):
+        if not isinstance(tag, str) or not validate.LANGUAGE_TAG.fullmatch(tag):
             raise Invalid("languages must hold tags such as en, zh-CN or he.", field="languages")
         if tag not in out:
             out.append(tag)

@@ -47,12 +47,15 @@ REACTIONS = "rx"  # coalesced: reactions since the last tick, and the totals
 ONLINE = "online"  # coalesced: which speakers of the lineup are connected
 
 # Views: what one kind of face receives. Moderators (and organizers) see everything;
-# speakers and hall screens the public Q&A with the full stage; the audience the public Q&A
-# and who is on stage.
+# interpreters every question as moderators do, with the full stage, but not the moderation
+# settings' word list; speakers and hall screens the public Q&A with the full stage; the
+# audience the public Q&A and who is on stage.
 MOD = "mod"
+INT = "int"
 STAGE_VIEW = "stage"
 AUD = "aud"
-VIEWS = (MOD, STAGE_VIEW, AUD)
+VIEWS = (MOD, INT, STAGE_VIEW, AUD)
+STAFF_QA = frozenset({MOD, INT})  # views that see every question, as moderators do
 
 
 def view_of(principal: idn.Principal) -> str:
@@ -60,6 +63,8 @@ def view_of(principal: idn.Principal) -> str:
     role = principal.presence_role
     if role == idn.MODERATOR:
         return MOD
+    if role == idn.INTERPRETER:
+        return INT
     if role in (idn.SPEAKER, idn.SCREEN):
         return STAGE_VIEW
     return AUD
@@ -120,16 +125,18 @@ def _list(values: Any) -> list[Any]:
 
 
 def lineup_from(rows: Any) -> list[dict[str, Any]]:
-    """The lineup as the store writes it: [[speaker, state, label, online, backup_url], ...]."""
+    """The lineup as the store writes it: [[speaker, state, label, online, backup_url, lang],
+    ...] (lang: the language of the speaker's studio; rows logged before it have none)."""
     return [
         {
-            "speaker": str(speaker),
-            "state": str(state),
-            "label": str(label),
-            "online": str(online) == "1",
-            "backup_url": str(backup) or None,
+            "speaker": str(row[0]),
+            "state": str(row[1]),
+            "label": str(row[2]),
+            "online": str(row[3]) == "1",
+            "backup_url": str(row[4]) or None,
+            "lang": str(row[5]) if len(row) > 5 else "",
         }
-        for speaker, state, label, online, backup in _list(rows)
+        for row in _list(rows)
     ]
 
 
@@ -297,9 +304,9 @@ class SessionState:
         without anything personal)."""
         session = {**self.session, "version": self.pos[0]}
         questions = _sorted_questions(self.questions.values())
-        if view == MOD:
+        if view in STAFF_QA:
             qa_part: dict[str, Any] = {
-                "settings": self.settings.full(),
+                "settings": self.settings.full() if view == MOD else self.settings.public(),
                 "questions": [qa.moderator_view(q, self.screen) for q in questions],
             }
         else:
@@ -363,7 +370,7 @@ class Batch:
         if e.kind == QA:
             for q in d["questions"]:
                 qid = q["id"]
-                if view == MOD:
+                if view in STAFF_QA:
                     self.questions[qid] = qa.moderator_view(q, d["screen"])
                 elif q["state"] in qa.PUBLIC_STATES:
                     self.questions[qid] = qa.public_view(q, d["screen"])
@@ -389,7 +396,7 @@ class Batch:
             self.presence = d
         elif e.kind == VOTES:
             for qid, n in d.items():
-                if view != MOD and not state.is_public(qid):
+                if view not in STAFF_QA and not state.is_public(qid):
                     continue  # the audience never learns of a question it may not see
                 if qid in self.questions and not self.questions[qid].get("removed"):
                     self.questions[qid] = {**self.questions[qid], "votes": n}

@@ -17,12 +17,16 @@ SPEAKER = "speaker"
 MODERATOR = "moderator"
 SCREEN = "screen"
 ORGANIZER = "organizer"
+# Sees the questions as a moderator does and attaches translations; moderates nothing.
+INTERPRETER = "interpreter"
 
-ROLES = (AUDIENCE, SPEAKER, MODERATOR, SCREEN, ORGANIZER)
+ROLES = (AUDIENCE, SPEAKER, MODERATOR, SCREEN, ORGANIZER, INTERPRETER)
 # Roles an invite link can grant (the audience needs no invite).
-INVITE_ROLES = (SPEAKER, MODERATOR, SCREEN, ORGANIZER)
+INVITE_ROLES = (SPEAKER, MODERATOR, SCREEN, ORGANIZER, INTERPRETER)
 # Roles counted in presence; an organizer in a session acts (and counts) as a moderator.
-PRESENCE_ROLES = (AUDIENCE, SPEAKER, MODERATOR, SCREEN)
+PRESENCE_ROLES = (AUDIENCE, SPEAKER, MODERATOR, SCREEN, INTERPRETER)
+# Who may attach translations and correct a question's language.
+TRANSLATORS = frozenset({MODERATOR, INTERPRETER})
 WHERE = ("hall", "remote")
 
 TOKEN_MAX = 2048
@@ -51,7 +55,7 @@ class Principal:
 
     def default_where(self) -> str:
         """Where a caller is presumed to be until they say otherwise."""
-        return "hall" if self.role in (SCREEN, MODERATOR, ORGANIZER) else "remote"
+        return "hall" if self.role in (SCREEN, MODERATOR, ORGANIZER, INTERPRETER) else "remote"
 
 
 def can_manage_event(who: Principal, event_id: str) -> bool:

@@ -20,6 +20,7 @@ class Counts(TypedDict):
     speaker: RoleCounts
     moderator: RoleCounts
     screen: RoleCounts
+    interpreter: RoleCounts
     total: int
 
 
@@ -48,5 +49,6 @@ def counts_from_fields(fields: Mapping[str, str | int]) -> Counts:
         speaker=table["speaker"],
         moderator=table["moderator"],
         screen=table["screen"],
+        interpreter=table["interpreter"],
         total=total,
     )

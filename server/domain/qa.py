@@ -146,6 +146,21 @@ def question_from_fields(raw: Mapping[str, str]) -> dict[str, Any]:
         "updated_at": int(raw["updated"]),
         "answered_at": int(raw["answered"]) or None,
         "merged_into": raw["merged_into"],
+        "lang": raw.get("lang", ""),
+        "translations": translations_from(raw.get("tr")),
+    }
+
+
+def translations_from(raw: str | None) -> dict[str, dict[str, Any]]:
+    """A question's translations as stored (JSON {lang: {text, at, stale}}); {} for none."""
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):  # cjson writes an empty table as {} and never a list
+        return {}
+    return {
+        str(tag): {"text": str(t["text"]), "at": int(t["at"]), "stale": bool(t.get("stale"))}
+        for tag, t in data.items()
     }
 
 
@@ -187,6 +202,9 @@ def public_view(q: Mapping[str, Any], on_screen: str | None) -> dict[str, Any]:
         "created_at": q["created_at"],
         "answered_at": q["answered_at"],
         "on_screen": q["id"] == on_screen,
+        "lang": q["lang"],
+        # What was translated from the text as it reads now (an edit makes the old ones stale).
+        "translations": {tag: t["text"] for tag, t in q["translations"].items() if not t["stale"]},
     }
 
 
@@ -210,6 +228,29 @@ def moderator_view(q: Mapping[str, Any], on_screen: str | None) -> dict[str, Any
             "held": q["held"],
             "merged_into": q["merged_into"] or None,
             "updated_at": q["updated_at"],
+            "translations": {
+                tag: {"text": t["text"], "at": t["at"], "stale": t["stale"]}
+                for tag, t in q["translations"].items()
+            },
         }
     )
     return view
+
+
+# --- languages and translations --------------------------------------------------------
+
+TRANSLATION_MAX = 2000  # a translation may run longer than its question (Chinese to English)
+
+
+def question_language(value: Any, languages: tuple[str, ...]) -> str:
+    """A question's language as a moderator or an interpreter sets it: one of the event's."""
+    if value == "" or not isinstance(value, str) or value not in languages:
+        raise Invalid(f"lang must be one of the event's languages: {', '.join(languages)}.", field="lang")
+    return value
+
+
+def translation_text(value: Any) -> str:
+    """A translation's text; "" takes the translation away."""
+    if value == "":
+        return ""
+    return validate.text(value, "text", max_len=TRANSLATION_MAX, multiline=True)

@@ -147,6 +147,16 @@ def integer(value: Any, field: str, *, lo: int, hi: int) -> int:
     return value
 
 
+LANGUAGE_TAG = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8}){0,3}")
+
+
+def language_tag(value: Any, field: str) -> str:
+    """A BCP 47 language tag as Podium uses them: en, zh-CN, he, pt-BR."""
+    if not isinstance(value, str) or not LANGUAGE_TAG.fullmatch(value):
+        raise Invalid(f"{field} must be a language tag such as en, zh-CN or he.", field=field)
+    return value
+
+
 def boolean(value: Any, field: str) -> bool:
     """A real JSON boolean."""
     if not isinstance(value, bool):

@@ -136,7 +136,10 @@ def check_origin(request: web.Request) -> None:
 def invite_url(request: web.Request, role: str, session_id: str, token: str) -> str:
     """The link an invite holder opens; the token rides in the fragment, never sent in logs."""
     base = request.app[appkeys.SETTINGS].base_url
-    path = {idn.MODERATOR: "/m", idn.SPEAKER: "/studio", idn.SCREEN: "/s", idn.ORGANIZER: "/o"}[role]
+    path = {
+        idn.MODERATOR: "/m", idn.SPEAKER: "/studio", idn.SCREEN: "/s", idn.ORGANIZER: "/o",
+        idn.INTERPRETER: "/i",
+    }[role]  # fmt: skip
     if session_id and role != idn.ORGANIZER:
         path += f"/{session_id}"
     return f"{base}{path}#t={token}"
@@ -347,9 +350,11 @@ async def session_presence(request: web.Request) -> web.Response:
 # --- Q&A export ----------------------------------------------------------------------
 
 EXPORT_COLUMNS = (
-    "id", "state", "text", "name", "anonymous", "alias", "votes", "edited", "on_screen",
+    "id", "state", "language", "text", "name", "anonymous", "alias", "votes", "edited", "on_screen",
     "merged_into", "held", "asked_at", "answered_at", "updated_at",
 )  # fmt: skip
+# The CSV adds a column per language of the event ("translation_zh-CN"), then the languages
+# whose translation predates an edit of the question ("translations_stale").
 
 
 async def _session_for_staff(request: web.Request) -> tuple[ev.Session, ev.Event]:
@@ -391,6 +396,11 @@ async def _export_rows(request: web.Request) -> tuple[ev.Session, ev.Event, list
                 "asked_at": local(q["created_at"]),
                 "answered_at": local(q["answered_at"]),
                 "updated_at": local(q["updated_at"]),
+                "language": q["lang"],
+                "translations": {
+                    tag: {"text": tr["text"], "stale": tr["stale"], "at": local(tr["at"])}
+                    for tag, tr in q["translations"].items()
+                },
             }
         )
     return session, event, rows
@@ -425,12 +435,20 @@ def _cell(value: Any) -> str:
 
 async def export_csv(request: web.Request) -> web.Response:
     """GET /api/sessions/{session_id}/qa.csv: the same as qa.json, for spreadsheets."""
-    session, _event, rows = await _export_rows(request)
+    session, event, rows = await _export_rows(request)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
+    translated = [f"translation_{tag}" for tag in event.languages]
+    writer.writerow([*EXPORT_COLUMNS, *translated, "translations_stale"])
     for row in rows:
-        writer.writerow([_cell(row[c]) for c in EXPORT_COLUMNS])
+        tr = row["translations"]
+        writer.writerow(
+            [
+                *(_cell(row[c]) for c in EXPORT_COLUMNS),
+                *(_cell(tr[tag]["text"]) if tag in tr else "" for tag in event.languages),
+                " ".join(tag for tag in tr if tr[tag]["stale"]),
+            ]
+        )
     return web.Response(
         body=("\ufeff" + out.getvalue()).encode("utf-8"),  # BOM: spreadsheets read UTF-8 right
         content_type="text/csv",

@@ -256,6 +256,7 @@ def setup(app: web.Application) -> None:
         ("/m", "moderator.html", "moderator"),
         ("/s", "screen.html", "screen"),
         ("/studio", "studio.html", "studio"),
+        ("/i", "interpreter.html", "interpreter"),
     ):
         r.add_get(prefix, role_page(template, page))
         r.add_get(prefix + "/{session_id}", role_page(template, page))

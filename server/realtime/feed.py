@@ -484,11 +484,11 @@ class FeedHub:
         self._send(ls)
 
     def _send(self, ls: LocalSession) -> None:
-        """Send what is pending: staff views now, the audience's when its tick is due."""
-        if ls.members[fd.MOD]:
-            self._flush(ls, fd.MOD)
-        if ls.members[fd.STAGE_VIEW]:
-            self._flush(ls, fd.STAGE_VIEW)
+        """Send what is pending: the staff's and the stage's views now, the audience's when its
+        tick is due."""
+        for view in (fd.MOD, fd.INT, fd.STAGE_VIEW):
+            if ls.members[view]:
+                self._flush(ls, view)
         if not ls.members[fd.AUD]:
             return
         batch = ls.batches[fd.AUD]

@@ -17,6 +17,7 @@ from aiohttp import web
 from redis.exceptions import RedisClusterException, RedisError
 
 from server import appkeys
+from server.domain import identity as idn
 from server.errors import Invalid, PodiumError, error
 from server.logs import bind
 from server.realtime.connections import Conn
@@ -68,8 +69,8 @@ def register(
         with bind(conn=sid, session=conn.session_id if conn else None):
             if conn is None:
                 return error("unauthorized", "This connection is not signed in; reconnect.")
-            # Moderators work in quick bursts (approve, screen, next...): twice the allowance.
-            staff = 2.0 if conn.principal.presence_role == "moderator" else 1.0
+            # Staff work in quick bursts (approve, screen, next; translate): twice the allowance.
+            staff = 2.0 if conn.principal.presence_role in idn.TRANSLATORS else 1.0
             if not conn.take(bucket, rate * staff, burst * staff, start * staff):
                 return flooded(conn, name)
             try:

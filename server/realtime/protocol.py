@@ -10,6 +10,8 @@ QA_ASK = "qa:ask"
 QA_VOTE = "qa:vote"
 QA_WITHDRAW = "qa:withdraw"
 QA_MODERATE = "qa:moderate"
+QA_TRANSLATE = "qa:translate"
+QA_LANGUAGE = "qa:language"
 QA_SETTINGS = "qa:settings"
 QA_MUTE = "qa:mute"
 QA_BAN = "qa:ban"
@@ -48,6 +50,8 @@ CLIENT_EVENTS = (
     QA_VOTE,
     QA_WITHDRAW,
     QA_MODERATE,
+    QA_TRANSLATE,
+    QA_LANGUAGE,
     QA_SETTINGS,
     QA_MUTE,
     QA_BAN,

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from server import appkeys
 from server.domain import identity as idn
-from server.domain import qa, validate
+from server.domain import language, qa, validate
 from server.errors import Conflict, Forbidden, Invalid, ok
 from server.realtime import handlers
 from server.realtime import protocol as p
@@ -39,6 +39,19 @@ def _in_session(conn: Conn, data: Any, fields: set[str], required: set[str]) -> 
 def _moderator(conn: Conn) -> None:
     if conn.principal.presence_role != idn.MODERATOR:
         raise Forbidden("Only moderators may do that.")
+
+
+def _translator(conn: Conn) -> None:
+    if conn.principal.presence_role not in idn.TRANSLATORS:
+        raise Forbidden("Only moderators and interpreters may do that.")
+
+
+async def _languages(app: web.Application, conn: Conn) -> tuple[str, ...]:
+    """The languages of the event of the session conn is in (this worker's copy if it has one)."""
+    ls = app[appkeys.HUB].sessions.get(str(conn.session_id))
+    if ls is not None:
+        return tuple(ls.state.event.get("languages") or ())
+    return (await app[appkeys.EVENTS].get_event(str(conn.event_id))).languages
 
 
 def _person(conn: Conn) -> str:
@@ -73,6 +86,7 @@ async def ask(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         now_ms=now_ms(),
         held=held,
         slow_ms=settings.slow_seconds * 1000,
+        lang=language.detect(text, await _languages(app, conn)),
     )
     question, screen = await store.get_with_screen(session_id, qid)
     return ok(question=qa.author_view(question, screen), created=created, v=version)
@@ -114,6 +128,29 @@ async def moderate(app: web.Application, conn: Conn, data: Any) -> dict[str, Any
     elif "text" in data or "into" in data:
         raise Invalid("Only edit takes text and only merge takes into.")
     version, changed = await store.moderate(session_id, qid, action, now_ms(), arg)
+    return ok(v=version, changed=changed)
+
+
+async def translate(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """qa:translate {session, question, lang, text} (moderators and interpreters): attach a
+    translation into one of the event's languages; text "" takes it away."""
+    data = _in_session(conn, data, {"question", "lang", "text"}, {"question", "lang", "text"})
+    _translator(conn)
+    qid = validate.identifier(data["question"], "question")
+    lang = qa.question_language(data["lang"], await _languages(app, conn))
+    text = qa.translation_text(data["text"])
+    version, changed = await app[appkeys.QA].translate(str(conn.session_id), qid, lang, text, now_ms())
+    return ok(v=version, changed=changed)
+
+
+async def set_language(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """qa:language {session, question, lang} (moderators and interpreters): correct what a
+    question was detected to be written in."""
+    data = _in_session(conn, data, {"question", "lang"}, {"question", "lang"})
+    _translator(conn)
+    qid = validate.identifier(data["question"], "question")
+    lang = qa.question_language(data["lang"], await _languages(app, conn))
+    version, changed = await app[appkeys.QA].set_language(str(conn.session_id), qid, lang, now_ms())
     return ok(v=version, changed=changed)
 
 
@@ -175,6 +212,8 @@ def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     handlers.register(sio, app, p.QA_VOTE, vote, per_person=votes)
     handlers.register(sio, app, p.QA_WITHDRAW, withdraw)
     handlers.register(sio, app, p.QA_MODERATE, moderate)
+    handlers.register(sio, app, p.QA_TRANSLATE, translate)
+    handlers.register(sio, app, p.QA_LANGUAGE, set_language)
     handlers.register(sio, app, p.QA_SETTINGS, update_settings)
     handlers.register(sio, app, p.QA_MUTE, mute)
     handlers.register(sio, app, p.QA_BAN, ban)

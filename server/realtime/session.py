@@ -225,7 +225,7 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
 
     An audience member's join is two round trips to the store (admitted; then counted with
     their own parts read, in one pipeline); the shared state comes from this worker's copy."""
-    data = validate.payload(data, {"session", "where", "since"}, required={"session"})
+    data = validate.payload(data, {"session", "where", "since", "lang"}, required={"session"})
     session_id = validate.identifier(data["session"], "session")
     since = _position(data["since"]) if validate.present(data, "since") else None
     who = conn.principal
@@ -234,12 +234,15 @@ async def join(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         where = validate.choice(data["where"], "where", idn.WHERE)
     if who.role == idn.SCREEN:
         where = "hall"  # a hall screen is in the hall, whatever it says
+    lang = ""
+    if validate.present(data, "lang"):
+        lang = validate.language_tag(data["lang"], "lang")
     with app[appkeys.GATE].slot("join"):
-        return await _join(app, conn, session_id, where, since)
+        return await _join(app, conn, session_id, where, since, lang=lang)
 
 
 async def _join(
-    app: web.Application, conn: Conn, session_id: str, where: str, since: Position | None
+    app: web.Application, conn: Conn, session_id: str, where: str, since: Position | None, *, lang: str
 ) -> dict[str, Any]:
     who = conn.principal
     hub = app[appkeys.HUB]
@@ -283,7 +286,7 @@ async def _join(
     if who.participant_id:
         personal["voted"] = admission.voted
     if fd.view_of(who) != fd.AUD:
-        if await speaker_arrived(app, conn, session_id) or who.role == idn.SPEAKER:
+        if await speaker_arrived(app, conn, session_id, lang) or who.role == idn.SPEAKER:
             position = await _position_now(app, session_id)  # their arrival is in the log
         await rtc.entered(app, conn, session_id)
         if who.role == idn.SPEAKER and who.invite_id:

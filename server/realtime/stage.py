@@ -41,8 +41,9 @@ async def timer(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     return ok(v=clock.version, clock=clock.public())
 
 
-async def speaker_arrived(app: web.Application, conn: Conn, session_id: str) -> bool:
-    """A speaker's link entered the session: backstage, or back where they were.
+async def speaker_arrived(app: web.Application, conn: Conn, session_id: str, lang: str = "") -> bool:
+    """A speaker's link entered the session: backstage, or back where they were; `lang` is the
+    language their studio shows (questions are translated into it for them).
 
     Returns True when that changed the lineup (and so the session's version)."""
     invite_id = conn.principal.invite_id
@@ -50,7 +51,7 @@ async def speaker_arrived(app: web.Application, conn: Conn, session_id: str) -> 
         return False
     invite = await app[appkeys.IDENTITY].get_invite(invite_id)
     changed, _version = await app[appkeys.LINEUP].arrive(
-        session_id, invite_id, invite.label, conn.member, invite.backup_url
+        session_id, invite_id, invite.label, conn.member, backup=invite.backup_url, lang=lang
     )
     return changed
 

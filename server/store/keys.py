@@ -276,6 +276,11 @@ def lineup_order(session_id: str) -> str:
     return _ses(session_id, ":lineup:order")
 
 
+def lineup_langs(session_id: str) -> str:
+    """Hash: speaker (invite id) -> the language of their studio (what to translate into)."""
+    return _ses(session_id, ":lineup:lang")
+
+
 def lineup_backups(session_id: str) -> str:
     """Hash: speaker (invite id) -> their backup recording's URL ("" for none): the invite's,
     copied into the session so that the stage renders from the session's own slot."""
@@ -297,6 +302,7 @@ def stage_keys(session_id: str) -> list[str]:
         lineup_backups(session_id),
         lineup_members(session_id),
         presence_members(session_id),
+        lineup_langs(session_id),
     ]
 
 
@@ -348,6 +354,7 @@ def session_keys(session_id: str) -> list[str]:
         lineup_members(session_id),
         lineup_order(session_id),
         lineup_backups(session_id),
+        lineup_langs(session_id),
         stage(session_id),
         cues(session_id),
         chat(session_id),

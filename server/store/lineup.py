@@ -19,25 +19,28 @@ class LineupStore:
 
     async def _run(
         self, session_id: str, op: str, speaker: str = "", value: str = "", *, member: str = "",
-        backup: str = "", extra: tuple[str, ...] = (),
+        backup: str = "", lang: str = "", extra: tuple[str, ...] = (),
     ) -> tuple[bool, int]:  # fmt: skip
         changed, second = await self._script(
             keys=[keys.session(session_id), keys.log(session_id), *keys.stage_keys(session_id)],
-            args=[op, speaker, value, MAX_LIVE, member, backup, *extra],
+            args=[op, speaker, value, MAX_LIVE, member, backup, lang, *extra],
         )
         if int(changed) < 0:
             raise Conflict(str(second))
         return bool(int(changed)), int(second)
 
     async def arrive(
-        self, session_id: str, speaker: str, label: str, member: str, backup: str = ""
+        self, session_id: str, speaker: str, label: str, member: str, *, backup: str = "", lang: str = ""
     ) -> tuple[bool, int]:
         """A speaker entered: backstage if new, their place kept if they come back. `backup`
-        is their invite's backup recording (the session keeps the one it has, if any).
+        is their invite's backup recording (the session keeps the one it has, if any); `lang`
+        the language of their studio ("" if it did not say), which interpreters translate into.
 
         Either way the log now shows them connected (in the stage, or in a note of who is):
         the session's pending note of who is connected would only repeat it, and is dropped."""
-        changed, version = await self._run(session_id, "arrive", speaker, label, member=member, backup=backup)
+        changed, version = await self._run(
+            session_id, "arrive", speaker, label, member=member, backup=backup, lang=lang
+        )
         await self.r.delete(keys.online_dirty(session_id))
         return changed, version
 

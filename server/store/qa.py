@@ -77,11 +77,12 @@ class QAStore:
         now_ms: int,
         held: str,
         slow_ms: int,
+        lang: str = "",
     ) -> tuple[str, bool, int]:
         """Store a question once per (person, client_id); returns (id, created, version)."""
         qid, created, version = await self._run(
             "ask", session_id, question_id, client_id, person, name, "1" if anonymous else "0",
-            alias, text, now_ms, held, slow_ms,
+            alias, text, now_ms, held, slow_ms, lang,
         )  # fmt: skip
         return str(qid), bool(int(created)), int(version)
 
@@ -99,6 +100,21 @@ class QAStore:
         version, changed = await self._run("moderate", session_id, question_id, action, now_ms, arg)
         if action == "merge" and int(changed):
             self.pending.mark(VOTES, session_id)  # the votes were united
+        return int(version), bool(int(changed))
+
+    async def translate(
+        self, session_id: str, question_id: str, lang: str, text: str, now_ms: int
+    ) -> tuple[int, bool]:
+        """Attach (or, with text "", take away) a question's translation into lang; (version,
+        changed). The same text again changes nothing; it also makes a stale one current."""
+        version, changed = await self._run("translate", session_id, question_id, lang, text, now_ms)
+        return int(version), bool(int(changed))
+
+    async def set_language(
+        self, session_id: str, question_id: str, lang: str, now_ms: int
+    ) -> tuple[int, bool]:
+        """Say what language a question is in; (version, changed)."""
+        version, changed = await self._run("language", session_id, question_id, lang, now_ms)
         return int(version), bool(int(changed))
 
     async def withdraw(self, session_id: str, question_id: str, person: str, now_ms: int) -> tuple[int, bool]:

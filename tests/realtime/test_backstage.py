@@ -518,6 +518,7 @@ async def test_the_status_goes_to_every_face_each_in_its_view(bs: Backstage, wor
             "label": "Speaker 1",
             "online": True,
             "backup_url": None,
+            "lang": "",
         }
         full_view = full_view or stage
         assert stage == full_view, "every staff face sees the same stage"

@@ -355,6 +355,7 @@ async def test_bring_sends_a_speaker_link_to_that_person_alone_who_becomes_a_spe
         "label": "Ann Guest",
         "online": True,
         "backup_url": None,
+        "lang": "",
     }
     await ann.wait_for(lambda c: c.state["presence"]["counts"]["speaker"]["remote"] == 2)
 

@@ -58,7 +58,7 @@ async def test_three_tabs_of_one_person_count_once_and_the_last_tab_leaving_drop
 
 async def test_every_role_is_counted_under_its_own_heading(server: Running, world: World, http):
     clients = {}
-    for role in ("moderator", "speaker", "screen"):
+    for role in ("moderator", "speaker", "screen", "interpreter"):
         clients[role] = await server.client(auth={"token": world.tokens[role]})
         ack = await clients[role].call("session:join", {"session": world.session})
         assert ack["ok"], ack
@@ -69,8 +69,9 @@ async def test_every_role_is_counted_under_its_own_heading(server: Running, worl
         "moderator": {"hall": 1, "remote": 0},
         "speaker": {"hall": 0, "remote": 1},
         "screen": {"hall": 1, "remote": 0},
+        "interpreter": {"hall": 1, "remote": 0},
         "audience": {"hall": 0, "remote": 1},
-        "total": 4,
+        "total": 5,
     }
     for c in (aud, *clients.values()):
         await c.wait_for(lambda c: shown(c) == expected)
@@ -109,7 +110,7 @@ async def test_staff_snapshot_lists_the_sessions_links_and_audience_never_sees_t
     mod = await server.client(auth={"token": world.tokens["moderator"]})
     ack = await mod.call("session:join", {"session": world.session})
     roles = sorted(i["role"] for i in ack["staff"]["invites"])
-    assert roles == ["moderator", "organizer", "screen", "speaker"]
+    assert roles == ["interpreter", "moderator", "organizer", "screen", "speaker"]
     assert all("token" not in i for i in ack["staff"]["invites"])
     aud = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
     ack = await aud.call("session:join", {"session": world.session})

@@ -25,6 +25,7 @@ async def test_speakers_arrive_backstage_go_live_and_keep_their_place_on_return(
         "label": "Speaker 0",
         "online": True,
         "backup_url": None,
+        "lang": "",
     } in (snap["stage"]["lineup"])
     await mod.wait_for(lambda c: states(c.state).get(sid) == "backstage")
 

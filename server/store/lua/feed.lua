@@ -54,19 +54,21 @@ end
 local function feed_stage_keys(first)
   return {lineup = KEYS[first], labels = KEYS[first + 1], order = KEYS[first + 2],
     stage = KEYS[first + 3], backups = KEYS[first + 4], members = KEYS[first + 5],
-    present = KEYS[first + 6]}
+    present = KEYS[first + 6], langs = KEYS[first + 7]}
 end
 
 -- The stage: the session's status and every speaker in running order (arrival order unless a
--- moderator set one; any missing from it last, by id) as {speaker, state, label, online, backup}.
+-- moderator set one; any missing from it last, by id) as
+-- {speaker, state, label, online, backup, lang}.
 local function feed_stage(k)
   local states, labels, backups = feed_hash(k.lineup), feed_hash(k.labels), feed_hash(k.backups)
+  local langs = feed_hash(k.langs)
   local online = feed_online(k.members, k.present)
   local rows, seen, rest = {}, {}, {}
   local function add(speaker)
     seen[speaker] = true
     table.insert(rows, {speaker, states[speaker], labels[speaker] or '', online[speaker] or '0',
-      backups[speaker] or ''})
+      backups[speaker] or '', langs[speaker] or ''})
   end
   for _, speaker in ipairs(redis.call('ZRANGE', k.order, 0, -1)) do
     if states[speaker] and not seen[speaker] then add(speaker) end

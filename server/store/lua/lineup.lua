@@ -2,10 +2,11 @@
 -- running order, and the session's status. Every change bumps the session's version and logs
 -- the whole stage (feed.lua) in the same step.
 -- KEYS: the session hash, its log, then keys.stage_keys(session).
--- ARGV: op, speaker, value, max_live, member, backup, [speakers...].
+-- ARGV: op, speaker, value, max_live, member, backup, lang, [speakers...].
 --   arrive: value = label, member = presence member, backup = the invite's backup recording
---           (kept if the session has one for this speaker already); backstage if new, else
---           keeps its place (and who is connected is logged, unversioned).
+--           (kept if the session has one for this speaker already), lang = their studio's
+--           language ('' keeps the one known); backstage if new, else keeps its place (and
+--           who is connected is logged, unversioned).
 --   set:    value = backstage | live | backup | off (live + backup <= max_live).
 --   status: value = scheduled | live | ended.
 --   touch:  value = the speaker's backup recording ('' for none): kept, and the stage logged
@@ -16,7 +17,7 @@ local ses, log = KEYS[1], KEYS[2]
 local k = feed_stage_keys(3)
 local lineup, labels, members, order, stage = k.lineup, k.labels, k.members, k.order, k.stage
 local op, speaker, value, max_live = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local FIRST = 7  -- the first speaker of `order`
+local FIRST = 8  -- the first speaker of `order`
 if redis.call('EXISTS', ses) == 0 then return {-1, 'No such session.'} end
 -- A speaker's own arrival is news to the staff, not something the audience must see at once.
 local function bump() return {1, feed_bump(ses, log, 'stage', cjson.encode(feed_stage(k)), op ~= 'arrive')} end
@@ -25,6 +26,10 @@ local function same() return {0, tonumber(redis.call('HGET', ses, 'v'))} end
 if op == 'arrive' then
   local label_changed = redis.call('HGET', labels, speaker) ~= value
   redis.call('HSET', labels, speaker, value)
+  if ARGV[7] ~= '' and redis.call('HGET', k.langs, speaker) ~= ARGV[7] then
+    redis.call('HSET', k.langs, speaker, ARGV[7])
+    label_changed = true
+  end
   redis.call('HSET', members, speaker, ARGV[5])
   redis.call('HSETNX', k.backups, speaker, ARGV[6])
   if redis.call('HSETNX', lineup, speaker, 'backstage') == 1 then

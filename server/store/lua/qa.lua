@@ -12,6 +12,12 @@ local function voters(id) return qa_key(SES, id) .. ':voters' end
 local function voted(pid) return SES .. ':voted:' .. pid end
 
 local function err(code, message) return {'err', code, message} end
+-- A question's translations: {lang = {text, at, stale}} (server/domain/qa.py).
+local function translations(q)
+  local raw = redis.call('HGET', q, 'tr')
+  if not raw or raw == '' then return {} end
+  return cjson.decode(raw)
+end
 local function version() return tonumber(redis.call('HGET', SES, 'v')) end
 local function unscreen_if(id)
   if redis.call('HGET', SES, 'screen') == id then redis.call('HDEL', SES, 'screen') end
@@ -25,9 +31,10 @@ if redis.call('EXISTS', SES) == 0 then return err('not_found', 'No such session.
 qa_tally_ready(SES, QS)
 
 if op == 'ask' then
-  -- ARGV: qid, client_id, pid, name, anon, alias, text, now_ms, held, slow_ms
-  local qid, cid, pid, name, anon, alias, text, now, held, slow =
-    ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+  -- ARGV: qid, client_id, pid, name, anon, alias, text, now_ms, held, slow_ms, lang
+  local qid, cid, pid, name, anon, alias, text, now, held, slow, lang =
+    ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11]),
+    ARGV[12] or ''
   local ckey = SES .. ':qc:' .. pid .. ':' .. cid
   local existing = redis.call('GET', ckey)
   if existing then return {'ok', existing, 0, version()} end
@@ -51,7 +58,7 @@ if op == 'ask' then
   end
   redis.call('HSET', qkey(qid), 'id', qid, 'text', text, 'name', name, 'anon', anon, 'author', pid,
     'alias', alias, 'state', state, 'held', held, 'votes', 0, 'edited', 0, 'created', now,
-    'updated', now, 'answered', 0, 'merged_into', '')
+    'updated', now, 'answered', 0, 'merged_into', '', 'lang', lang, 'tr', '{}')
   redis.call('ZADD', QS, now, qid)
   redis.call('SET', ckey, qid, 'EX', 172800)
   qa_tally(SES, state, held, 1)
@@ -145,6 +152,10 @@ elseif op == 'moderate' then
     if state == 'merged' then return err('conflict', 'Edit the question it was merged into.') end
     if redis.call('HGET', q, 'text') ~= arg then
       redis.call('HSET', q, 'text', arg, 'edited', 1)
+      -- Translations of the old text stay for the interpreters to redo, out of public view.
+      local tr = translations(q)
+      for _, t in pairs(tr) do t.stale = true end
+      if next(tr) then redis.call('HSET', q, 'tr', cjson.encode(tr)) end
       changed = true
     end
   elseif action == 'merge' then
@@ -192,6 +203,42 @@ elseif op == 'withdraw' then
   redis.call('HSET', q, 'state', 'withdrawn', 'updated', now)
   unscreen_if(qid)
   return {'ok', feed_bump(SES, LOG, 'qa', qa_entry(SES, {qid}), false), 1}
+
+elseif op == 'translate' or op == 'language' then
+  -- translate ARGV: qid, lang, text ('' takes the translation away), now_ms
+  -- language ARGV: qid, lang, now_ms (what the question is written in; a translation into
+  -- that language has nothing left to say and goes)
+  local qid, lang = ARGV[2], ARGV[3]
+  local now = op == 'translate' and ARGV[5] or ARGV[4]
+  local q = qkey(qid)
+  local state = redis.call('HGET', q, 'state')
+  if not state then return err('not_found', 'No such question.') end
+  if state == 'withdrawn' then return err('conflict', 'The author withdrew this question.') end
+  if state == 'merged' then return err('conflict', 'Translate the question it was merged into.') end
+  local tr = translations(q)
+  local changed = false
+  if op == 'translate' then
+    local text = ARGV[4]
+    if lang == redis.call('HGET', q, 'lang') then
+      return err('invalid', 'The question is in that language already.')
+    end
+    local had = tr[lang]
+    if text == '' then
+      if had then tr[lang] = nil; changed = true end
+    elseif not had or had.text ~= text or had.stale then
+      tr[lang] = {text = text, at = tonumber(now), stale = false}
+      changed = true
+    end
+  else
+    if redis.call('HGET', q, 'lang') ~= lang then
+      redis.call('HSET', q, 'lang', lang)
+      tr[lang] = nil
+      changed = true
+    end
+  end
+  if not changed then return {'ok', version(), 0} end
+  redis.call('HSET', q, 'tr', next(tr) and cjson.encode(tr) or '{}', 'updated', now)
+  return {'ok', feed_bump(SES, LOG, 'qa', qa_entry(SES, {qid}), true), 1}
 
 elseif op == 'settings' then
   -- ARGV: field, value, ... (already validated)

@@ -10,7 +10,7 @@
 // session's changes in log order.
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import * as P from "./protocol.js";
-import { t } from "./i18n.js";
+import { t, lang } from "./i18n.js";
 
 const ACK_TIMEOUT_MS = 8000;
 const FIREWALL_HINT_AFTER = 4; // failed attempts before suggesting a firewall or VPN
@@ -122,7 +122,8 @@ export class Live {
     if (sessionId !== this.sessionId) this.forget();
     this.sessionId = sessionId;
     this.where = where || null;
-    const payload = { session: sessionId };
+    // The page's language: a speaker's studio is translated into it (docs/protocol.md).
+    const payload = { session: sessionId, lang };
     if (where) payload.where = where;
     // Back after a reconnect: ask only for what changed since (a snapshot if too much did).
     if (this.pos) payload.since = this.pos;

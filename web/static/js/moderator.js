@@ -2,11 +2,12 @@
 // card with its key, undo for every step, and no re-sorting under the moderator's hand:
 // while a card has focus, arrivals and vote changes wait behind an "N new" pill.
 import { $, h } from "./dom.js";
-import { t, formatNumber, lang, errorText } from "./i18n.js";
+import { t, formatNumber, lang, errorText, formatList } from "./i18n.js";
 import * as P from "./protocol.js";
 import { QAState } from "./qa-state.js";
 import { connected } from "./role.js";
 import { ClockView } from "./clock.js";
+import { languageName, missingFor, speakerLanguages, textElement } from "./translations.js";
 
 const LANES = ["incoming", "queue", "screen", "done"];
 const INVERSE = {
@@ -29,6 +30,7 @@ let unseen = 0;
 let mergeFrom = null;
 const undo = []; // each entry: the steps that reverse one moderator action, in order
 const moved = new Set(); // questions this moderator just acted on: never held back
+let speakerLangs = []; // the languages of the speakers' studios: what questions need translating into
 
 function laneOf(q) {
   if (q.id === state.screen) return "screen";
@@ -137,16 +139,24 @@ function card(q) {
     if (lane !== "done") actions.push(button("archive", "", () => send(q, "archive")));
     actions.push(button("mute", "", () => person(q, "mute")), button("ban", "", () => person(q, "ban"), "danger"));
   }
+  // The interpreters work the queue ahead of the speakers: what waits for them shows here.
+  const needs = lane === "queue" || lane === "screen" ? missingFor(q, speakerLangs) : [];
   const author = q.anonymous ? `${t("qa.anonymous_author")} · ${q.alias}` : `${q.name || t("qa.anonymous_author")} · ${q.alias}`;
   return h("li", { class: `mod-card state-${q.state}`, tabindex: "0", "data-question": q.id, "data-state": q.state },
     h("div", { class: "mod-card-head" },
       h("span", { class: "vote-count", text: formatNumber(q.votes) }),
       h("span", { class: "hint", dir: "auto", text: author }),
       h("time", { class: "hint", text: new Date(q.created_at).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" }) }),
+      h("span", { class: "tag tag-lang", text: q.lang ? languageName(q.lang) : t("qa.lang_unknown") }),
+      needs.length ? h("span", { class: "tag tag-warn", text: t("mod.needs_translation", { langs: formatList(needs.map((tag) => languageName(tag))) }) }) : null,
       q.held ? h("span", { class: "tag", text: t(`mod.held.${q.held}`) }) : null,
       q.edited ? h("span", { class: "tag", text: t("qa.edited") }) : null,
       lane === "done" ? h("span", { class: "tag", text: t(`qa.state.${q.state}`) }) : null),
-    h("p", { class: "question-text", dir: "auto", text: q.text }),
+    textElement("p", { text: q.text, lang: q.lang || "" }, "question-text"),
+    ...Object.entries(q.translations || {}).map(([tag, tr]) => h("p", { class: `question-translation${tr.stale ? " is-stale" : ""}` },
+      h("span", { class: "tag", text: languageName(tag) }),
+      tr.stale ? h("span", { class: "tag tag-warn", text: t("mod.translation_stale") }) : null,
+      " ", textElement("span", { text: tr.text, lang: tag }))),
     h("div", { class: "mod-actions" }, actions));
 }
 
@@ -307,10 +317,15 @@ for (const b of document.querySelectorAll("[data-clock]")) {
 }
 document.addEventListener("podium:stage", (e) => {
   if (e.detail.clock) clock.set(e.detail.clock);
+  if (e.detail.stage) {
+    speakerLangs = speakerLanguages(e.detail.stage.lineup);
+    render();
+  }
 });
 
 document.addEventListener("podium:snapshot", (e) => {
   clock.set(e.detail.clock);
+  speakerLangs = speakerLanguages(e.detail.stage.lineup);
   state.reset(e.detail.qa);
   renderSettings();
   render({ force: true });
@@ -326,5 +341,8 @@ document.addEventListener("podium:votes", (e) => {
 });
 
 connected.then((c) => {
-  if (c) ({ live, token } = c);
+  if (!c) return;
+  ({ live, token } = c);
+  // The translation desk, with this moderator's own link (it does what an interpreter does).
+  $("#desk").href = `/i/${live.sessionId}#t=${encodeURIComponent(token)}`;
 });

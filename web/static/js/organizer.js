@@ -147,7 +147,7 @@ async function openEvent(id) {
     ...sessions.map((s) => h("option", { value: s.id, text: s.title })));
   const inviteForm = h("form", { class: "grid-form", id: "new-invite" },
     fieldRow(t("organizer.role"), h("select", { name: "role" },
-      ...["moderator", "speaker", "screen", "organizer"].map((r) => h("option", { value: r, text: t(`role.${r}`) })))),
+      ...["moderator", "speaker", "interpreter", "screen", "organizer"].map((r) => h("option", { value: r, text: t(`role.${r}`) })))),
     fieldRow(t("organizer.scope"), scope),
     fieldRow(t("organizer.label"), h("input", { name: "label", maxlength: 80, dir: "auto" })),
     fieldRow(t("organizer.valid_hours"), h("input", { name: "hours", type: "number", min: 1, max: 2160, value: 72 })),

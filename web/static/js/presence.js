@@ -2,7 +2,7 @@
 import { h } from "./dom.js";
 import { t, formatNumber } from "./i18n.js";
 
-const ROLES = ["audience", "speaker", "moderator", "screen"];
+const ROLES = ["audience", "speaker", "moderator", "interpreter", "screen"];
 
 export class PresenceView {
   constructor(detail, headline) {

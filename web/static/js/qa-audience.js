@@ -2,9 +2,10 @@
 // recent with one-tap votes, your own questions with their state, and a composer whose
 // questions are kept on the device and sent again until Podium has them.
 import { $, h } from "./dom.js";
-import { t, formatNumber, errorText } from "./i18n.js";
+import { t, lang, formatNumber, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 import { QAState } from "./qa-state.js";
+import { textElement, withTranslation } from "./translations.js";
 
 const STATE_LABEL = {
   pending: "qa.state.pending", approved: "qa.state.approved", answered: "qa.state.answered",
@@ -148,7 +149,11 @@ export class AudienceQA {
         h("span", { class: "sr-only", text: t(voted ? "qa.unvote" : "qa.vote") + " " }),
         h("span", { class: "vote-count", text: formatNumber(q.votes) })),
       h("div", { class: "question-body" },
-        h("p", { class: "question-text", dir: "auto", text: q.text }),
+        // As asked, and under it the translation into this page's language if there is one.
+        ...withTranslation(q, lang).map((part, i) => i === 0
+          ? textElement("p", part, "question-text")
+          : h("p", { class: "question-translation" },
+            h("span", { class: "sr-only", text: `${t("qa.translation")}: ` }), textElement("span", part))),
         h("p", { class: "question-meta" },
           h("span", { dir: "auto", text: q.anonymous || !q.name ? t("qa.anonymous_author") : q.name }),
           q.edited ? h("span", { class: "tag", text: t("qa.edited") }) : null,

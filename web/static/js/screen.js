@@ -3,8 +3,9 @@
 // the join QR with the code in huge type. Nothing but a holding slide when a live
 // speaker's picture stops: never a frozen frame, never an error text.
 import { $, h, config } from "./dom.js";
-import { t, formatNumber } from "./i18n.js";
+import { t, lang, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
+import { setText, speakerLanguages, withTranslation } from "./translations.js";
 import { SpeakerStreams } from "./rtc.js";
 
 const cfg = config();
@@ -24,13 +25,19 @@ let live = null;
 let media = null; // the speakers' pictures
 let lineup = [];
 let eventName = "";
+let eventLanguages = [];
 const tiles = new Map(); // speaker id -> {el, video, mode, lastFrame}
 
 function renderQuestion() {
   const q = state.onScreen();
   $("#screen-question").hidden = !q;
   if (q) {
-    $("#screen-question-text").textContent = q.text;
+    // The original, and beside it its translation into the screen's language (else into the
+    // speakers' or the event's): the hall reads one, the speaker the other.
+    const [asked, translated] = withTranslation(q, lang, [...speakerLanguages(lineup), ...eventLanguages]);
+    setText($("#screen-question-text"), asked);
+    setText($("#screen-question-translation"), translated);
+    $("#screen-question-translation").hidden = !translated;
     $("#screen-question-name").textContent = q.anonymous || !q.name ? t("qa.anonymous_author") : q.name;
     $("#screen-question-votes").textContent = t("screen.votes", { count: q.votes, n: formatNumber(q.votes) });
   }
@@ -145,6 +152,7 @@ document.addEventListener("podium:live", (e) => {
 document.addEventListener("podium:snapshot", (e) => {
   const { event, qa } = e.detail;
   eventName = event.name;
+  eventLanguages = event.languages || [];
   const url = `${base}/e/${event.code}`; // what the QR says, whatever address this screen used
   $("#join-qr").src = `/e/${encodeURIComponent(event.code)}/qr.svg?w=hall`;
   $("#join-url").textContent = url.replace(/^https?:\/\//, "");

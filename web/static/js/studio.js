@@ -11,6 +11,7 @@ import { t, lang, errorText, formatList } from "./i18n.js";
 import * as P from "./protocol.js";
 import { ClockView } from "./clock.js";
 import { QAState } from "./qa-state.js";
+import { readerFirst, setText } from "./translations.js";
 import { Peers, Publisher } from "./rtc.js";
 import { ChatView, healthLevel, healthText } from "./backstage.js";
 
@@ -74,8 +75,16 @@ function renderTimes() {
 function renderQuestions() {
   const now = qa.onScreen();
   const queued = qa.sorted([...qa.questions.values()].filter((q) => q.state === "approved" && q.id !== qa.screen), "popular");
-  $("#monitor-now").textContent = now ? now.text : t("studio.no_question");
-  $("#monitor-next").textContent = queued[0] ? queued[0].text : t("studio.no_question");
+  // In the studio's language first when an interpreter translated it, the original beneath;
+  // a question still waiting for its translation says so.
+  const [first, asked] = now ? readerFirst(now, lang) : [null, null];
+  if (first) setText($("#monitor-now"), first);
+  else setText($("#monitor-now"), { text: t("studio.no_question"), lang });
+  const waiting = now && !asked && now.lang && now.lang !== lang;
+  setText($("#monitor-now-original"), asked || (waiting ? { text: t("studio.translation_pending"), lang } : null));
+  $("#monitor-now-original").hidden = !asked && !waiting;
+  const [next] = queued[0] ? readerFirst(queued[0], lang) : [null];
+  setText($("#monitor-next"), next || { text: t("studio.no_question"), lang });
 }
 
 function renderMeter(emoji) {
