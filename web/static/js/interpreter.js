@@ -77,7 +77,7 @@ function editor(q, tag) {
 
 function card(q) {
   const needs = laneOf(q) === "incoming" ? [] : missingFor(q, targets());
-  const pick = h("select", { "aria-label": t("desk.language"), onchange: (e) => setLanguage(q, e.target.value) },
+  const pick = h("select", { id: `lang-${q.id}`, onchange: (e) => setLanguage(q, e.target.value) },
     q.lang && languages.includes(q.lang) ? null : h("option", { value: "", text: q.lang ? languageName(q.lang) : t("qa.lang_unknown"), selected: true, disabled: true }),
     ...languages.map((tag) => h("option", { value: tag, text: languageName(tag), selected: tag === q.lang })));
   const author = q.anonymous || !q.name ? q.alias : `${q.name} · ${q.alias}`;
@@ -85,10 +85,22 @@ function card(q) {
     h("div", { class: "mod-card-head" },
       h("span", { class: "vote-count", text: formatNumber(q.votes) }),
       h("span", { class: "hint", dir: "auto", text: author }),
-      h("label", { class: "desk-language" }, t("desk.language"), " ", pick),
+      h("label", { class: "desk-language", for: `lang-${q.id}` }, t("desk.language")), pick,
       needs.length ? h("span", { class: "tag tag-warn", text: t("mod.needs_translation", { langs: formatList(needs.map((tag) => languageName(tag))) }) }) : null),
     textElement("p", { text: q.text, lang: q.lang || "" }, "question-text"),
     ...languages.filter((tag) => tag !== q.lang).map((tag) => editor(q, tag)));
+}
+
+// A card redrawn in place, the control in use keeping focus. A card someone is typing in
+// stays as it is until they leave it: replacing the box would break an input method's
+// composition (pinyin, say) mid-word.
+function redraw(el, q) {
+  const active = el.contains(document.activeElement) ? document.activeElement : null;
+  if (active?.tagName === "TEXTAREA") return;
+  const fresh = card(q);
+  el.replaceWith(fresh);
+  const again = active?.id ? fresh.querySelector(`#${CSS.escape(active.id)}`) : null;
+  again?.focus({ preventScroll: true });
 }
 
 function visible(q) {
@@ -116,13 +128,13 @@ function render({ force = false } = {}) {
     section.querySelector(".count").textContent = formatNumber(list.length);
     const cards = section.querySelector(".cards");
     if (frozen && !force) {
-      // Focus is in a card: each card is redrawn where it stands (but the one in use), new
-      // ones go at the end, and the order catches up once the interpreter looks away.
+      // Focus is in a card: each card is redrawn where it stands, new ones go at the end,
+      // and the order catches up once the interpreter looks away.
       const here = new Map([...cards.children].map((el) => [el.dataset.question, el]));
       for (const q of list) {
         const el = here.get(q.id);
         if (!el) cards.append(card(q));
-        else if (!el.contains(document.activeElement)) el.replaceWith(card(q));
+        else redraw(el, q);
       }
       continue;
     }
