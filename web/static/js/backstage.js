@@ -1,6 +1,6 @@
 // What the speakers' studio and the moderators' console share behind the stage: the
 // backstage chat and how a connection's health reads in plain words.
-import { $, h } from "./dom.js";
+import { $, h, clockTime } from "./dom.js";
 import { t, lang, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 
@@ -20,7 +20,7 @@ export function healthText(report) {
 }
 
 // A time of day in this browser's zone and language, e.g. "08:03 PM".
-export const timeOf = (ms) => new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
+export const timeOf = (ms) => clockTime(ms, lang); // the reader's own time, its zone named
 
 // The backstage chat of one session (moderators and its speakers): newest at the bottom,
 // a resend after a dropped connection is not a second message.

@@ -34,6 +34,16 @@ export function formatTime(iso, timeZone, lang) {
   }
 }
 
+// A time of day with its zone ("09:41 GMT+8"): in `timeZone` (the event's), or the viewer's.
+export function clockTime(ms, lang, timeZone) {
+  const options = { hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+  try {
+    return new Intl.DateTimeFormat(lang, timeZone ? { ...options, timeZone } : options).format(new Date(ms));
+  } catch {
+    return new Intl.DateTimeFormat(lang, options).format(new Date(ms));
+  }
+}
+
 export function localZone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }

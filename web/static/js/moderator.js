@@ -1,7 +1,7 @@
 // The moderator's console: lanes Incoming → Queue → On screen → Done, every action on the
 // card with its key, undo for every step, and no re-sorting under the moderator's hand:
 // while a card has focus, arrivals and vote changes wait behind an "N new" pill.
-import { $, h } from "./dom.js";
+import { $, h, clockTime } from "./dom.js";
 import { t, formatNumber, lang, errorText, formatList } from "./i18n.js";
 import * as P from "./protocol.js";
 import { QAState } from "./qa-state.js";
@@ -30,7 +30,8 @@ let unseen = 0;
 let mergeFrom = null;
 const undo = []; // each entry: the steps that reverse one moderator action, in order
 const moved = new Set(); // questions this moderator just acted on: never held back
-let speakerLangs = []; // the languages of the speakers' studios: what questions need translating into
+let speakerLangs = [];
+let eventZone = ""; // questions are timed in the event's zone, named // the languages of the speakers' studios: what questions need translating into
 
 function laneOf(q) {
   if (q.id === state.screen) return "screen";
@@ -146,7 +147,7 @@ function card(q) {
     h("div", { class: "mod-card-head" },
       h("span", { class: "vote-count", text: formatNumber(q.votes) }),
       h("span", { class: "hint", dir: "auto", text: author }),
-      h("time", { class: "hint", text: new Date(q.created_at).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" }) }),
+      h("time", { class: "hint", datetime: new Date(q.created_at).toISOString(), text: clockTime(q.created_at, lang, eventZone) }),
       h("span", { class: "tag tag-lang", text: q.lang ? languageName(q.lang) : t("qa.lang_unknown") }),
       needs.length ? h("span", { class: "tag tag-warn", text: t("mod.needs_translation", { langs: formatList(needs.map((tag) => languageName(tag))) }) }) : null,
       q.held ? h("span", { class: "tag", text: t(`mod.held.${q.held}`) }) : null,
@@ -326,6 +327,7 @@ document.addEventListener("podium:stage", (e) => {
 document.addEventListener("podium:snapshot", (e) => {
   clock.set(e.detail.clock);
   speakerLangs = speakerLanguages(e.detail.stage.lineup);
+  eventZone = e.detail.event.time_zone;
   state.reset(e.detail.qa);
   renderSettings();
   render({ force: true });
