@@ -16,7 +16,9 @@ from server.domain import identity as idn
 from server.domain import validate
 from server.errors import Forbidden, Invalid
 
-KINDS = ("offer", "answer", "candidate", "bye")
+# "request": a viewer (screen, moderator) with no picture from a live speaker asks for a
+# fresh offer; only the speaker offers, so there is still never a collision.
+KINDS = ("offer", "answer", "candidate", "bye", "request")
 SDP_MAX = 30_000
 CANDIDATE_MAX = 1_000
 
@@ -32,15 +34,21 @@ ALLOWED = frozenset(
 SIGNALING_ROLES = frozenset({idn.SPEAKER, idn.SCREEN, idn.MODERATOR})
 
 
-def require_pair(sender: str, receiver: str) -> None:
-    """Forbidden unless a sender in this role may signal a receiver in that one."""
+def require_pair(sender: str, receiver: str, kind: str = "") -> None:
+    """Forbidden unless a sender in this role may send this kind of signal to that one: only
+    speakers offer, only viewers answer or ask for an offer."""
     if (sender, receiver) not in ALLOWED:
         raise Forbidden("These two may not connect.")
+    speaking = sender == idn.SPEAKER
+    if (kind == "offer" and not speaking) or (kind in ("answer", "request") and speaking):
+        raise Forbidden(f"A {sender} does not send a {kind}.")
 
 
 def signal_data(kind: str, data: Any) -> dict[str, Any]:
     """The payload of one signal, checked for shape and size."""
-    if kind == "bye":
+    if kind in ("bye", "request"):
+        if data is not None and data != {}:
+            raise Invalid(f"A {kind} carries no data.", field="data")
         return {}
     if not isinstance(data, dict):
         raise Invalid("data must be an object.", field="data")

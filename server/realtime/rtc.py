@@ -90,7 +90,7 @@ async def signal(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     peer = await app[appkeys.RTC].peer(session_id, target)
     if peer is None:
         raise NotFound("That peer is not in this session.")
-    rtc.require_pair(role, peer[0])
+    rtc.require_pair(role, peer[0], kind)
     speaker = conn.principal.invite_id if role == "speaker" else None
     await app[appkeys.SIO].emit(
         p.RTC_SIGNAL,

@@ -5,6 +5,11 @@
 import * as P from "./protocol.js";
 
 const RESTART_AFTER_MS = 1500; // a failed connection is rebuilt after this
+// A viewer with no picture from a live speaker asks for a fresh offer: at once when it has no
+// connection at all after this long, and when one has not connected after the longer wait
+// (ICE through a TURN relay takes a second or two; a request restarts it).
+const ASK_NONE_AFTER_MS = 1500;
+const ASK_STUCK_AFTER_MS = 6000;
 const EARLY_MAX = 64; // candidates kept for a peer whose description has not arrived yet
 
 // Podium relays each signal on its own, so a candidate may overtake the offer or answer it
@@ -33,16 +38,20 @@ export class Peers {
     this.live = live;
     this.onChange = onChange;
     this.map = new Map(); // socket id -> {role, speaker}
+    this.ready = false; // the list is whole only once a snapshot gave it
     live.socket.on(P.RTC_PEER, (msg) => {
       if (msg.session !== live.sessionId) return;
       if (msg.present) this.map.set(msg.peer, { role: msg.role, speaker: msg.speaker });
       else this.map.delete(msg.peer);
-      this.onChange(this);
+      // Before the snapshot the list is partial: acting on it would end a connection whose
+      // offer came early.
+      if (this.ready) this.onChange(this);
     });
   }
 
   reset(rtc) {
     this.map = new Map((rtc?.peers || []).map((p) => [p.peer, { role: p.role, speaker: p.speaker }]));
+    this.ready = true;
     this.onChange(this);
   }
 
@@ -151,6 +160,14 @@ export class Publisher {
 
   async onSignal(msg) {
     if (msg.session !== this.live.sessionId) return;
+    if (msg.kind === "request") {
+      // A viewer has no picture of us (it reloaded while our offer was on its way, its
+      // network blinked): a new connection, whatever became of the old one.
+      this.wanted.add(msg.from);
+      this.close(msg.from, false);
+      if (this.stream) this.connect(msg.from);
+      return;
+    }
     const pc = this.pcs.get(msg.from);
     if (!pc) return;
     try {
@@ -221,8 +238,15 @@ export class Viewer {
     for (const id of [...this.pcs.keys()]) this.close(id);
   }
 
-  close(id) {
-    this.early.delete(id);
+  // Connections made on another socket than `socket` end (they can never complete: the
+  // speakers now know this page by its new socket id). Those made on this one, even before
+  // its snapshot arrived (an offer can overtake the join's answer), are kept.
+  closeOtherThan(socket) {
+    for (const [id, entry] of [...this.pcs]) if (entry.socket !== socket) this.close(id);
+  }
+
+  close(id, { keepEarly = false } = {}) {
+    if (!keepEarly) this.early.delete(id);
     const entry = this.pcs.get(id);
     if (!entry) return;
     this.pcs.delete(id);
@@ -230,9 +254,19 @@ export class Viewer {
     this.onGone(id, entry.speaker);
   }
 
-  open(id, speaker) {
+  // Ask a speaker's socket for a fresh offer (what is left of the old connection goes: the
+  // new offer starts a new one).
+  ask(id) {
+    this.close(id);
+    send(this.live, id, "request");
+  }
+
+  open(id, speaker, ufrag) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    const entry = { pc, speaker, chain: Promise.resolve(), early: this.early.get(id) || [] };
+    // The candidates that overtook this offer (those of an older connection stay behind), and
+    // the socket the offer came to: a snapshot for another socket (a reconnect) ends it.
+    const early = (this.early.get(id) || []).filter((c) => !c.usernameFragment || c.usernameFragment === ufrag);
+    const entry = { pc, speaker, ufrag, chain: Promise.resolve(), early, socket: this.live.socket.id };
     this.early.delete(id);
     this.pcs.set(id, entry);
     pc.ontrack = (e) => this.onStream(id, speaker, e.streams[0] || new MediaStream([e.track]));
@@ -250,18 +284,23 @@ export class Viewer {
       return;
     }
     let entry = this.pcs.get(msg.from);
-    if (msg.kind === "offer" && entry && entry.pc.signalingState !== "stable") {
-      this.close(msg.from); // a fresh start from the speaker
+    if (msg.kind === "offer" && entry) {
+      // Speakers never renegotiate (a new camera is swapped in place): every offer is a new
+      // connection, and what is left of the old one goes.
+      this.close(msg.from, { keepEarly: true });
       entry = null;
     }
-    if (!entry) {
+    // A candidate of a connection whose offer has not come yet (its ICE username is not the
+    // current one's) waits for that offer.
+    const ahead = msg.kind === "candidate" && entry && msg.data.usernameFragment && entry.ufrag && msg.data.usernameFragment !== entry.ufrag;
+    if (!entry || ahead) {
       if (msg.kind === "candidate") {
         const early = this.early.get(msg.from) || [];
         if (early.length < EARLY_MAX) early.push(msg.data);
         this.early.set(msg.from, early);
       }
       if (msg.kind !== "offer") return;
-      entry = this.open(msg.from, msg.speaker);
+      entry = this.open(msg.from, msg.speaker, /a=ice-ufrag:(\S+)/.exec(msg.data.sdp || "")?.[1]);
     }
     const { pc } = entry;
     // Signals of one peer are applied strictly in order.
@@ -288,6 +327,8 @@ export class SpeakerStreams {
   constructor(live, onChange) {
     this.streams = new Map(); // speaker id -> {stream, peer}
     this.socket = null; // this page's socket id, as the speakers know it
+    this.missing = new Map(); // speaker id -> since when a wanted picture has not been flowing
+    this.asked = new Map(); // speaker id -> requests sent since it last flowed (for backoff)
     this.viewer = new Viewer(live, {
       onStream: (peer, speaker, stream) => {
         this.streams.set(speaker, { stream, peer });
@@ -310,10 +351,39 @@ export class SpeakerStreams {
   snapshot(rtc) {
     this.viewer.configure(rtc?.ice_servers);
     if (rtc?.you !== this.socket) {
-      this.viewer.closeAll();
-      this.streams.clear();
+      this.viewer.closeOtherThan(rtc?.you);
+      for (const [speaker, got] of [...this.streams]) if (!this.viewer.pcs.has(got.peer)) this.streams.delete(speaker);
     }
     this.socket = rtc?.you;
     this.peers.reset(rtc);
+  }
+
+  // Called every second or so with the speakers whose picture should show now (live and
+  // connected): one without a flowing connection for a while is asked for a fresh offer.
+  // A reloaded kiosk or a blip on the venue's network never leaves the hall on the holding
+  // slide for longer than that.
+  need(speakers) {
+    const now = performance.now();
+    for (const speaker of [...this.missing.keys()]) if (!speakers.includes(speaker)) this.missing.delete(speaker);
+    for (const speaker of speakers) {
+      const peers = this.peers.ids((p) => p.role === "speaker" && p.speaker === speaker);
+      const entries = peers.map((id) => this.viewer.pcs.get(id)).filter(Boolean);
+      if (entries.some((e) => e.pc.connectionState === "connected")) {
+        this.missing.delete(speaker);
+        this.asked.delete(speaker);
+        continue;
+      }
+      if (!this.missing.has(speaker)) this.missing.set(speaker, now);
+      const waited = now - this.missing.get(speaker);
+      const pending = entries.some((e) => ["new", "connecting"].includes(e.pc.connectionState));
+      // Unanswered requests (a speaker whose camera is off has nothing to offer) are spaced
+      // out: 1.5 s, 3, 6, 12, then every 24.
+      const asked = this.asked.get(speaker) || 0;
+      const wait = (pending ? ASK_STUCK_AFTER_MS : ASK_NONE_AFTER_MS) * 2 ** Math.min(asked, 4);
+      if (waited < wait || !peers.length) continue;
+      this.missing.set(speaker, now);
+      this.asked.set(speaker, asked + 1);
+      for (const id of peers) this.viewer.ask(id);
+    }
   }
 }

@@ -126,6 +126,8 @@ function refresh() {
   }
 }
 setInterval(refresh, 500);
+// The speakers on stage by camera whose picture should be here: asked again if it is not.
+setInterval(() => media?.need(lineup.filter((s) => s.state === "live" && s.online).map((s) => s.speaker)), 1000);
 
 function renderStage() {
   const onStage = lineup.filter((s) => ["live", "backup"].includes(s.state));

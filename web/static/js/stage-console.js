@@ -145,6 +145,8 @@ function renderHealth() {
   }
 }
 setInterval(renderHealth, 1000);
+// Every connected speaker's preview should be here: one missing is asked for again.
+setInterval(() => media?.need(lineup.filter((s) => s.online).map((s) => s.speaker)), 1000);
 
 // Under each speaker: their latest cue, and whether they have read it.
 function renderReceipts() {
