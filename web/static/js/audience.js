@@ -6,6 +6,7 @@ import { PresenceView } from "./presence.js";
 import { AudienceQA } from "./qa-audience.js";
 import { AudienceStage } from "./audience-stage.js";
 import * as P from "./protocol.js";
+import { emojiImage, emojiName } from "./emoji.js";
 
 const cfg = config();
 const event = cfg.event;
@@ -100,14 +101,14 @@ const stageView = new AudienceStage(live);
 // Reactions: one tap each, a short cooldown per emoji (Podium counts one a second).
 function showReactions(emoji) {
   $("#reactions").replaceChildren(...emoji.map((e) => h("button", {
-    type: "button", class: "reaction", "data-emoji": e, "aria-label": t("reactions.send", { emoji: e }),
+    type: "button", class: "reaction", "data-emoji": e, "aria-label": t("reactions.send", { emoji: emojiName(e) }),
     onclick: async (ev) => {
       const b = ev.currentTarget;
       b.disabled = true;
       setTimeout(() => (b.disabled = false), 1000);
       await live.request(P.REACTION_SEND, { session: live.sessionId, emoji: e });
     },
-  }, e)));
+  }, emojiImage(e, { alt: "" }))));
 }
 
 function setWhereRadio(value) {

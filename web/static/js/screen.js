@@ -6,6 +6,7 @@ import { $, h, config } from "./dom.js";
 import { t, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
 import { SpeakerStreams } from "./rtc.js";
+import { emojiImage } from "./emoji.js";
 
 const cfg = config();
 const base = cfg.base_url;
@@ -179,9 +180,7 @@ document.addEventListener("podium:reactions", (e) => {
   if (layer.hidden) return;
   const burst = Object.entries(e.detail.counts).flatMap(([emoji, n]) => Array(Math.min(n, 12)).fill(emoji));
   for (const [i, emoji] of burst.slice(0, 30).entries()) {
-    const el = document.createElement("span");
-    el.className = "float";
-    el.textContent = emoji;
+    const el = h("span", { class: "float", "data-emoji": emoji }, emojiImage(emoji));
     el.style.insetInlineStart = `${Math.random() * 80}%`;
     el.style.animationDelay = `${(i % 10) * 90}ms`;
     el.addEventListener("animationend", () => el.remove());

@@ -13,6 +13,7 @@ import { ClockView } from "./clock.js";
 import { QAState } from "./qa-state.js";
 import { Peers, Publisher } from "./rtc.js";
 import { ChatView, healthLevel, healthText } from "./backstage.js";
+import { emojiImage } from "./emoji.js";
 
 const HEALTH_EVERY_MS = 2000;
 const METER_DECAY = 0.85;
@@ -82,7 +83,7 @@ function renderMeter(emoji) {
   const el = $("#meter");
   if (emoji) {
     el.replaceChildren(...emoji.map((e) => h("span", { class: "meter-row", "data-emoji": e },
-      h("span", { class: "meter-emoji", text: e }), h("span", { class: "meter-bar" }, h("span", { class: "meter-fill" })))));
+      h("span", { class: "meter-emoji" }, emojiImage(e)), h("span", { class: "meter-bar" }, h("span", { class: "meter-fill" })))));
   }
   for (const row of el.querySelectorAll(".meter-row")) {
     const level = meter.get(row.dataset.emoji) || 0;
