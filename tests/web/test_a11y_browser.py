@@ -63,3 +63,39 @@ async def test_emoji_are_pictures_that_load_on_the_phone_the_screen_and_the_stud
     await screen.wait_for_function(PICTURES_LOADED, arg=["#sound", 1])  # the sound button's 🔇
     for page in (phone, screen, speaker):
         assert await page.evaluate(EMOJI_AS_TEXT) == [], page.url
+
+
+@pytest.mark.parametrize("motion", ["reduce", "no-preference"])
+async def test_reactions_float_only_for_those_who_have_not_asked_for_less_motion(
+    browser: Chromium, world: World, motion: str
+):
+    screen = await browser.open(
+        await browser.person(reduced_motion=motion), f"/s/{world.session}#t={world.tokens['screen']}"
+    )
+    await expect(screen.locator("#join-code")).to_have_text(world.event["code"])
+    speaker = await studio(browser, world, reduced_motion=motion)
+    phone = await audience(browser, world)
+    await phone.get_by_role("button", name="Send applause").click()
+    await phone.get_by_role("button", name="Send thanks").click()
+
+    glide = await speaker.locator(".meter-fill").first.evaluate(
+        "(el) => getComputedStyle(el).transitionDuration"
+    )
+    assert glide == ("0s" if motion == "reduce" else "0.25s")
+    floats = screen.locator("#floating .float")
+    totals = screen.locator("#reaction-totals")
+    if motion == "reduce":
+        # The calm version: the session's counts change in place; nothing moves, nothing glides.
+        await expect(totals.locator("li[data-emoji='👏']")).to_have_text("1")
+        await expect(totals.locator("li[data-emoji='🙏']")).to_have_text("1")
+        await expect(speaker.locator("#meter [data-emoji='👏'] .meter-fill")).not_to_have_attribute(
+            "style", "inline-size: 0%;"
+        )
+        assert await floats.count() == 0
+        for page in (screen, speaker):
+            assert await page.evaluate("document.getAnimations().length") == 0, page.url
+    else:
+        await expect(floats.first).to_be_attached()
+        assert await screen.evaluate("document.getAnimations().length") > 0
+        await expect(totals).to_be_hidden()
+        await expect(floats).to_have_count(0, timeout=8000)  # each one goes when it has risen

@@ -14,6 +14,7 @@ import { QAState } from "./qa-state.js";
 import { Peers, Publisher } from "./rtc.js";
 import { ChatView, healthLevel, healthText } from "./backstage.js";
 import { emojiImage } from "./emoji.js";
+import { lessMotion } from "./reactions-view.js";
 
 const HEALTH_EVERY_MS = 2000;
 const METER_DECAY = 0.85;
@@ -92,8 +93,12 @@ function renderMeter(emoji) {
   }
 }
 
+// Less motion asked for: the bars step down every 2 s instead of sliding four times a second.
+let meterTicks = 0;
 setInterval(() => {
-  for (const [e, level] of meter) meter.set(e, level * METER_DECAY);
+  const steps = lessMotion() ? 8 : 1;
+  if (++meterTicks % steps) return;
+  for (const [e, level] of meter) meter.set(e, level * METER_DECAY ** steps);
   renderMeter();
 }, 250);
 
