@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.conftest import World
+from tests.conftest import Running, World, person
+from tests.conftest import moderator as moderator_client
 from tests.web.conftest import Chromium
-from tests.web.test_qa_browser import audience, hall_screen
+from tests.web.test_qa_browser import ask, audience, card, hall_screen, moderator
 
 pytestmark = pytest.mark.browser
 
@@ -99,3 +100,166 @@ async def test_reactions_float_only_for_those_who_have_not_asked_for_less_motion
         assert await screen.evaluate("document.getAnimations().length") > 0
         await expect(totals).to_be_hidden()
         await expect(floats).to_have_count(0, timeout=8000)  # each one goes when it has risen
+
+
+# The console by keyboard, and what the live regions say --------------------------------------
+
+# Records every sentence the page's polite live region (#announcer) says.
+LISTEN = """() => {
+    window.__said = [];
+    const region = document.getElementById("announcer");
+    new MutationObserver(() => region.textContent && window.__said.push(region.textContent))
+        .observe(region, {childList: true, characterData: true, subtree: true});
+}"""
+# What has focus, whether its ring shows (outline or box-shadow, 2px or more) and the ring's
+# contrast with what is behind it (the first ancestor with a background).
+FOCUSED = r"""() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = (c) => {
+        const [r, g, b] = c.map((v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const style = getComputedStyle(el);
+    let ring = null;
+    if (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2) ring = rgb(style.outlineColor);
+    else if (style.boxShadow !== "none") ring = rgb(style.boxShadow);
+    let behind = [255, 255, 255];
+    for (let p = el.parentElement; p; p = p.parentElement) {
+        const c = rgb(getComputedStyle(p).backgroundColor);
+        if (c.length === 3 || c[3] > 0) { behind = c.slice(0, 3); break; }
+    }
+    const [hi, lo] = ring ? [lum(ring.slice(0, 3)), lum(behind)].sort((a, b) => b - a) : [0, 0];
+    return {
+        what: el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+            + (el.dataset.action ? `[${el.dataset.action}]` : "") + (el.name ? `[${el.name}]` : ""),
+        question: el.closest(".mod-card")?.dataset.question ?? null,
+        visible: el.matches(":focus-visible") && ring !== null,
+        contrast: ring ? (hi + 0.05) / (lo + 0.05) : 0,
+    };
+}"""
+TAB_LIMIT = 200
+
+
+async def tab_to(page: Page, done: str) -> list[dict[str, Any]]:
+    """Presses Tab until the focused element matches `done`; every stop on the way must show
+    a focus ring of 3:1 or more, and focus must never fall out of the page (no trap either:
+    the walk would never end)."""
+    stops = []
+    for _ in range(TAB_LIMIT):
+        await page.keyboard.press("Tab")
+        stop = await page.evaluate(FOCUSED)
+        assert stop is not None, f"focus left the page after {[s['what'] for s in stops]}"
+        assert stop["visible"], f"no visible focus on {stop['what']}"
+        assert stop["contrast"] >= 3, stop
+        stops.append(stop)
+        if await page.evaluate("(sel) => document.activeElement.matches(sel)", done):
+            return stops
+    raise AssertionError(f"{done} not reached by Tab: {[s['what'] for s in stops]}")
+
+
+async def said(page: Page) -> list[str]:
+    return list(await page.evaluate("window.__said"))
+
+
+async def test_the_console_works_by_keyboard_alone_and_announces_arrivals_and_the_screen_not_votes(
+    browser: Chromium, world: World, server: Running, http
+):
+    mod_socket = await moderator_client(server, world)
+    await mod_socket.call("qa:settings", {"session": world.session, "moderation": "pre"})
+    mod = await moderator(browser, world)
+    ann = await person(server, world, http, "Ann")
+    text = "Can the console be run from the keyboard?"
+    asked = await ann.call("qa:ask", {"session": world.session, "text": text, "client_id": "kbd1"})
+    qid = asked["question"]["id"]
+    await expect(card(mod, "incoming", text)).to_have_count(1)
+
+    # The whole page, from the top to the language switcher at its end: every control in
+    # order, each with a visible ring; the bar, then the lanes, then the side panel.
+    stops = [s["what"] for s in await tab_to(mod, "#lang-switch")]
+    order = ["button#next", "li", "button[approve]", "button[screen]", "textarea[chat]"]
+    at = [stops.index(what) for what in order]
+    assert at == sorted(at), stops
+
+    await mod.reload()
+    await expect(card(mod, "incoming", text)).to_have_count(1)
+    await mod.evaluate(LISTEN)
+    # From the top: Tab to the question's Approve, Enter; focus follows the question.
+    await tab_to(mod, f'.mod-card[data-question="{qid}"] [data-action=approve]')
+    await mod.keyboard.press("Enter")
+    await expect(card(mod, "queue", text)).to_have_count(1)
+    await expect(card(mod, "queue", text)).to_be_focused()
+    await tab_to(mod, f'.mod-card[data-question="{qid}"] [data-action=screen]')
+    await mod.keyboard.press("Space")
+    await expect(card(mod, "screen", text)).to_have_count(1)
+    await expect(card(mod, "screen", text)).to_be_focused()
+    focused = await mod.evaluate(FOCUSED)
+    assert focused["visible"] and focused["contrast"] >= 3, focused
+    await expect(mod.locator("#announcer")).to_have_text(f"On screen: {text}")
+
+    # Votes change the count on the card, and say nothing.
+    voters = [await person(server, world, http, name) for name in ("Bo", "Cy")]
+    for voter in voters:
+        assert (await voter.call("qa:vote", {"session": world.session, "question": qid, "vote": True}))["ok"]
+    await expect(card(mod, "screen", text).locator(".vote-count")).to_have_text("2")
+    await mod.wait_for_timeout(1500)  # longer than new arrivals are gathered for
+    assert await said(mod) == [f"On screen: {text}"]
+
+    # A new question: one sentence, once.
+    second = "And by voice?"
+    await ann.call("qa:ask", {"session": world.session, "text": second, "client_id": "kbd2"})
+    await expect(mod.locator("#announcer")).to_have_text("New question from Ann")
+    await mod.wait_for_timeout(1500)
+    assert await said(mod) == [f"On screen: {text}", "New question from Ann"]
+
+    # Letters typed in a field are text, not shortcuts; outside one, ? opens the list of keys.
+    await mod.locator("#chat textarea").focus()
+    await mod.keyboard.type("asdn?")
+    await expect(mod.locator("#chat textarea")).to_have_value("asdn?")
+    await expect(card(mod, "incoming", second)).to_have_count(1)
+    await expect(card(mod, "screen", text)).to_have_count(1)
+    await expect(mod.locator("#shortcuts")).not_to_have_attribute("open", "")
+    await card(mod, "incoming", second).focus()
+    await mod.keyboard.press("?")
+    await expect(mod.locator("#shortcuts")).to_have_attribute("open", "")
+    await expect(mod.locator("#shortcuts dl")).to_contain_text("Move between questions")
+    for client in (mod_socket, ann, *voters):
+        await client.sio.disconnect()
+
+
+async def test_the_audience_hears_its_question_approved_answered_and_on_screen_not_votes(
+    browser: Chromium, world: World, server: Running, http
+):
+    mod_socket = await moderator_client(server, world)
+    await mod_socket.call("qa:settings", {"session": world.session, "moderation": "pre"})
+    phone = await audience(browser, world)
+    await expect(phone.locator("#on-screen")).not_to_have_attribute("aria-live", "polite")
+    await phone.evaluate(LISTEN)
+    text = "Will the slides be shared?"
+    await ask(phone, text)
+    mine = phone.locator("#mine .question[data-question]")
+    await expect(mine).to_have_count(1)
+    qid = await mine.get_attribute("data-question")
+
+    async def moderate(action: str) -> None:
+        payload = {"session": world.session, "question": qid, "action": action}
+        assert (await mod_socket.call("qa:moderate", payload))["ok"]
+
+    await moderate("approve")
+    await expect(phone.locator("#announcer")).to_have_text("Your question was approved")
+    await moderate("screen")
+    await expect(phone.locator("#announcer")).to_have_text(f"On screen: {text}")
+    voters = [await person(server, world, http, name) for name in ("Bo", "Cy")]
+    for voter in voters:
+        assert (await voter.call("qa:vote", {"session": world.session, "question": qid, "vote": True}))["ok"]
+    await expect(phone.locator("#on-screen .vote-count")).to_have_text("2")
+    await moderate("answer")
+    await expect(phone.locator("#announcer")).to_have_text("Your question was marked answered")
+    assert await said(phone) == [
+        "Your question was approved",
+        f"On screen: {text}",
+        "Your question was marked answered",
+    ]
+    for client in (mod_socket, *voters):
+        await client.sio.disconnect()

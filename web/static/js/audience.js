@@ -7,6 +7,7 @@ import { AudienceQA } from "./qa-audience.js";
 import { AudienceStage } from "./audience-stage.js";
 import * as P from "./protocol.js";
 import { emojiImage, emojiName } from "./emoji.js";
+import { AudienceAnnouncer } from "./announce.js";
 
 const cfg = config();
 const event = cfg.event;
@@ -51,6 +52,7 @@ const live = new Live({
     stageView.snapshot(snap);
     if (snap.you.role !== "audience") return; // the studio took over this page
     qa.snapshot(snap);
+    announcer.snapshot(snap.qa);
     showReactions(snap.reactions.emoji);
     presence.reset();
     presence.update(snap.presence);
@@ -62,12 +64,16 @@ const live = new Live({
     qa.votes(msg);
     emit("podium:votes", msg);
   },
-  onMine: (msg) => qa.mine(msg),
+  onMine: (msg) => {
+    qa.mine(msg);
+    announcer.mine(msg.question);
+  },
   onReactions: (msg) => emit("podium:reactions", msg),
   onOnline: (msg) => emit("podium:online", msg),
   onDelta(msg, name) {
     if (name === "qa") {
       qa.delta(msg);
+      announcer.delta(msg);
       emit("podium:qa", msg);
       return;
     }
@@ -96,6 +102,7 @@ const live = new Live({
 });
 
 const qa = new AudienceQA(live, event.code);
+const announcer = new AudienceAnnouncer(); // own questions approved or answered, the one on screen
 const stageView = new AudienceStage(live);
 
 // Reactions: one tap each, a short cooldown per emoji (Podium counts one a second).
