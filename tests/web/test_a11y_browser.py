@@ -142,13 +142,13 @@ FOCUSED = r"""() => {
 TAB_LIMIT = 200
 
 
-async def tab_to(page: Page, done: str) -> list[dict[str, Any]]:
-    """Presses Tab until the focused element matches `done`; every stop on the way must show
+async def tab_to(page: Page, done: str, key: str = "Tab") -> list[dict[str, Any]]:
+    """Presses Tab (or `key`: Shift+Tab) until the focused element matches `done`; every stop on the way must show
     a focus ring of 3:1 or more, and focus must never fall out of the page (no trap either:
     the walk would never end)."""
     stops = []
     for _ in range(TAB_LIMIT):
-        await page.keyboard.press("Tab")
+        await page.keyboard.press(key)
         stop = await page.evaluate(FOCUSED)
         assert stop is not None, f"focus left the page after {[s['what'] for s in stops]}"
         assert stop["visible"], f"no visible focus on {stop['what']}"
@@ -163,28 +163,72 @@ async def said(page: Page) -> list[str]:
     return list(await page.evaluate("window.__said"))
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_every_control_of_the_console_is_reached_by_tab_in_order_with_a_visible_ring(
+    browser: Chromium, world: World, server: Running, http, scheme: str
+):
+    mod_socket = await moderator_client(server, world)
+    await mod_socket.call("qa:settings", {"session": world.session, "moderation": "pre"})
+    ann = await person(server, world, http, "Ann")
+    await ann.call("qa:ask", {"session": world.session, "text": "Where is the ring?", "client_id": "ring"})
+    speaker = await studio(browser, world)  # a speaker in the lineup: its moves and cue field
+    mod = await browser.open(
+        await browser.person(color_scheme=scheme), f"/m/{world.session}#t={world.tokens['moderator']}"
+    )
+    await expect(card(mod, "incoming", "Where is the ring?")).to_have_count(1)
+    await expect(mod.locator("#lineup .stage-item")).to_have_count(1)
+    # From the top to the language switcher at the page's end (no trap: the walk ends), the
+    # bar, then the lanes, then the side panel.
+    stops = [s["what"] for s in await tab_to(mod, "#lang-switch")]
+    order = ["button#next", "summary", "li", "button[approve]", "button[screen]", "input", "textarea[chat]"]
+    at = [stops.index(what) for what in order]
+    assert at == sorted(at), stops
+    await speaker.close()
+    for client in (mod_socket, ann):
+        await client.sio.disconnect()
+
+
+async def test_the_stage_panel_keeps_keyboard_focus_through_its_redraws(
+    browser: Chromium, world: World, server: Running
+):
+    speaker = await studio(browser, world)
+    mod = await moderator(browser, world)
+    item = mod.locator("#lineup .stage-item")
+    await expect(item).to_have_attribute("data-state", "backstage")
+    speaker_id = await item.get_attribute("data-speaker")
+    cue = item.locator(".cues input")
+    await cue.focus()
+    await mod.keyboard.type("Slide 12 is")
+    # Another moderator moves the speaker while this one types the cue.
+    mod_socket = await moderator_client(server, world)
+    move = {"session": world.session, "speaker": speaker_id, "state": "off"}
+    assert (await mod_socket.call("stage:set", move))["ok"]
+    await expect(item).to_have_attribute("data-state", "off")
+    await expect(cue).to_be_focused()
+    await mod.keyboard.type(" out of order")
+    await expect(cue).to_have_value("Slide 12 is out of order")
+    # A move pressed from the keyboard goes; focus stays with the speaker's moves.
+    await tab_to(mod, "#lineup [data-stage=live]", "Shift+Tab")
+    await mod.keyboard.press("Enter")
+    await expect(item).to_have_attribute("data-state", "live")
+    await expect(speaker.locator("#tally")).to_have_text("LIVE")
+    assert await mod.evaluate("document.activeElement.closest('.stage-moves') !== null")
+    await mod_socket.sio.disconnect()
+
+
 async def test_the_console_works_by_keyboard_alone_and_announces_arrivals_and_the_screen_not_votes(
     browser: Chromium, world: World, server: Running, http
 ):
     mod_socket = await moderator_client(server, world)
     await mod_socket.call("qa:settings", {"session": world.session, "moderation": "pre"})
     mod = await moderator(browser, world)
+    await mod.evaluate(LISTEN)
     ann = await person(server, world, http, "Ann")
     text = "Can the console be run from the keyboard?"
     asked = await ann.call("qa:ask", {"session": world.session, "text": text, "client_id": "kbd1"})
     qid = asked["question"]["id"]
     await expect(card(mod, "incoming", text)).to_have_count(1)
-
-    # The whole page, from the top to the language switcher at its end: every control in
-    # order, each with a visible ring; the bar, then the lanes, then the side panel.
-    stops = [s["what"] for s in await tab_to(mod, "#lang-switch")]
-    order = ["button#next", "li", "button[approve]", "button[screen]", "textarea[chat]"]
-    at = [stops.index(what) for what in order]
-    assert at == sorted(at), stops
-
-    await mod.reload()
-    await expect(card(mod, "incoming", text)).to_have_count(1)
-    await mod.evaluate(LISTEN)
+    await expect(mod.locator("#announcer")).to_have_text("New question from Ann")
     # From the top: Tab to the question's Approve, Enter; focus follows the question.
     await tab_to(mod, f'.mod-card[data-question="{qid}"] [data-action=approve]')
     await mod.keyboard.press("Enter")
@@ -204,14 +248,14 @@ async def test_the_console_works_by_keyboard_alone_and_announces_arrivals_and_th
         assert (await voter.call("qa:vote", {"session": world.session, "question": qid, "vote": True}))["ok"]
     await expect(card(mod, "screen", text).locator(".vote-count")).to_have_text("2")
     await mod.wait_for_timeout(1500)  # longer than new arrivals are gathered for
-    assert await said(mod) == [f"On screen: {text}"]
+    assert await said(mod) == ["New question from Ann", f"On screen: {text}"]
 
     # A new question: one sentence, once.
     second = "And by voice?"
     await ann.call("qa:ask", {"session": world.session, "text": second, "client_id": "kbd2"})
     await expect(mod.locator("#announcer")).to_have_text("New question from Ann")
     await mod.wait_for_timeout(1500)
-    assert await said(mod) == [f"On screen: {text}", "New question from Ann"]
+    assert await said(mod) == ["New question from Ann", f"On screen: {text}", "New question from Ann"]
 
     # Letters typed in a field are text, not shortcuts; outside one, ? opens the list of keys.
     await mod.locator("#chat textarea").focus()
