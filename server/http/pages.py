@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, now
 from server.domain import events as ev
+from server.domain.reactions import EMOJI
 from server.errors import Forbidden, Invalid, NotFound, PodiumError
 from server.http.api import event_view, refuse_banned, set_participant_cookie
 from server.http.i18n import LANG_COOKIE
@@ -28,6 +29,24 @@ VENDOR = {
     "hls.light.min.mjs": "hls.js/dist/hls.light.min.mjs",
     "hls.light.min.mjs.map": "hls.js/dist/hls.light.min.mjs.map",
 }
+VENDOR_MAX_AGE = 3600
+
+# Every emoji a page shows (the reactions, the hall screen's sound button) is a Twemoji image
+# (npm @discordapp/twemoji; graphics CC-BY 4.0, credited in the README), so a kiosk or a phone
+# without a colour emoji font shows the same picture. Only these files are served.
+SHOWN_EMOJI = (*EMOJI, "\N{SPEAKER WITH CANCELLATION STROKE}")
+EMOJI_MAX_AGE = 7 * 86400  # an emoji's picture changes only with a new major Twemoji
+
+
+def twemoji_file(emoji: str) -> str:
+    """Twemoji's file for an emoji: its code points in hex joined by "-", without the
+    variation selector U+FE0F unless the emoji is a sequence joined by U+200D ("2764.svg")."""
+    if "\u200d" not in emoji:
+        emoji = emoji.replace("\ufe0f", "")
+    return "-".join(f"{ord(c):x}" for c in emoji) + ".svg"
+
+
+EMOJI_IMAGES = {twemoji_file(e): f"@discordapp/twemoji/dist/svg/{twemoji_file(e)}" for e in SHOWN_EMOJI}
 
 # Pages only load what Podium serves itself; user text is never executed. Video may come
 # from elsewhere (a speaker's backup recording, a session's stream); a page that plays a
@@ -228,13 +247,26 @@ async def vendor(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
     if name not in VENDOR:
         raise web.HTTPNotFound()
-    path = WEB / "node_modules" / VENDOR[name]
-    if not path.exists():
-        raise web.HTTPServiceUnavailable(text="Run `make install`: web/node_modules is missing.")
-    headers = {"Cache-Control": "public, max-age=3600"}
+    headers = {"Cache-Control": f"public, max-age={VENDOR_MAX_AGE}"}
     if name.endswith((".js", ".mjs")):
         headers["Content-Type"] = "text/javascript; charset=utf-8"
-    return web.FileResponse(path, headers=headers)
+    return _node_module_file(VENDOR[name], headers)
+
+
+async def emoji_image(request: web.Request) -> web.FileResponse:
+    """GET /static/vendor/emoji/{name}: the Twemoji picture of an emoji a page shows; no other."""
+    name = request.match_info["name"]
+    if name not in EMOJI_IMAGES:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": f"public, max-age={EMOJI_MAX_AGE}", "Content-Type": "image/svg+xml"}
+    return _node_module_file(EMOJI_IMAGES[name], headers)
+
+
+def _node_module_file(path: str, headers: dict[str, str]) -> web.FileResponse:
+    file = WEB / "node_modules" / path
+    if not file.exists():
+        raise web.HTTPServiceUnavailable(text="Run `make install`: web/node_modules is missing.")
+    return web.FileResponse(file, headers=headers)
 
 
 def setup(app: web.Application) -> None:
@@ -260,5 +292,6 @@ def setup(app: web.Application) -> None:
     ):
         r.add_get(prefix, role_page(template, page))
         r.add_get(prefix + "/{session_id}", role_page(template, page))
+    r.add_get("/static/vendor/emoji/{name}", emoji_image)
     r.add_get("/static/vendor/{name}", vendor)
     r.add_static("/static/", WEB / "static", append_version=False)

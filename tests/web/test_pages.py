@@ -14,6 +14,7 @@ import pytest
 from markupsafe import escape
 
 from server import appkeys
+from server.http.pages import SHOWN_EMOJI, twemoji_file
 from tests.conftest import Api, Running, World
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -336,6 +337,32 @@ async def test_the_socketio_client_is_served_and_nothing_else_from_vendor(
     for name in ("anything-else", "socket.io.js", "..%2Fpackage.json", "..%2F..%2Fserver%2Fsettings.py"):
         async with http.get(f"{server.url}/static/vendor/{name}") as r:
             assert r.status == 404, name
+
+
+@pytest.mark.parametrize("emoji", SHOWN_EMOJI)
+async def test_each_emoji_a_page_shows_is_served_as_a_long_cached_svg(
+    server: Running, http: aiohttp.ClientSession, emoji: str
+):
+    async with http.get(f"{server.url}/static/vendor/emoji/{twemoji_file(emoji)}") as r:
+        assert r.status == 200, emoji
+        assert r.content_type == "image/svg+xml"
+        assert r.headers.get("X-Content-Type-Options") == "nosniff"
+        assert int(r.headers["Cache-Control"].rpartition("max-age=")[2]) >= 86400
+        body = await r.text()
+    assert body.startswith("<svg") and "<script" not in body
+
+
+async def test_only_the_emoji_podium_shows_are_served_and_no_listing(
+    server: Running, http: aiohttp.ClientSession
+):
+    assert twemoji_file("❤️") == "2764.svg" and twemoji_file("👏") == "1f44f.svg"
+    unknown = ("1f4a9.svg", "1f44f", "1F44F.svg", "2764-fe0f.svg", "..%2F1f44f.svg", "..%2F..%2Fpackage.json")
+    for name in unknown:
+        async with http.get(f"{server.url}/static/vendor/emoji/{name}") as r:
+            assert r.status == 404, name
+    for path in ("/static/vendor/emoji/", "/static/vendor/emoji", "/static/vendor/"):
+        async with http.get(server.url + path) as r:
+            assert r.status in (403, 404), (path, r.status)
 
 
 async def test_static_files_cannot_be_escaped_from(server: Running, http: aiohttp.ClientSession):

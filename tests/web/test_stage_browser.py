@@ -36,7 +36,7 @@ async def test_reactions_from_phones_float_on_the_hall_screen(browser: Chromium,
     await expect(phone.locator(".reaction")).to_have_count(5)
     await phone.click(".reaction[data-emoji='👏']")
     await expect(phone.locator(".reaction[data-emoji='👏']")).to_be_disabled()  # a short cooldown
-    await expect(screen.locator("#floating .float").first).to_have_text("👏", timeout=3000)
+    await expect(screen.locator("#floating .float").first).to_have_attribute("data-emoji", "👏", timeout=3000)
 
 
 async def test_the_moderator_puts_a_speaker_live_and_the_studio_tally_says_so(

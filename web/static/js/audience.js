@@ -6,6 +6,8 @@ import { PresenceView } from "./presence.js";
 import { AudienceQA } from "./qa-audience.js";
 import { AudienceStage } from "./audience-stage.js";
 import * as P from "./protocol.js";
+import { emojiImage, emojiName } from "./emoji.js";
+import { AudienceAnnouncer } from "./announce.js";
 
 const cfg = config();
 const event = cfg.event;
@@ -50,6 +52,7 @@ const live = new Live({
     stageView.snapshot(snap);
     if (snap.you.role !== "audience") return; // the studio took over this page
     qa.snapshot(snap);
+    announcer.snapshot(snap.qa);
     showReactions(snap.reactions.emoji);
     presence.reset();
     presence.update(snap.presence);
@@ -61,12 +64,16 @@ const live = new Live({
     qa.votes(msg);
     emit("podium:votes", msg);
   },
-  onMine: (msg) => qa.mine(msg),
+  onMine: (msg) => {
+    qa.mine(msg);
+    announcer.mine(msg.question);
+  },
   onReactions: (msg) => emit("podium:reactions", msg),
   onOnline: (msg) => emit("podium:online", msg),
   onDelta(msg, name) {
     if (name === "qa") {
       qa.delta(msg);
+      announcer.delta(msg);
       emit("podium:qa", msg);
       return;
     }
@@ -95,19 +102,20 @@ const live = new Live({
 });
 
 const qa = new AudienceQA(live, event.code);
+const announcer = new AudienceAnnouncer(); // own questions approved or answered, the one on screen
 const stageView = new AudienceStage(live);
 
 // Reactions: one tap each, a short cooldown per emoji (Podium counts one a second).
 function showReactions(emoji) {
   $("#reactions").replaceChildren(...emoji.map((e) => h("button", {
-    type: "button", class: "reaction", "data-emoji": e, "aria-label": t("reactions.send", { emoji: e }),
+    type: "button", class: "reaction", "data-emoji": e, "aria-label": t("reactions.send", { emoji: emojiName(e) }),
     onclick: async (ev) => {
       const b = ev.currentTarget;
       b.disabled = true;
       setTimeout(() => (b.disabled = false), 1000);
       await live.request(P.REACTION_SEND, { session: live.sessionId, emoji: e });
     },
-  }, e)));
+  }, emojiImage(e, { alt: "" }))));
 }
 
 function setWhereRadio(value) {

@@ -113,7 +113,7 @@ async function person(q, what) {
 }
 
 function button(label, key, onclick, cls = "") {
-  return h("button", { type: "button", class: cls, onclick, "data-action": label },
+  return h("button", { type: "button", class: cls, onclick, "data-action": label, "aria-keyshortcuts": key || null },
     t(`mod.action.${label}`), key ? h("kbd", { text: key }) : null);
 }
 
@@ -168,6 +168,7 @@ function render({ force = false } = {}) {
   // redraw; a click on an action button lets focus go, and the lists catch up.
   const active = document.activeElement;
   const focusedId = active?.classList?.contains("mod-card") ? active.dataset.question : null;
+  const keyboardOn = keyboardFocus(active); // a card's button reached by keyboard
   unseen = 0;
   for (const lane of LANES) {
     let list = ordered(lane, byLane[lane]);
@@ -189,6 +190,7 @@ function render({ force = false } = {}) {
   }
   if (!frozen || force) moved.clear();
   if (focusedId) document.querySelector(`.mod-card[data-question="${focusedId}"]`)?.focus({ preventScroll: true });
+  if (keyboardOn) refocus(keyboardOn);
   const pill = $("#new-pill");
   pill.hidden = unseen === 0;
   pill.textContent = t("mod.new", { n: formatNumber(unseen) });
@@ -244,6 +246,20 @@ async function download(kind) {
   URL.revokeObjectURL(url);
 }
 
+// Keyboard focus on a card's button survives the redraw: on the same button of the same
+// card, or on the card when that button is gone (pressed: the question moved on). A button
+// clicked with the mouse has no visible focus and lets go, as before.
+function keyboardFocus(el) {
+  const id = el?.matches?.(".mod-card button:focus-visible") && el.closest(".mod-card").dataset.question;
+  return id ? { id, action: el.dataset.action } : null;
+}
+
+function refocus({ id, action }) {
+  const cardEl = document.querySelector(`.mod-card[data-question="${id}"]`);
+  const target = cardEl?.querySelector(`button[data-action="${action}"]`) || cardEl;
+  target?.focus({ preventScroll: false });
+}
+
 function focusedQuestion() {
   const id = document.activeElement?.closest?.(".mod-card")?.dataset.question;
   return id ? state.questions.get(id) : null;
@@ -261,6 +277,7 @@ document.addEventListener("keydown", (e) => {
   if (key === "u") return void undoLast();
   if (key === "n") return void next();
   if (key === "escape") return void (endMerge(), render({ force: true }));
+  if (key === "?") return void ($("#shortcuts").open = !$("#shortcuts").open);
   if (key === "j" || key === "arrowdown") return void (e.preventDefault(), moveFocus(1));
   if (key === "k" || key === "arrowup") return void (e.preventDefault(), moveFocus(-1));
   const q = focusedQuestion();

@@ -7,6 +7,7 @@ import { t, lang, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
 import { setText, speakerLanguages, withTranslation } from "./translations.js";
 import { SpeakerStreams } from "./rtc.js";
+import { ReactionLayer } from "./reactions-view.js";
 
 const cfg = config();
 const base = cfg.base_url;
@@ -183,18 +184,7 @@ document.addEventListener("podium:votes", (e) => {
   renderQuestion();
 });
 
-// Reactions float up in a corner; a tick of hundreds shows as a capped flurry.
-document.addEventListener("podium:reactions", (e) => {
-  const layer = $("#floating");
-  if (layer.hidden) return;
-  const burst = Object.entries(e.detail.counts).flatMap(([emoji, n]) => Array(Math.min(n, 12)).fill(emoji));
-  for (const [i, emoji] of burst.slice(0, 30).entries()) {
-    const el = document.createElement("span");
-    el.className = "float";
-    el.textContent = emoji;
-    el.style.insetInlineStart = `${Math.random() * 80}%`;
-    el.style.animationDelay = `${(i % 10) * 90}ms`;
-    el.addEventListener("animationend", () => el.remove());
-    layer.append(el);
-  }
-});
+// Reactions float up in a corner, or show as counts for whoever asks for less motion.
+const reactions = new ReactionLayer($("#floating"), $("#reaction-totals"));
+document.addEventListener("podium:snapshot", (e) => reactions.reset(e.detail.reactions));
+document.addEventListener("podium:reactions", (e) => reactions.tick(e.detail));

@@ -6,6 +6,7 @@ import { t, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 import { SpeakerStreams } from "./rtc.js";
 import { ChatView, healthLevel, healthText, timeOf } from "./backstage.js";
+import { noteFocus, restoreFocus } from "./focus.js";
 
 const STALE_AFTER_MS = 6000; // no health report for this long: the speaker's link is unstable
 
@@ -105,14 +106,22 @@ function item(s) {
 
 function renderLineup() {
   const list = $("#lineup");
+  const focus = noteFocus(list, ".stage-item"); // a cue being typed, a move just pressed
   const keep = new Set(lineup.map((s) => s.speaker));
   for (const [speaker, entry] of items) if (!keep.has(speaker)) (entry.el.remove(), items.delete(speaker));
-  for (const s of lineup) list.append(item(s).el);
+  // Only what is out of order moves: a moved element loses focus.
+  let at = list.firstElementChild;
+  for (const s of lineup) {
+    const el = item(s).el;
+    if (el === at) at = at.nextElementSibling;
+    else list.insertBefore(el, at);
+  }
   $("#lineup > .hint")?.remove();
   if (!lineup.length) list.append(h("li", { class: "hint", text: t("stage.nobody") }));
   renderPreviews();
   renderHealth();
   renderReceipts();
+  restoreFocus(focus);
 }
 
 function renderPreviews() {
@@ -172,6 +181,7 @@ function cueLabel(c) {
 // --- raised hands ------------------------------------------------------------------------
 
 function renderHands(hands) {
+  const focus = noteFocus($("#hands"), ".hand");
   $("#hands-count").textContent = hands.length ? String(hands.length) : "";
   $("#hands").replaceChildren(...hands.map((hand) => h("li", { class: "hand", "data-person": hand.person },
     h("strong", { dir: "auto", text: hand.name || t("qa.anonymous_author") }), " ",
@@ -183,6 +193,7 @@ function renderHands(hands) {
       h("button", { type: "button", "data-hand": "decline", text: t("hands.decline"),
         onclick: () => request(P.HAND_ANSWER, { person: hand.person, action: "decline" }) })))));
   if (!hands.length) $("#hands").append(h("li", { class: "hint", text: t("hands.none") }));
+  restoreFocus(focus);
 }
 
 // --- wiring ------------------------------------------------------------------------------

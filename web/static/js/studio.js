@@ -14,6 +14,8 @@ import { QAState } from "./qa-state.js";
 import { readerFirst, setText } from "./translations.js";
 import { Peers, Publisher } from "./rtc.js";
 import { ChatView, healthLevel, healthText } from "./backstage.js";
+import { emojiImage } from "./emoji.js";
+import { lessMotion } from "./reactions-view.js";
 
 const HEALTH_EVERY_MS = 2000;
 const METER_DECAY = 0.85;
@@ -91,7 +93,7 @@ function renderMeter(emoji) {
   const el = $("#meter");
   if (emoji) {
     el.replaceChildren(...emoji.map((e) => h("span", { class: "meter-row", "data-emoji": e },
-      h("span", { class: "meter-emoji", text: e }), h("span", { class: "meter-bar" }, h("span", { class: "meter-fill" })))));
+      h("span", { class: "meter-emoji" }, emojiImage(e)), h("span", { class: "meter-bar" }, h("span", { class: "meter-fill" })))));
   }
   for (const row of el.querySelectorAll(".meter-row")) {
     const level = meter.get(row.dataset.emoji) || 0;
@@ -100,8 +102,12 @@ function renderMeter(emoji) {
   }
 }
 
+// Less motion asked for: the bars step down every 2 s instead of sliding four times a second.
+let meterTicks = 0;
 setInterval(() => {
-  for (const [e, level] of meter) meter.set(e, level * METER_DECAY);
+  const steps = lessMotion() ? 8 : 1;
+  if (++meterTicks % steps) return;
+  for (const [e, level] of meter) meter.set(e, level * METER_DECAY ** steps);
   renderMeter();
 }, 250);
 
