@@ -51,6 +51,17 @@ async def a_live_session(server: Running, world: World, http) -> list[Any]:
         )["ok"]
     await mod.call("qa:moderate", {"session": world.session, "question": ids[0], "action": "screen"})
     await ann.call("qa:vote", {"session": world.session, "question": ids[1], "vote": True})
+    # One question translated, one translation made stale by an edit.
+    for qid, lang, text in (
+        (ids[0], "en", "First question: how to begin?"),
+        (ids[1], "en", "Second question"),
+    ):
+        ack = await mod.call(
+            "qa:translate", {"session": world.session, "question": qid, "lang": lang, "text": text}
+        )
+        assert ack["ok"], ack
+    edit = {"session": world.session, "question": ids[1], "action": "edit", "text": "שאלה שנייה, מתוקנת"}
+    assert (await mod.call("qa:moderate", edit))["ok"]
     return [mod, ann]
 
 
@@ -67,6 +78,7 @@ async def test_every_page_has_no_serious_or_critical_axe_violation(
         "moderator": f"/m/{sid}#t={world.tokens['moderator']}",
         "screen": f"/s/{sid}#t={world.tokens['screen']}",
         "studio": f"/studio/{sid}#t={world.tokens['speaker']}",
+        "interpreter": f"/i/{sid}#t={world.tokens['interpreter']}",
         "organizer": f"/o#t={await server.organizer_token()}",
     }
     person = await browser.person(viewport=SIZES[size])
