@@ -87,7 +87,8 @@ async def test_a_live_speaker_is_seen_on_the_hall_screen_and_in_the_moderators_p
 
     await item.locator("[data-stage=backstage]").click()
     await expect(screen.locator(".tile")).to_have_count(0)
-    await expect(screen.locator("#screen-canvas")).to_have_attribute("data-mode", "join")
+    # Nobody on stage in a session not started yet: the holding slide with its start time.
+    await expect(screen.locator("#screen-canvas")).to_have_attribute("data-mode", "scheduled")
 
 
 async def test_a_dropped_speaker_becomes_a_holding_slide_and_the_backup_plays_with_one_click(

@@ -91,6 +91,7 @@ async function main() {
       }
       if (msg.changes.session) $("#session-title").textContent = msg.changes.session.title;
       if (msg.changes.event) $("#event-name").textContent = msg.changes.event.name;
+      emit("podium:info", msg.changes);
     },
     onDeleted: () => signinMessage(t("role.session_deleted")),
     onClosed(info) {

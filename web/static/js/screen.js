@@ -1,8 +1,11 @@
-// The hall screen, on autopilot by priority: the speakers on stage (their live video, or
-// their backup recording) with the question on screen beneath > the question on screen >
-// the join QR with the code in huge type. Nothing but a holding slide when a live
-// speaker's picture stops: never a frozen frame, never an error text.
-import { $, h, config } from "./dom.js";
+// The hall screen: a broadcast canvas on autopilot, driven by the session's status and its
+// stage. Scheduled: a holding slide with the start time. Live: the speakers on stage full
+// bleed (their camera, or their backup recording) with lower thirds and the question on
+// screen as a band beneath their faces > the question on screen > the join QR with the code
+// in huge type, the running order and who is next. Ended: a thank-you slide and what comes
+// next. A holding slide when a live speaker's picture stops: never a frozen frame, never an
+// error text, nothing operational.
+import { $, h, config, clockTime } from "./dom.js";
 import { t, lang, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
 import { setText, speakerLanguages, withTranslation } from "./translations.js";
@@ -17,16 +20,32 @@ const FROZEN_AFTER_MS = 2500; // no new frame for this long: show the holding sl
 const options = new URLSearchParams(location.search);
 const silent = options.get("sound") === "off";
 if (options.get("reactions") === "off") $("#floating").hidden = true;
-if (options.get("count") === "off") {
-  $("#live-count").hidden = true;
-  $("#presence").closest(".card").hidden = true;
-}
 const state = new QAState();
 let live = null;
 let media = null; // the speakers' pictures
 let lineup = [];
+let status = "scheduled";
 let eventName = "";
 let eventLanguages = [];
+let session = null;
+let event = null;
+let nextSession = null; // the event's session after this one, for the slides
+
+// The canvas is 1920×1080 design pixels, scaled as a whole to fill the display.
+const DESIGN_W = 1920;
+const DESIGN_H = 1080;
+function fit() {
+  const k = Math.min(innerWidth / DESIGN_W, innerHeight / DESIGN_H);
+  $("#screen-canvas").style.setProperty("--k", String(k));
+}
+addEventListener("resize", fit);
+fit();
+
+// A speaker's label as a lower third: "Name — Affiliation" (or "Name, Affiliation").
+function lowerThird(label) {
+  const [name, ...rest] = (label || "").split(/\s+[—–|·]\s+|,\s+/);
+  return [name || label || t("role.speaker"), rest.join(", ")];
+}
 const tiles = new Map(); // speaker id -> {el, video, mode, lastFrame}
 
 function renderQuestion() {
@@ -42,8 +61,65 @@ function renderQuestion() {
     $("#screen-question-name").textContent = q.anonymous || !q.name ? t("qa.anonymous_author") : q.name;
     $("#screen-question-votes").textContent = t("screen.votes", { count: q.votes, n: formatNumber(q.votes) });
   }
+  const canvas = $("#screen-canvas");
   const onStage = lineup.some((s) => ["live", "backup"].includes(s.state));
-  $("#screen-canvas").dataset.mode = onStage ? "stage" : q ? "question" : "join";
+  // What the moderators put up wins over the session's slides: speakers, then a question.
+  let mode = onStage ? "stage" : q ? "question" : "join";
+  if (mode === "join" && (status === "scheduled" || status === "ended")) mode = status;
+  if (mode !== "stage" && mode !== "question") $("#screen-question").hidden = true;
+  canvas.dataset.mode = mode;
+  canvas.dataset.status = status;
+  canvas.dataset.question = q && (mode === "stage" || mode === "question") ? "on" : "off";
+  renderSlide();
+}
+
+// The slide between talks, before and after: the session, its start (in the event's zone),
+// the running order and who or what is next.
+function renderSlide() {
+  if (!session || !event) return;
+  $("#slide-event").textContent = event.name;
+  $("#slide-title").textContent = session.title;
+  const zone = event.time_zone;
+  $("#slide-when").textContent = status === "scheduled" ? t("screen.starts_at", { time: clockTime(Date.parse(session.starts_at), lang, zone) }) : "";
+  const on = lineup.filter((s) => ["live", "backup"].includes(s.state));
+  const waiting = lineup.filter((s) => s.state === "backstage");
+  const next = waiting[0];
+  let nextText = "";
+  if (status === "ended") {
+    if (nextSession) nextText = t("screen.next_session", { title: nextSession.title, time: clockTime(Date.parse(nextSession.starts_at), lang, zone) });
+  } else if (next && status === "scheduled") {
+    nextText = t("screen.next_speaker_at", { name: lowerThird(next.label)[0], time: clockTime(Date.parse(session.starts_at), lang, zone) });
+  } else if (next) {
+    nextText = t("screen.next_speaker", { name: lowerThird(next.label)[0] });
+  }
+  $("#slide-next").textContent = nextText;
+  $("#order").replaceChildren(...lineup.filter((s) => s.state !== "off").map((s) => {
+    const li = h("li", { dir: "auto", text: lowerThird(s.label)[0] || t("role.speaker") });
+    if (s === next) li.dataset.next = "";
+    if (on.includes(s)) li.append(" · ", t("screen.on_stage_now"));
+    return li;
+  }));
+}
+
+function renderClock() {
+  if (!event) return;
+  $("#bug-clock").textContent = clockTime(Date.now(), lang, event.time_zone);
+}
+setInterval(renderClock, 10_000);
+
+// The event's next session after this one (public: what the join page shows).
+async function loadNext() {
+  try {
+    const res = await fetch(`/api/codes/${encodeURIComponent(event.code)}`);
+    const data = await res.json();
+    const later = (data.sessions || [])
+      .filter((s) => s.id !== session.id && Date.parse(s.starts_at) >= Date.parse(session.starts_at))
+      .sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
+    nextSession = later[0] || null;
+  } catch {
+    nextSession = null; // the slide just says thank you
+  }
+  renderSlide();
 }
 
 // Plays with sound when the browser allows it (a kiosk is started with autoplay allowed);
@@ -88,12 +164,15 @@ function tileFor(s) {
     const holding = h("div", { class: "holding" },
       h("p", { class: "holding-event", dir: "auto" }), h("p", { class: "holding-text", dir: "auto" }));
     const el = h("figure", { class: "tile", "data-speaker": s.speaker }, video, holding,
-      h("figcaption", { dir: "auto" }));
+      h("figcaption", {}, h("span", { class: "lower-name", dir: "auto" }), h("span", { class: "lower-role", dir: "auto" })));
     tile = { speaker: s.speaker, el, video, mode: null, source: null, lastFrame: 0 };
     watchFrames(tile);
     tiles.set(s.speaker, tile);
   }
-  $("figcaption", tile.el).textContent = s.label || "";
+  const [name, role] = lowerThird(s.label);
+  $(".lower-name", tile.el).textContent = name;
+  $(".lower-role", tile.el).textContent = role;
+  $(".lower-role", tile.el).hidden = !role;
   $(".holding-event", tile.el).textContent = eventName;
   $(".holding-text", tile.el).textContent = t("screen.holding", { name: s.label || t("role.speaker") });
   return tile;
@@ -153,7 +232,12 @@ document.addEventListener("podium:live", (e) => {
 });
 
 document.addEventListener("podium:snapshot", (e) => {
-  const { event, qa } = e.detail;
+  const { qa } = e.detail;
+  ({ event, session } = e.detail);
+  status = e.detail.stage.status;
+  $("#bug-title").textContent = session.title;
+  renderClock();
+  loadNext();
   eventName = event.name;
   eventLanguages = event.languages || [];
   const url = `${base}/e/${event.code}`; // what the QR says, whatever address this screen used
@@ -168,9 +252,19 @@ document.addEventListener("podium:snapshot", (e) => {
 document.addEventListener("podium:stage", (e) => {
   if (!e.detail.stage) return;
   lineup = e.detail.stage.lineup;
+  if (status !== e.detail.stage.status && e.detail.stage.status === "ended") loadNext();
+  status = e.detail.stage.status;
   renderStage();
 });
 // A speaker connected or dropped: the tile switches to their picture or the holding slide.
+// The session or its event was edited (a title, a start time, the zone).
+document.addEventListener("podium:info", (e) => {
+  if (e.detail.session) session = e.detail.session;
+  if (e.detail.event) event = e.detail.event;
+  if (session) $("#bug-title").textContent = session.title;
+  renderClock();
+  renderSlide();
+});
 document.addEventListener("podium:online", (e) => {
   for (const s of lineup) if (s.speaker in e.detail.online) s.online = e.detail.online[s.speaker];
   refresh();
