@@ -18,6 +18,7 @@ from server.auth import PARTICIPANT_COOKIE, now
 from server.domain import events as ev
 from server.errors import Forbidden, Invalid, NotFound, PodiumError
 from server.http.api import event_view, refuse_banned, set_participant_cookie
+from server.http.assets import Assets, compress_page, respond
 from server.http.i18n import LANG_COOKIE
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -104,6 +105,10 @@ def render(
         "languages": catalogs.choices(languages),
     }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    # Made for this request (a phone's page carries its name): kept by no shared cache, and
+    # asked for again each time.
+    response.headers["Cache-Control"] = "private, no-cache"
+    compress_page(request, response)
     if catalogs.supported(request.query.get("lang", "")) == lang:
         response.set_cookie(
             remembered,
@@ -223,7 +228,22 @@ def role_page(template: str, page: str) -> Any:
     return handler
 
 
-async def vendor(request: web.Request) -> web.FileResponse:
+# Our own files are not versioned in their URLs: a browser checks each with its ETag before
+# using it again, so a page never runs one module of the new release beside one of the old.
+STATIC_CACHE = "no-cache"
+VENDOR_CACHE = "public, max-age=3600"
+
+
+async def static(request: web.Request) -> web.Response:
+    """GET /static/{path}: web/static, compressed for browsers that accept it."""
+    assets = request.app[appkeys.ASSETS]
+    path = assets.static_path(request.match_info["path"])
+    if path is None:
+        raise web.HTTPNotFound()
+    return respond(request, await assets.get(path), STATIC_CACHE)
+
+
+async def vendor(request: web.Request) -> web.Response:
     """GET /static/vendor/{name}: browser packages installed from npm, served by Podium."""
     name = request.match_info["name"]
     if name not in VENDOR:
@@ -231,10 +251,7 @@ async def vendor(request: web.Request) -> web.FileResponse:
     path = WEB / "node_modules" / VENDOR[name]
     if not path.exists():
         raise web.HTTPServiceUnavailable(text="Run `make install`: web/node_modules is missing.")
-    headers = {"Cache-Control": "public, max-age=3600"}
-    if name.endswith((".js", ".mjs")):
-        headers["Content-Type"] = "text/javascript; charset=utf-8"
-    return web.FileResponse(path, headers=headers)
+    return respond(request, await request.app[appkeys.ASSETS].get(path), VENDOR_CACHE)
 
 
 def setup(app: web.Application) -> None:
@@ -246,6 +263,8 @@ def setup(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
     )
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
+    assets = app[appkeys.ASSETS] = Assets(WEB / "static")
+    env.globals["module_preloads"] = assets.module_preloads
     r = app.router
     r.add_get("/", landing)
     r.add_get("/go", go)
@@ -260,4 +279,4 @@ def setup(app: web.Application) -> None:
         r.add_get(prefix, role_page(template, page))
         r.add_get(prefix + "/{session_id}", role_page(template, page))
     r.add_get("/static/vendor/{name}", vendor)
-    r.add_static("/static/", WEB / "static", append_version=False)
+    r.add_get("/static/{path:.+}", static)
