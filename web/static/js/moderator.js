@@ -137,7 +137,9 @@ function card(q) {
     if (lane !== "done") actions.push(button("archive", "", () => send(q, "archive")));
     actions.push(button("mute", "", () => person(q, "mute")), button("ban", "", () => person(q, "ban"), "danger"));
   }
-  const author = q.anonymous ? `${t("qa.anonymous_author")} · ${q.alias}` : `${q.name || t("qa.anonymous_author")} · ${q.alias}`;
+  // The alias is made by the server as "Guest <n>" (the export keeps it so): said here in the page's language.
+  const alias = /^Guest (\d+)$/.test(q.alias) ? t("qa.alias", { n: q.alias.slice(6) }) : q.alias;
+  const author = `${(!q.anonymous && q.name) || t("qa.anonymous_author")} · ${alias}`;
   return h("li", { class: `mod-card state-${q.state}`, tabindex: "0", "data-question": q.id, "data-state": q.state },
     h("div", { class: "mod-card-head" },
       h("span", { class: "vote-count", text: formatNumber(q.votes) }),
