@@ -3,12 +3,13 @@
     python -m bench.firstload                                  # this checkout, 3 loads per mode
     python -m bench.firstload --baseline-dir /tmp/podium-before --markdown
     python -m bench.firstload --down-kbps 400 --up-kbps 400 --latency-ms 2000   # DevTools "Slow 3G"
+    python -m bench.firstload --lang en,he                     # the page in English, then Hebrew
 
 Starts Podium (`python -m server serve --workers 1`, embedded Valkey, on 127.0.0.1) and makes
 a live event through the API and real socket.io clients: a session running now, --questions
 questions asked by as many phones and approved, one on screen, votes, reactions, the clock
 running. Then, for every load, a fresh Chromium profile (empty cache, no cookies) opens
-/e/<code> in a tab throttled by Chromium itself (CDP `Network.emulateNetworkConditions`:
+/e/<code>?lang=<each --lang> in a tab throttled by Chromium itself (CDP `Network.emulateNetworkConditions`:
 --down-kbps, --up-kbps, --latency-ms added per request; 400 kbit/s both ways and 400 ms by
 default). Measured per resource: `encodedDataLength` at `Network.loadingFinished` (what came
 over the wire, headers included, compressed as sent) and the decoded body; the total; the
@@ -64,6 +65,7 @@ QUESTIONS = [
 @dataclass
 class Load:
     server: str
+    lang: str
     mode: str
     total: int  # bytes on the wire, every HTTP resource
     questions_ms: float  # navigation start -> the question list shown
@@ -155,6 +157,7 @@ async def first_load(browser: Browser, url: str, args: argparse.Namespace, encod
         ]
         return Load(
             server="",
+            lang="",
             mode="",
             total=transfers.total(),
             questions_ms=float(shown),
@@ -170,20 +173,22 @@ async def first_load(browser: Browser, url: str, args: argparse.Namespace, encod
 async def measure(podium: Podium, label: str, args: argparse.Namespace) -> list[Load]:
     async with aiohttp.ClientSession() as http:
         demo = await demo_event(podium, http, args.questions)
-    url = f"{podium.url}/e/{demo['event']['code']}"
     loads: list[Load] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         try:
-            for mode, encoding in MODES.items():
-                for _ in range(args.repeat):
-                    load = await first_load(browser, url, args, encoding)
-                    load.server, load.mode = label, mode
-                    loads.append(load)
-                    print(
-                        f"  {label}, {mode}: {load.total:,} B, questions at {load.questions_ms:,.0f} ms",
-                        flush=True,
-                    )
+            for lang in args.lang.split(","):
+                url = f"{podium.url}/e/{demo['event']['code']}?lang={lang}"
+                for mode, encoding in MODES.items():
+                    for _ in range(args.repeat):
+                        load = await first_load(browser, url, args, encoding)
+                        load.server, load.lang, load.mode = label, lang, mode
+                        loads.append(load)
+                        print(
+                            f"  {label}, {lang}, {mode}: {load.total:,} B, "
+                            f"questions at {load.questions_ms:,.0f} ms",
+                            flush=True,
+                        )
         finally:
             await browser.close()
     return loads
@@ -194,12 +199,13 @@ def median_load(loads: list[Load]) -> Load:
 
 
 def report(loads: list[Load], markdown: bool) -> str:
-    groups: dict[tuple[str, str], list[Load]] = {}
+    groups: dict[tuple[str, str, str], list[Load]] = {}
     for load in loads:
-        groups.setdefault((load.server, load.mode), []).append(load)
+        groups.setdefault((load.server, load.lang, load.mode), []).append(load)
     rows = [
         [
             "server",
+            "page",
             "Accept-Encoding",
             "loads",
             "bytes on the wire",
@@ -210,11 +216,12 @@ def report(loads: list[Load], markdown: bool) -> str:
             f"≤ {BUDGET:,} B",
         ]
     ]
-    for (server, mode), group in groups.items():
+    for (server, lang, mode), group in groups.items():
         q = [x.questions_ms for x in group]
         rows.append(
             [
                 server,
+                lang,
                 mode,
                 str(len(group)),
                 f"{statistics.median(x.total for x in group):,.0f}",
@@ -226,9 +233,9 @@ def report(loads: list[Load], markdown: bool) -> str:
             ]
         )
     out = [render(rows, markdown), ""]
-    for (server, mode), group in groups.items():
+    for (server, lang, mode), group in groups.items():
         one = median_load(group)
-        out.append(f"{server}, {mode} (the median load), per resource:")
+        out.append(f"{server}, {lang}, {mode} (the median load), per resource:")
         per = [["resource", "status", "Content-Encoding", "on the wire B", "decoded body B"]]
         per += [
             [r["path"] or "/", str(r["status"]), r["encoding"], f"{r['transferred']:,}", f"{r['decoded']:,}"]
@@ -245,6 +252,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--up-kbps", type=float, default=400.0, help="upload, kbit/s (default 400)")
     p.add_argument("--latency-ms", type=float, default=400.0, help="added per request (default 400)")
     p.add_argument("--questions", type=int, default=12, help="approved questions in the session (12)")
+    p.add_argument("--lang", default="en", help="the page's languages, comma-separated (en)")
     p.add_argument("--repeat", type=int, default=3, help="loads per server and mode (3)")
     p.add_argument("--quiet", type=float, default=2.0, help="s without a new request that end a load")
     p.add_argument("--timeout", type=float, default=120.0, help="bound on a load, s")
@@ -294,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if loads and len(loads) == len(targets) * len(MODES) * args.repeat else 1
+    wanted = len(targets) * len(args.lang.split(",")) * len(MODES) * args.repeat
+    return 0 if len(loads) == wanted else 1
 
 
 if __name__ == "__main__":
