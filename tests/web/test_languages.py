@@ -361,7 +361,10 @@ async def page_words(
 ) -> tuple[str, list[str]]:
     """Open `path` in a new browser profile, let its scripts render the live state, and
     return the words it shows and the catalog keys its scripts missed."""
-    page = await browser.open(await browser.person(locale="en-US"), path)
+    # An English browser (what the page shows is the choice's, not the browser's), in UTC: the
+    # event's zone differs (the phone's own time is shown too), and Intl names UTC the same in
+    # every language, whatever zone the machine running the test is in.
+    page = await browser.open(await browser.person(locale="en-US", timezone_id="UTC"), path)
     try:
         await ready(page)
         await page.wait_for_timeout(1500)  # the clock ticks, late frames land
