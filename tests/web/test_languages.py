@@ -302,6 +302,7 @@ async def live_session(
         *(v for v in world.event.values() if isinstance(v, str) and v),  # name, code, zone...
         "Ξξ?",  # what the phone in the browser asks
         "Φφ",  # and says with its hand
+        "en, zh-CN, he",  # the organizer's example of an event's languages
         server.url.removeprefix("http://"),
         "http://",
     ]
@@ -449,6 +450,7 @@ async def check_every_page(browser: Chromium, live: LiveSession, org: Api, lang:
         "studio": (f"/studio/{s}?lang={lang}#t={live.speakers['Yaël Oz']}", on_stage),
         "hall screen": (f"/s/{s}?lang={lang}#t={tokens['screen']}", lambda p: visible(p, "#join-code")),
         "organizer": (f"/o?lang={lang}#t={tokens['organizer']}", lambda p: visible(p, "#invites li")),
+        "organizer, start-up link": (f"/o?lang={lang}#t={org.token}", lambda p: visible(p, "#events li")),
         "invite, session picker": (
             f"/m?lang={lang}#t={live.speakers['event moderator']}",
             lambda p: visible(p, "#sessions li"),
