@@ -284,7 +284,7 @@ class LiveSession:
     """A session in full swing, made through real sockets, and what people typed into it."""
 
     world: World
-    speakers: dict[str, str]  # label -> token
+    links: dict[str, str]  # a speaker's label or "event moderator" -> token; "... id" -> an invite's id
     moderator: Connected
     typed: list[str]  # names, questions, notes, chat: text no catalog can translate
 
@@ -326,14 +326,14 @@ async def live_session(
     await ok(mod, "qa:moderate", {"question": ids[0], "action": "screen"})
     await ok(clients[2], "hand:raise", {"note": "Ψ ψ"})
     typed.append("Ψ ψ")
-    # The stage: two speakers, one live and one backstage (the studio's), the session live,
-    # the clock running, a cue waiting for the backstage one, backstage chat.
-    speakers: dict[str, str] = {}
+    # The stage: one speaker live, one backstage (the studio's) with a cue waiting, one whose
+    # link will be revoked; the session live, the clock running, backstage chat.
+    links: dict[str, str] = {}
     for label in ("Zoë Ng", "Yaël Oz", "Kim Lu"):
         inv = await org.ok(
             "POST", f"/api/events/{event_id}/invites", {"role": "speaker", "session_id": s, "label": label}
         )
-        speakers[label] = inv["token"]
+        links[label] = inv["token"]
         typed.append(label)
         if label == "Zoë Ng":
             live, _ = await join_session(server, world, {"token": inv["token"]})
@@ -341,7 +341,7 @@ async def live_session(
             await ok(mod, "stage:set", {"speaker": inv["invite"]["id"], "state": "live"})
             await ok(live, "chat:send", {"text": "Ωω", "client_id": "c1"})
         elif label == "Kim Lu":  # a link the organizer will revoke
-            speakers["revoked id"] = inv["invite"]["id"]
+            links["revoked id"] = inv["invite"]["id"]
         else:  # arrives once (so a cue can wait for her), then opens her studio in the browser
             backstage_id = inv["invite"]["id"]
             arrived, _ = await join_session(server, world, {"token": inv["token"]})
@@ -352,9 +352,9 @@ async def live_session(
     await arrived.disconnect()
     typed += ["Ωω", "Δδ"]
     inv = await org.ok("POST", f"/api/events/{event_id}/invites", {"role": "moderator"})
-    speakers["event moderator"] = inv["token"]  # a link for the whole event: the session picker
-    speakers["backstage id"] = backstage_id
-    return LiveSession(world, speakers, mod, typed)
+    links["event moderator"] = inv["token"]  # a link for the whole event: the session picker
+    links["backstage id"] = backstage_id
+    return LiveSession(world, links, mod, typed)
 
 
 async def page_words(
@@ -421,7 +421,7 @@ async def check_every_page(browser: Chromium, live: LiveSession, org: Api, lang:
         """A speaker's studio, with a cue waiting, put live by the moderator."""
         await visible(page, "#cue-text")
         ack = await live.moderator.call(
-            "stage:set", {"session": s, "speaker": live.speakers["backstage id"], "state": "live"}
+            "stage:set", {"session": s, "speaker": live.links["backstage id"], "state": "live"}
         )
         assert ack["ok"], ack
         await expect(page.locator("#tally")).to_have_attribute("data-state", "live")
@@ -440,24 +440,24 @@ async def check_every_page(browser: Chromium, live: LiveSession, org: Api, lang:
     async def revoked(page: Page) -> None:
         """A studio whose link the organizer revokes while it is open."""
         await visible(page, "#order li")
-        await org.ok("POST", f"/api/invites/{live.speakers['revoked id']}/revoke")
+        await org.ok("POST", f"/api/invites/{live.links['revoked id']}/revoke")
         await visible(page, "#signin")
 
     pages: dict[str, tuple[str, Callable[[Page], Awaitable[None]]]] = {
         "landing": (f"/?lang={lang}", lambda p: visible(p, "form")),
         "audience": (f"/e/{code}?lang={lang}", phone),
         "moderator": (f"/m/{s}?lang={lang}#t={tokens['moderator']}", lambda p: visible(p, "#hands li.hand")),
-        "studio": (f"/studio/{s}?lang={lang}#t={live.speakers['Yaël Oz']}", on_stage),
+        "studio": (f"/studio/{s}?lang={lang}#t={live.links['Yaël Oz']}", on_stage),
         "hall screen": (f"/s/{s}?lang={lang}#t={tokens['screen']}", lambda p: visible(p, "#join-code")),
         "organizer": (f"/o?lang={lang}#t={tokens['organizer']}", lambda p: visible(p, "#invites li")),
         "organizer, start-up link": (f"/o?lang={lang}#t={org.token}", lambda p: visible(p, "#events li")),
         "invite, session picker": (
-            f"/m?lang={lang}#t={live.speakers['event moderator']}",
+            f"/m?lang={lang}#t={live.links['event moderator']}",
             lambda p: visible(p, "#sessions li"),
         ),
         "invite, no link": (f"/studio/{s}?lang={lang}", lambda p: visible(p, "#signin")),
         "audience, removed": (f"/e/{code}?lang={lang}", banned),
-        "studio, link revoked": (f"/studio/{s}?lang={lang}#t={live.speakers['Kim Lu']}", revoked),
+        "studio, link revoked": (f"/studio/{s}?lang={lang}#t={live.links['Kim Lu']}", revoked),
     }
     problems = {}
     for name, (path, ready) in pages.items():
