@@ -143,7 +143,9 @@ def respond(request: web.Request, asset: Asset, cache_control: str) -> web.Respo
     headers = {hdrs.CACHE_CONTROL: cache_control, hdrs.ETAG: etag}
     if asset.gzipped is not None:
         headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
-    if etag in [t.strip() for t in request.headers.get(hdrs.IF_NONE_MATCH, "").split(",")]:
+    # If-None-Match compares weakly (RFC 9110 §13.1.2): a proxy may have marked our tag W/.
+    held = {t.strip().removeprefix("W/") for t in request.headers.get(hdrs.IF_NONE_MATCH, "").split(",")}
+    if etag in held or "*" in held:
         return web.Response(status=304, headers=headers)
     if gzipped:
         headers[hdrs.CONTENT_ENCODING] = "gzip"
