@@ -2,6 +2,9 @@
 
 Order: `?lang=`, then the choice remembered for that kind of page, then the browser's
 Accept-Language among the event's languages, then the event's first language, then English.
+Then what pages show in Chinese and Hebrew: the server's HTML, and what the scripts render on
+every page of a live session (no English catalog value, no Latin word nobody typed, no key a
+catalog lacks).
 """
 
 from __future__ import annotations
@@ -292,7 +295,8 @@ class LiveSession:
 async def live_session(
     server: Running, world: World, org: Api, http: aiohttp.ClientSession, clients: list[Connected]
 ) -> LiveSession:
-    """(`clients` gets every socket made, for the caller to close whatever happens.)"""
+    """A session in full swing, made through the API and real sockets (each one is added to
+    `clients`, for the caller to close whatever happens)."""
     s = world.session
     event_id = world.event["id"]
     mod = await moderator(server, world)
