@@ -8,6 +8,7 @@ import socketio
 from aiohttp import web
 
 from server.auth import Auth
+from server.http.assets import Assets
 from server.http.i18n import Catalogs
 from server.realtime.connections import Connections
 from server.settings import Settings
@@ -58,6 +59,7 @@ GUARD: web.AppKey[Guard] = web.AppKey("guard")
 # wait behind request traffic, nor requests behind them.
 BACKGROUND: web.AppKey[Client] = web.AppKey("background")
 CONNECTIONS = web.AppKey("connections", Connections)
+ASSETS = web.AppKey("assets", Assets)  # web/static and the vendor files, as sent
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)
 # The presence loops (server.realtime.presence.PresenceService) are owned by their

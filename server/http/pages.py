@@ -19,6 +19,7 @@ from server.domain import events as ev
 from server.domain.reactions import EMOJI
 from server.errors import Forbidden, Invalid, NotFound, PodiumError
 from server.http.api import event_view, refuse_banned, set_participant_cookie
+from server.http.assets import Assets, compress_page, respond
 from server.http.i18n import LANG_COOKIE
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -29,7 +30,6 @@ VENDOR = {
     "hls.light.min.mjs": "hls.js/dist/hls.light.min.mjs",
     "hls.light.min.mjs.map": "hls.js/dist/hls.light.min.mjs.map",
 }
-VENDOR_MAX_AGE = 3600
 
 # Every emoji a page shows (the reactions, the hall screen's sound button) is a Twemoji image
 # (npm @discordapp/twemoji; graphics CC-BY 4.0, credited in the README), so a kiosk or a phone
@@ -123,6 +123,10 @@ def render(
         "languages": catalogs.choices(languages),
     }
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    # Made for this request (a phone's page carries its name): kept by no shared cache, and
+    # asked for again each time.
+    response.headers["Cache-Control"] = "private, no-cache"
+    compress_page(request, response)
     if catalogs.supported(request.query.get("lang", "")) == lang:
         response.set_cookie(
             remembered,
@@ -242,31 +246,42 @@ def role_page(template: str, page: str) -> Any:
     return handler
 
 
-async def vendor(request: web.Request) -> web.FileResponse:
+# Our own files are not versioned in their URLs: a browser checks each with its ETag before
+# using it again, so a page never runs one module of the new release beside one of the old.
+STATIC_CACHE = "no-cache"
+VENDOR_CACHE = "public, max-age=3600"
+
+
+async def static(request: web.Request) -> web.Response:
+    """GET /static/{path}: web/static, compressed for browsers that accept it."""
+    assets = request.app[appkeys.ASSETS]
+    path = assets.static_path(request.match_info["path"])
+    if path is None:
+        raise web.HTTPNotFound()
+    return respond(request, await assets.get(path), STATIC_CACHE)
+
+
+async def vendor(request: web.Request) -> web.Response:
     """GET /static/vendor/{name}: browser packages installed from npm, served by Podium."""
     name = request.match_info["name"]
     if name not in VENDOR:
         raise web.HTTPNotFound()
-    headers = {"Cache-Control": f"public, max-age={VENDOR_MAX_AGE}"}
-    if name.endswith((".js", ".mjs")):
-        headers["Content-Type"] = "text/javascript; charset=utf-8"
-    return _node_module_file(VENDOR[name], headers)
+    return await _node_module_file(request, VENDOR[name], VENDOR_CACHE)
 
 
-async def emoji_image(request: web.Request) -> web.FileResponse:
+async def emoji_image(request: web.Request) -> web.Response:
     """GET /static/vendor/emoji/{name}: the Twemoji picture of an emoji a page shows; no other."""
     name = request.match_info["name"]
     if name not in EMOJI_IMAGES:
         raise web.HTTPNotFound()
-    headers = {"Cache-Control": f"public, max-age={EMOJI_MAX_AGE}", "Content-Type": "image/svg+xml"}
-    return _node_module_file(EMOJI_IMAGES[name], headers)
+    return await _node_module_file(request, EMOJI_IMAGES[name], f"public, max-age={EMOJI_MAX_AGE}")
 
 
-def _node_module_file(path: str, headers: dict[str, str]) -> web.FileResponse:
+async def _node_module_file(request: web.Request, path: str, cache_control: str) -> web.Response:
     file = WEB / "node_modules" / path
     if not file.exists():
         raise web.HTTPServiceUnavailable(text="Run `make install`: web/node_modules is missing.")
-    return web.FileResponse(file, headers=headers)
+    return respond(request, await request.app[appkeys.ASSETS].get(file), cache_control)
 
 
 def setup(app: web.Application) -> None:
@@ -278,6 +293,8 @@ def setup(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
     )
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
+    assets = app[appkeys.ASSETS] = Assets(WEB / "static")
+    env.globals["module_preloads"] = assets.module_preloads
     r = app.router
     r.add_get("/", landing)
     r.add_get("/go", go)
@@ -294,4 +311,4 @@ def setup(app: web.Application) -> None:
         r.add_get(prefix + "/{session_id}", role_page(template, page))
     r.add_get("/static/vendor/emoji/{name}", emoji_image)
     r.add_get("/static/vendor/{name}", vendor)
-    r.add_static("/static/", WEB / "static", append_version=False)
+    r.add_get("/static/{path:.+}", static)

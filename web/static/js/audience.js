@@ -97,7 +97,9 @@ const live = new Live({
     else showSession(null);
   },
   onClosed(info) {
-    live.showBanner(info.message || t("conn.closed"));
+    // Its message is English; other languages say it by its code (a ban: forbidden).
+    const removed = info.code === "forbidden" && lang !== "en";
+    live.showBanner(removed ? t("landing.removed") : info.code ? errorText(info) : t("conn.closed"));
   },
 });
 

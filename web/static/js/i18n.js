@@ -3,13 +3,22 @@ const strings = JSON.parse(document.getElementById("podium-strings").textContent
 
 const plurals = new Intl.PluralRules(document.documentElement.lang || "en");
 
+// Keys a script asked for that the catalog lacks: the page shows the key itself, and the
+// browser tests read this list (tests/web/test_languages.py).
+export const missing = new Set();
+window.podiumMissingStrings = missing;
+
 // A count picks the plural form its language needs: "key.one", "key.other", ... (CLDR).
 export function t(key, values = {}) {
   let text = strings[key];
   if (typeof values.count === "number") {
     text = strings[`${key}.${plurals.select(values.count)}`] ?? strings[`${key}.other`] ?? text;
   }
-  text = text ?? key;
+  if (text === undefined) {
+    missing.add(key);
+    console.warn(`i18n: no string "${key}"`);
+    text = key;
+  }
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
 }
 

@@ -80,7 +80,8 @@ function card(q) {
   const pick = h("select", { id: `lang-${q.id}`, onchange: (e) => setLanguage(q, e.target.value) },
     q.lang && languages.includes(q.lang) ? null : h("option", { value: "", text: q.lang ? languageName(q.lang) : t("qa.lang_unknown"), selected: true, disabled: true }),
     ...languages.map((tag) => h("option", { value: tag, text: languageName(tag), selected: tag === q.lang })));
-  const author = q.anonymous || !q.name ? q.alias : `${q.name} · ${q.alias}`;
+  const alias = /^Guest (\d+)$/.test(q.alias) ? t("qa.alias", { n: q.alias.slice(6) }) : q.alias;
+  const author = q.anonymous || !q.name ? alias : `${q.name} · ${alias}`;
   return h("li", { class: "mod-card desk-card", "data-question": q.id, "data-lang": q.lang || "" },
     h("div", { class: "mod-card-head" },
       h("span", { class: "vote-count", text: formatNumber(q.votes) }),

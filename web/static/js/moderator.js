@@ -142,7 +142,9 @@ function card(q) {
   }
   // The interpreters work the queue ahead of the speakers: what waits for them shows here.
   const needs = lane === "queue" || lane === "screen" ? missingFor(q, speakerLangs) : [];
-  const author = q.anonymous ? `${t("qa.anonymous_author")} · ${q.alias}` : `${q.name || t("qa.anonymous_author")} · ${q.alias}`;
+  // The alias is made by the server as "Guest <n>" (the export keeps it so): said here in the page's language.
+  const alias = /^Guest (\d+)$/.test(q.alias) ? t("qa.alias", { n: q.alias.slice(6) }) : q.alias;
+  const author = `${(!q.anonymous && q.name) || t("qa.anonymous_author")} · ${alias}`;
   return h("li", { class: `mod-card state-${q.state}`, tabindex: "0", "data-question": q.id, "data-state": q.state },
     h("div", { class: "mod-card-head" },
       h("span", { class: "vote-count", text: formatNumber(q.votes) }),

@@ -96,7 +96,7 @@ async function main() {
     onDeleted: () => signinMessage(t("role.session_deleted")),
     onClosed(info) {
       if (info.code === "unauthorized") localStorage.removeItem(storeKey);
-      signinMessage(info.message || t("conn.closed"));
+      signinMessage(info.code ? errorText(info) : t("conn.closed")); // English only on an English page
     },
   });
   live.connect();
