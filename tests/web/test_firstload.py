@@ -131,15 +131,18 @@ async def test_the_audience_page_preloads_every_module_it_imports_and_no_other(
         page = await r.text()
     preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', page))
     assert preloaded == {
+        "/static/js/announce.js",
         "/static/js/audience.js",
         "/static/js/audience-stage.js",
         "/static/js/dom.js",
+        "/static/js/emoji.js",
         "/static/js/i18n.js",
         "/static/js/live.js",
         "/static/js/presence.js",
         "/static/js/protocol.js",
         "/static/js/qa-audience.js",
         "/static/js/qa-state.js",
+        "/static/js/translations.js",
         "/static/vendor/socket.io.esm.min.js",
     }, "studio.js and hls.js are imported on demand only"
 
