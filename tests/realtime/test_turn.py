@@ -122,18 +122,25 @@ async def test_turn_credentials_expire_after_the_configured_ttl(
     entry = turn_entry(snap)
     expiry = int(entry["username"].split(":", 1)[0])
     assert expiry - turn_ttl <= time.time() <= expiry
-    async with Allocation(coturn, "udp", entry["username"], entry["credential"]):
-        pass
-    await asyncio.sleep(max(0.0, expiry + 1.2 - time.time()))  # coturn counts whole seconds
-    assert await refused(coturn, "udp", entry["username"], entry["credential"]) == 401
-    assert entry["username"] in coturn.refusals()
+    async with Allocation(coturn, "udp", entry["username"], entry["credential"]) as held:
+        await asyncio.sleep(max(0.0, expiry + 1.2 - time.time()))  # coturn counts whole seconds
+        # Expired: no new allocation with them...
+        assert await refused(coturn, "udp", entry["username"], entry["credential"]) == 401
+        assert entry["username"] in coturn.refusals()
 
-    # A page that joins again (a reload, a reconnect) gets fresh ones that work.
-    _, again = await joined(server, world, {"token": world.tokens["speaker"]})
-    fresh = turn_entry(again)
-    assert fresh["username"] != entry["username"]
-    async with Allocation(coturn, "udp", fresh["username"], fresh["credential"]):
-        pass
+        # ...while a page that joins again (a reload, a reconnect) gets fresh ones that work,
+        _, again = await joined(server, world, {"token": world.tokens["screen"]})
+        fresh = turn_entry(again)
+        assert int(fresh["username"].split(":", 1)[0]) > expiry
+        async with Allocation(coturn, "udp", fresh["username"], fresh["credential"]) as new:
+            # and an allocation made before they expired carries on (coturn checks them when an
+            # allocation is made, not again on its permissions and refreshes): a talk that
+            # outlasts its credentials is not cut off.
+            new.transport.sendto(b"let me in", held.relayed)
+            await asyncio.sleep(0.2)
+            held.transport.sendto(b"still here", new.relayed)
+            data, _ = await asyncio.wait_for(new.inbox.received.get(), 5)
+            assert data == b"still here"
 
 
 @pytest.mark.parametrize("coturn_secret", ["not-podiums-secret"])
