@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from server.domain.rtc import ICE_TRANSPORT_POLICIES
 from server.store.connection import normalize_url, parse_cluster_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,7 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = field(default="", repr=False)
     turn_ttl_seconds: int = 6 * 3600
+    ice_transport_policy: str = "all"  # or "relay": media only through TURN
     socket_events_per_10s: int = 50
     # Per person, across their sockets and workers (Redis); a moderator gets twice as much.
     asks_per_minute: int = 10
@@ -203,6 +205,13 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         settings = replace(settings, data_dir=ROOT / settings.data_dir)
     if settings.event_loop not in ("uvloop", "asyncio"):
         raise ValueError("config: event_loop must be uvloop or asyncio")
+    if settings.ice_transport_policy not in ICE_TRANSPORT_POLICIES:
+        raise ValueError("config: rtc.ice_transport_policy must be all or relay")
+    if settings.ice_transport_policy == "relay" and not (settings.turn_urls and settings.turn_secret):
+        # Browsers told to use only relays, with none to use, never connect at all.
+        raise ValueError("config: rtc.ice_transport_policy = relay needs rtc.turn_urls and rtc.turn_secret")
+    if settings.turn_ttl_seconds <= 0:
+        raise ValueError("config: rtc.turn_ttl_seconds must be > 0")
     if settings.redis_wait_replicas < 0 or settings.redis_wait_timeout_ms <= 0:
         raise ValueError("config: redis.wait_replicas must be >= 0 and redis.wait_timeout_ms > 0")
     # One spelling of a Sentinel URL for Podium and python-socketio alike (ValueError if bad).

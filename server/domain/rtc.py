@@ -20,6 +20,9 @@ from server.errors import Forbidden, Invalid
 # fresh offer; only the speaker offers, so there is still never a collision.
 KINDS = ("offer", "answer", "candidate", "bye", "request")
 SDP_MAX = 30_000
+# RTCConfiguration.iceTransportPolicy: "relay" sends media only through the TURN servers
+# (participants' addresses stay hidden; an event can prove its TURN works beforehand).
+ICE_TRANSPORT_POLICIES = ("all", "relay")
 CANDIDATE_MAX = 1_000
 
 # Allowed (sender role, receiver role) pairs, by presence role.

@@ -72,7 +72,12 @@ async def rtc_snapshot(app: web.Application, conn: Conn, session_id: str) -> dic
         for sid, (r, speaker) in (await app[appkeys.RTC].peers(session_id)).items()
         if sid != conn.sid and (role, r) in rtc.ALLOWED
     ]
-    return {"ice_servers": servers, "peers": peers, "you": conn.sid}
+    return {
+        "ice_servers": servers,
+        "ice_transport_policy": s.ice_transport_policy,
+        "peers": peers,
+        "you": conn.sid,
+    }
 
 
 async def signal(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:

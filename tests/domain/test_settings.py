@@ -77,3 +77,32 @@ def test_a_bad_cluster_url_is_refused_at_start(url, why):
 def test_waiting_for_replicas_is_refused_on_a_cluster():
     with pytest.raises(ValueError, match="wait_replicas"):
         load_settings(env={"REDIS_URL": "redis+cluster://h:7000", "PODIUM_REDIS_WAIT_REPLICAS": "1"})
+
+
+def test_media_may_be_forced_through_turn_when_turn_is_configured(tmp_path):
+    assert load_settings(env={}).ice_transport_policy == "all"
+    conf = tmp_path / "podium.toml"
+    conf.write_text(
+        '[rtc]\nturn_urls = ["turn:turn.example.org:3478?transport=udp"]\n'
+        'turn_secret = "s"\nice_transport_policy = "relay"\n'
+    )
+    assert load_settings(env={"PODIUM_CONFIG": str(conf)}).ice_transport_policy == "relay"
+    env = {"PODIUM_TURN_URLS": "turn:t:3478", "PODIUM_TURN_SECRET": "s"}
+    s = load_settings(env={**env, "PODIUM_RTC_ICE_TRANSPORT_POLICY": "relay"})
+    assert s.ice_transport_policy == "relay"
+
+
+@pytest.mark.parametrize(
+    ("env", "why"),
+    [
+        ({"PODIUM_ICE_TRANSPORT_POLICY": "none"}, "must be all or relay"),
+        ({"PODIUM_ICE_TRANSPORT_POLICY": "Relay"}, "must be all or relay"),
+        # Relay-only with nothing to relay through: no picture would ever connect.
+        ({"PODIUM_ICE_TRANSPORT_POLICY": "relay"}, "needs rtc.turn_urls and rtc.turn_secret"),
+        ({"PODIUM_ICE_TRANSPORT_POLICY": "relay", "PODIUM_TURN_URLS": "turn:t"}, "needs rtc.turn_urls"),
+        ({"PODIUM_TURN_TTL_SECONDS": "0"}, "turn_ttl_seconds must be > 0"),
+    ],
+)
+def test_a_media_setting_that_cannot_work_is_refused_at_start(env, why):
+    with pytest.raises(ValueError, match=why):
+        load_settings(env=env)

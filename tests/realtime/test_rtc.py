@@ -20,6 +20,7 @@ async def test_a_speakers_video_reaches_a_hall_screen_through_podiums_signaling(
     screen, snap = await joined(server, world, {"token": world.tokens["screen"]})
     peers = snap["rtc"]["peers"]
     assert [p["role"] for p in peers] == ["speaker"]
+    assert snap["rtc"]["ice_transport_policy"] == "all"  # the default: direct when possible
     speaker_sid = peers[0]["peer"]
     screen_sid = snap["rtc"]["you"]
     arrived = await speaker.wait_for(lambda c: c.events("rtc:peer"))
@@ -190,6 +191,8 @@ def test_turn_credentials_follow_the_turn_rest_convention():
 
     expected = base64.b64encode(hmac.new(b"s3cret", b"4600:i:abc", hashlib.sha1).digest()).decode()
     assert servers[1]["credential"] == expected
+    # They expire ttl seconds after they are made: coturn refuses them from then on.
+    assert rtc.turn_credentials("s3cret", "i:abc", now=1_000, ttl=60)[0] == "1060:i:abc"
     assert rtc.ice_servers((), ("turn:x",), turn_secret="", user="u", now=0, ttl=1) == []
 
 

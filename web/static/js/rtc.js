@@ -77,6 +77,12 @@ async function send(live, to, kind, data) {
   }
 }
 
+// Every connection's configuration: the snapshot's ICE servers and transport policy ("relay":
+// media only through TURN, as rtc.ice_transport_policy says).
+function pcConfig({ iceServers, policy }) {
+  return { iceServers, iceTransportPolicy: policy || "all" };
+}
+
 function candidateJSON(c) {
   return { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex, usernameFragment: c.usernameFragment };
 }
@@ -93,8 +99,9 @@ export class Publisher {
     live.socket.on(P.RTC_SIGNAL, (msg) => this.onSignal(msg));
   }
 
-  configure(iceServers) {
+  configure(iceServers, policy) {
     this.iceServers = iceServers || [];
+    this.policy = policy === "relay" ? "relay" : "all";
   }
 
   // A new camera or microphone: swapped in place on every open connection (no renegotiation).
@@ -127,7 +134,7 @@ export class Publisher {
   }
 
   async connect(id) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection(pcConfig(this));
     pc.early = [];
     this.pcs.set(id, pc);
     for (const track of this.stream.getTracks()) pc.addTrack(track, this.stream);
@@ -223,8 +230,9 @@ export class Viewer {
     live.socket.on(P.RTC_SIGNAL, (msg) => this.onSignal(msg));
   }
 
-  configure(iceServers) {
+  configure(iceServers, policy) {
     this.iceServers = iceServers || [];
+    this.policy = policy === "relay" ? "relay" : "all";
   }
 
   // Peers that left the session: their connections end.
@@ -262,7 +270,7 @@ export class Viewer {
   }
 
   open(id, speaker, ufrag) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection(pcConfig(this));
     // The candidates that overtook this offer (those of an older connection stay behind), and
     // the socket the offer came to: a snapshot for another socket (a reconnect) ends it.
     const early = (this.early.get(id) || []).filter((c) => !c.usernameFragment || c.usernameFragment === ufrag);
@@ -349,7 +357,7 @@ export class SpeakerStreams {
   // A snapshot. After a reconnect (a new socket id) the speakers offer again, to the new
   // socket; after a resync on the same socket the pictures keep flowing.
   snapshot(rtc) {
-    this.viewer.configure(rtc?.ice_servers);
+    this.viewer.configure(rtc?.ice_servers, rtc?.ice_transport_policy);
     if (rtc?.you !== this.socket) {
       this.viewer.closeOtherThan(rtc?.you);
       for (const [speaker, got] of [...this.streams]) if (!this.viewer.pcs.has(got.peer)) this.streams.delete(speaker);

@@ -342,7 +342,7 @@ document.addEventListener("podium:snapshot", (e) => {
   elsewhere = false;
   $("#elsewhere").hidden = true;
   if (publisher) {
-    publisher.configure(snap.rtc?.ice_servers);
+    publisher.configure(snap.rtc?.ice_servers, snap.rtc?.ice_transport_policy);
     peers.reset(snap.rtc);
     // A new socket (a reconnect): the viewers know this studio by a new id, start over. The
     // same socket (a resync after a missed broadcast): the pictures keep flowing.
