@@ -125,8 +125,9 @@ def _list(values: Any) -> list[Any]:
 
 
 def lineup_from(rows: Any) -> list[dict[str, Any]]:
-    """The lineup as the store writes it: [[speaker, state, label, online, backup_url, lang],
-    ...] (lang: the language of the speaker's studio; rows logged before it have none)."""
+    """The lineup as the store writes it: [[speaker, state, label, online, backup_url, lang,
+    since_ms], ...] (lang: the language of the speaker's studio; since_ms: when they entered
+    their state, Redis time; rows logged before either have none)."""
     return [
         {
             "speaker": str(row[0]),
@@ -135,6 +136,7 @@ def lineup_from(rows: Any) -> list[dict[str, Any]]:
             "online": str(row[3]) == "1",
             "backup_url": str(row[4]) or None,
             "lang": str(row[5]) if len(row) > 5 else "",
+            "since_ms": int(row[6]) if len(row) > 6 else 0,
         }
         for row in _list(rows)
     ]

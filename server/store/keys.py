@@ -276,6 +276,12 @@ def lineup_order(session_id: str) -> str:
     return _ses(session_id, ":lineup:order")
 
 
+def lineup_since(session_id: str) -> str:
+    """Hash: speaker (invite id) -> when (Redis time, ms) they entered the state they are in:
+    how far into their backup recording the hall is, and since when someone is live."""
+    return _ses(session_id, ":lineup:since")
+
+
 def lineup_langs(session_id: str) -> str:
     """Hash: speaker (invite id) -> the language of their studio (what to translate into)."""
     return _ses(session_id, ":lineup:lang")
@@ -303,6 +309,7 @@ def stage_keys(session_id: str) -> list[str]:
         lineup_members(session_id),
         presence_members(session_id),
         lineup_langs(session_id),
+        lineup_since(session_id),
     ]
 
 
@@ -355,6 +362,7 @@ def session_keys(session_id: str) -> list[str]:
         lineup_order(session_id),
         lineup_backups(session_id),
         lineup_langs(session_id),
+        lineup_since(session_id),
         stage(session_id),
         cues(session_id),
         chat(session_id),

@@ -512,7 +512,9 @@ async def test_the_status_goes_to_every_face_each_in_its_view(bs: Backstage, wor
         assert delta["session"] == world.session
         assert stage["status"] == "live" and stage["max_live"] == 4
         assert set(lineup(stage)) == {bs.a_id, bs.b_id}
-        assert lineup(stage)[bs.b_id] == {
+        row = dict(lineup(stage)[bs.b_id])
+        assert row.pop("since_ms") > 1_700_000_000_000, "when they entered their state, in ms"
+        assert row == {
             "speaker": bs.b_id,
             "state": "backstage",
             "label": "Speaker 1",

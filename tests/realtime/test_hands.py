@@ -348,7 +348,8 @@ async def test_bring_sends_a_speaker_link_to_that_person_alone_who_becomes_a_spe
     assert {p["role"] for p in up["rtc"]["peers"]} >= {"screen", "moderator"}
     assert set(up["backstage"]) == {"chat", "cues"}
     assert "hand" not in up["you"] and "staff" not in up
-    guest = {s["speaker"]: s for s in up["stage"]["lineup"]}[guest_id]
+    guest = dict({s["speaker"]: s for s in up["stage"]["lineup"]}[guest_id])
+    assert guest.pop("since_ms") > 0
     assert guest == {
         "speaker": guest_id,
         "state": "backstage",

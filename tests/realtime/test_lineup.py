@@ -19,14 +19,16 @@ async def test_speakers_arrive_backstage_go_live_and_keep_their_place_on_return(
     ((sid, token),) = await speaker_links(org, world, 1)
     speaker, snap = await join(server, world, {"token": token})
     assert states(snap)[sid] == "backstage"
-    assert {
+    (row,) = [dict(s) for s in snap["stage"]["lineup"] if s["speaker"] == sid]
+    arrived = row.pop("since_ms")
+    assert row == {
         "speaker": sid,
         "state": "backstage",
         "label": "Speaker 0",
         "online": True,
         "backup_url": None,
         "lang": "",
-    } in (snap["stage"]["lineup"])
+    }
     await mod.wait_for(lambda c: states(c.state).get(sid) == "backstage")
 
     ack = await mod.call("stage:set", {"session": world.session, "speaker": sid, "state": "live"})
@@ -35,6 +37,8 @@ async def test_speakers_arrive_backstage_go_live_and_keep_their_place_on_return(
         lambda c: [d for d in c.parts("stage") if states({"stage": d}).get(sid) == "live"]
     )
     assert parts[-1]["to"] == (ack["v"], 0)
+    went_live = next(s for s in parts[-1]["lineup"] if s["speaker"] == sid)["since_ms"]
+    assert went_live >= arrived, "since_ms: when they entered the state they are in"
     assert (await mod.call("stage:set", {"session": world.session, "speaker": sid, "state": "live"}))[
         "changed"
     ] is False
@@ -42,6 +46,8 @@ async def test_speakers_arrive_backstage_go_live_and_keep_their_place_on_return(
     await speaker.disconnect()  # the speaker's train enters a tunnel...
     _, back = await join(server, world, {"token": token})
     assert states(back)[sid] == "live", "a returning speaker keeps their place without the moderator"
+    (row,) = [s for s in back["stage"]["lineup"] if s["speaker"] == sid]
+    assert row["since_ms"] == went_live, "coming back is not a new state: the hall's timing holds"
 
 
 async def test_at_most_four_speakers_are_live(server: Running, world: World, org: Api):

@@ -54,21 +54,21 @@ end
 local function feed_stage_keys(first)
   return {lineup = KEYS[first], labels = KEYS[first + 1], order = KEYS[first + 2],
     stage = KEYS[first + 3], backups = KEYS[first + 4], members = KEYS[first + 5],
-    present = KEYS[first + 6], langs = KEYS[first + 7]}
+    present = KEYS[first + 6], langs = KEYS[first + 7], since = KEYS[first + 8]}
 end
 
 -- The stage: the session's status and every speaker in running order (arrival order unless a
 -- moderator set one; any missing from it last, by id) as
--- {speaker, state, label, online, backup, lang}.
+-- {speaker, state, label, online, backup, lang, since (ms, when they entered their state)}.
 local function feed_stage(k)
   local states, labels, backups = feed_hash(k.lineup), feed_hash(k.labels), feed_hash(k.backups)
-  local langs = feed_hash(k.langs)
+  local langs, since = feed_hash(k.langs), feed_hash(k.since)
   local online = feed_online(k.members, k.present)
   local rows, seen, rest = {}, {}, {}
   local function add(speaker)
     seen[speaker] = true
     table.insert(rows, {speaker, states[speaker], labels[speaker] or '', online[speaker] or '0',
-      backups[speaker] or '', langs[speaker] or ''})
+      backups[speaker] or '', langs[speaker] or '', tonumber(since[speaker] or '0') or 0})
   end
   for _, speaker in ipairs(redis.call('ZRANGE', k.order, 0, -1)) do
     if states[speaker] and not seen[speaker] then add(speaker) end

@@ -22,6 +22,11 @@ if redis.call('EXISTS', ses) == 0 then return {-1, 'No such session.'} end
 -- A speaker's own arrival is news to the staff, not something the audience must see at once.
 local function bump() return {1, feed_bump(ses, log, 'stage', cjson.encode(feed_stage(k)), op ~= 'arrive')} end
 local function same() return {0, tonumber(redis.call('HGET', ses, 'v'))} end
+-- When a speaker enters a state (Redis time, ms): screens play a backup recording from there.
+local function entered(who)
+  local now = redis.call('TIME')
+  redis.call('HSET', k.since, who, now[1] * 1000 + math.floor(now[2] / 1000))
+end
 
 if op == 'arrive' then
   local label_changed = redis.call('HGET', labels, speaker) ~= value
@@ -33,6 +38,7 @@ if op == 'arrive' then
   redis.call('HSET', members, speaker, ARGV[5])
   redis.call('HSETNX', k.backups, speaker, ARGV[6])
   if redis.call('HSETNX', lineup, speaker, 'backstage') == 1 then
+    entered(speaker)
     redis.call('ZADD', order, redis.call('HINCRBY', stage, 'arrivals', 1), speaker)
     return bump()
   end
@@ -52,6 +58,7 @@ elseif op == 'set' then
     if on >= max_live then return {-1, 'The stage is full: take someone off first.'} end
   end
   redis.call('HSET', lineup, speaker, value)
+  entered(speaker)
   return bump()
 elseif op == 'status' then
   if (redis.call('HGET', stage, 'status') or 'scheduled') == value then return same() end

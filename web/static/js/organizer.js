@@ -162,7 +162,13 @@ async function openEvent(id) {
     const res = await api("POST", `/api/events/${id}/invites`, body);
     errorLine(inviteForm, res);
     if (!res.ok) return;
+    // The next link is often of the same kind for the same session (a screen per projector,
+    // a speaker after another): the role and the session keep their values.
     await openEvent(id);
+    const again = $("#new-invite");
+    again.querySelector("[name=role]").value = d.role;
+    again.querySelector("[name=session_id]").value = d.session_id || "";
+    again.querySelector("[name=hours]").value = d.hours;
     const box = $("#new-link");
     box.hidden = false;
     box.replaceChildren(

@@ -11,6 +11,7 @@ import { QAState } from "./qa-state.js";
 import { setText, speakerLanguages, withTranslation } from "./translations.js";
 import { SpeakerStreams } from "./rtc.js";
 import { ReactionLayer } from "./reactions-view.js";
+import { elapsed, syncClock } from "./backup.js";
 
 const cfg = config();
 const base = cfg.base_url;
@@ -165,7 +166,11 @@ function tileFor(s) {
       h("p", { class: "holding-event", dir: "auto" }), h("p", { class: "holding-text", dir: "auto" }));
     const el = h("figure", { class: "tile", "data-speaker": s.speaker }, video, holding,
       h("figcaption", {}, h("span", { class: "lower-name", dir: "auto" }), h("span", { class: "lower-role", dir: "auto" })));
-    tile = { speaker: s.speaker, el, video, mode: null, source: null, lastFrame: 0 };
+    tile = { speaker: s.speaker, el, video, mode: null, source: null, lastFrame: 0, ended: false };
+    video.addEventListener("ended", () => {
+      tile.ended = true;
+      refresh();
+    });
     watchFrames(tile);
     tiles.set(s.speaker, tile);
   }
@@ -190,14 +195,23 @@ function refresh() {
     if (source !== tile.source) {
       tile.source = source;
       tile.lastFrame = performance.now();
+      tile.ended = false;
       tile.video.removeAttribute("src");
       tile.video.srcObject = null;
       tile.video.loop = false;
-      if (source?.startsWith("backup:")) tile.video.src = s.backup_url;
-      else if (source) tile.video.srcObject = picture.stream;
+      if (source?.startsWith("backup:")) {
+        // From where the hall is in it (a reloaded projector joins the others), and once:
+        // at its end the holding slide, never a frozen last frame.
+        tile.video.src = s.backup_url;
+        tile.video.addEventListener("loadedmetadata", () => {
+          const at = elapsed(s);
+          if (at >= tile.video.duration) tile.ended = true;
+          else if (at > 1) tile.video.currentTime = at;
+        }, { once: true });
+      } else if (source) tile.video.srcObject = picture.stream;
       if (source) play(tile.video);
     }
-    const flowing = source && performance.now() - tile.lastFrame < FROZEN_AFTER_MS && tile.video.videoWidth > 0;
+    const flowing = source && !tile.ended && performance.now() - tile.lastFrame < FROZEN_AFTER_MS && tile.video.videoWidth > 0;
     const mode = flowing ? "video" : "holding";
     if (mode !== tile.mode) {
       tile.mode = mode;
@@ -234,6 +248,7 @@ document.addEventListener("podium:live", (e) => {
 document.addEventListener("podium:snapshot", (e) => {
   const { qa } = e.detail;
   ({ event, session } = e.detail);
+  syncClock(e.detail.clock?.now_ms);
   status = e.detail.stage.status;
   $("#bug-title").textContent = session.title;
   renderClock();
@@ -250,6 +265,7 @@ document.addEventListener("podium:snapshot", (e) => {
   renderStage();
 });
 document.addEventListener("podium:stage", (e) => {
+  syncClock(e.detail.clock?.now_ms);
   if (!e.detail.stage) return;
   lineup = e.detail.stage.lineup;
   if (status !== e.detail.stage.status && e.detail.stage.status === "ended") loadNext();

@@ -7,12 +7,14 @@ import * as P from "./protocol.js";
 import { SpeakerStreams } from "./rtc.js";
 import { ChatView, healthLevel, healthText, timeOf } from "./backstage.js";
 import { noteFocus, restoreFocus } from "./focus.js";
+import { backupState, syncClock } from "./backup.js";
 
 const STALE_AFTER_MS = 6000; // no health report for this long: the speaker's link is unstable
 
 let live = null;
 let media = null; // the speakers' pictures, for the previews
 let lineup = [];
+let invited = []; // the session's speaker links nobody has opened yet
 const items = new Map(); // speaker -> {el, video}
 const health = new Map(); // speaker -> {report, at (this browser's time)}
 const cues = new Map(); // cue id -> cue
@@ -34,8 +36,11 @@ async function request(event, payload) {
 function moves(s) {
   const targets = ["backstage", "live", "off"];
   if (s.backup_url) targets.splice(2, 0, "backup");
+  // A speaker who is not connected cannot go live (their recording can play).
+  const away = (st) => st === "live" && !s.online;
   return targets.filter((st) => st !== s.state).map((st) => h("button", {
     type: "button", "data-stage": st, class: st === "live" ? "primary" : st === "backup" ? "warn" : "",
+    disabled: away(st), title: away(st) ? t("stage.not_connected") : null,
     text: t(`stage.to.${st}`), onclick: () => request(P.STAGE_SET, { speaker: s.speaker, state: st }),
   }));
 }
@@ -98,10 +103,21 @@ function item(s) {
   $(".stage-name", el).textContent = s.label || t("role.speaker");
   const tag = $(".stage-state", el);
   tag.className = `tag stage-state tally-${s.state}`;
-  tag.textContent = t(`stage.${s.state}`);
+  // A recording plays once; after its end the hall shows the holding slide: said here.
+  const ended = backupState(s, renderLineup) === "ended";
+  tag.textContent = ended ? t("stage.backup_ended") : t(`stage.${s.state}`);
+  el.dataset.backup = ended ? "ended" : "";
   $(".stage-moves", el).replaceChildren(...moves(s), ...orderButtons(s));
   if (!$(".cues", el)) el.append(cueControls(s));
   return entry;
+}
+
+// A speaker link of this session that nobody has opened: in the lineup, marked as missing.
+function invitedItem(inv) {
+  return h("li", { class: "stage-item is-invited", "data-invite": inv.id },
+    h("div", { class: "stage-item-head" },
+      h("strong", { dir: "auto", class: "stage-name", text: inv.label || t("role.speaker") }), " ",
+      h("span", { class: "tag stage-state tally-invited", text: t("stage.invited") })));
 }
 
 function renderLineup() {
@@ -117,7 +133,11 @@ function renderLineup() {
     else list.insertBefore(el, at);
   }
   $("#lineup > .hint")?.remove();
-  if (!lineup.length) list.append(h("li", { class: "hint", text: t("stage.nobody") }));
+  for (const el of list.querySelectorAll(".is-invited")) el.remove();
+  const arrived = new Set(lineup.map((s) => s.speaker));
+  const missing = invited.filter((inv) => !arrived.has(inv.id));
+  list.append(...missing.map(invitedItem));
+  if (!lineup.length && !missing.length) list.append(h("li", { class: "hint", text: t("stage.nobody") }));
   renderPreviews();
   renderHealth();
   renderReceipts();
@@ -227,6 +247,10 @@ function applyStage(stage) {
 
 document.addEventListener("podium:snapshot", (e) => {
   const snap = e.detail;
+  syncClock(snap.clock?.now_ms);
+  const now = Date.now() / 1000;
+  invited = (snap.staff?.invites || []).filter((inv) =>
+    inv.role === "speaker" && inv.session_id === live?.sessionId && !inv.revoked && inv.expires_at > now);
   media?.snapshot(snap.rtc);
   cues.clear();
   for (const c of snap.backstage?.cues || []) cues.set(c.id, c);
@@ -235,15 +259,19 @@ document.addEventListener("podium:snapshot", (e) => {
   applyStage(snap.stage);
 });
 document.addEventListener("podium:stage", (e) => {
+  syncClock(e.detail.clock?.now_ms);
   if (e.detail.stage) applyStage(e.detail.stage);
 });
+// A recording that runs out while nothing else changes: the lineup says so within a second.
+setInterval(() => {
+  if (lineup.some((s) => s.state === "backup" && backupState(s) === "ended" && items.get(s.speaker)?.el.dataset.backup !== "ended")) renderLineup();
+}, 1000);
 // A speaker connected or dropped (within a moment of it; a crashed worker within the sweep).
 document.addEventListener("podium:online", (e) => {
   for (const s of lineup) {
     if (!(s.speaker in e.detail.online)) continue;
     s.online = e.detail.online[s.speaker];
-    const entry = items.get(s.speaker);
-    if (entry) entry.el.dataset.online = String(s.online);
+    if (items.has(s.speaker)) item(s); // "Go live" waits for a connection
   }
   renderHealth();
 });

@@ -12,6 +12,7 @@ import * as P from "./protocol.js";
 import { ClockView } from "./clock.js";
 import { QAState } from "./qa-state.js";
 import { readerFirst, setText } from "./translations.js";
+import { backupState, syncClock } from "./backup.js";
 import { Peers, Publisher } from "./rtc.js";
 import { ChatView, healthLevel, healthText } from "./backstage.js";
 import { emojiImage } from "./emoji.js";
@@ -36,6 +37,11 @@ let mySocket = null; // this studio's socket id, as the viewers know it
 let elsewhere = false; // this link's studio was opened in another window: this one waits
 const cues = new Map(); // id -> cue, the unread ones are shown one at a time
 const meter = new Map(); // emoji -> level
+let lastStage = null;
+setInterval(() => {
+  const mine = lastStage?.lineup.find((s) => s.speaker === me);
+  if (mine?.state === "backup" && (backupState(mine) === "ended") !== ($("#hold").dataset.backup === "ended")) renderStage(lastStage);
+}, 1000);
 
 // --- the tally and the running order --------------------------------------------------
 
@@ -46,8 +52,13 @@ function renderStage(stage) {
   tally.dataset.state = myState;
   tally.textContent = t(`stage.${myState}`).toUpperCase();
   $("#studio").dataset.state = myState;
-  $("#hold").textContent = t(`studio.hold.${myState}`);
-  $("#hold").hidden = ON_STAGE.includes(myState);
+  // A recording plays once: while it plays, and once it has ended (the hall then shows the
+  // holding slide), the studio says which.
+  const ended = mine && backupState(mine, () => renderStage(stage)) === "ended";
+  $("#hold").textContent = ended ? t("studio.hold.backup_ended") : t(`studio.hold.${myState}`);
+  $("#hold").hidden = myState === "live";
+  $("#hold").dataset.backup = ended ? "ended" : "";
+  lastStage = stage;
   const order = $("#order");
   order.replaceChildren(...stage.lineup.map((s) => h("li", { "data-state": s.state, "data-speaker": s.speaker },
     h("strong", { dir: "auto", text: s.label || t("role.speaker") }),
@@ -331,6 +342,7 @@ document.addEventListener("podium:snapshot", (e) => {
   me = snap.you.speaker;
   if (!me) return;
   clock.set(snap.clock);
+  syncClock(snap.clock?.now_ms);
   qa.reset(snap.qa);
   renderQuestions();
   renderMeter(snap.reactions.emoji);
@@ -353,6 +365,7 @@ document.addEventListener("podium:snapshot", (e) => {
 });
 document.addEventListener("podium:stage", (e) => {
   if (e.detail.clock) clock.set(e.detail.clock);
+  syncClock(e.detail.clock?.now_ms);
   if (e.detail.stage && me) renderStage(e.detail.stage);
 });
 document.addEventListener("podium:qa", (e) => {
