@@ -502,3 +502,6 @@ async def fence(world: World, mod: Connected, *clients: Connected) -> int:
     for c in (mod, *clients):
         await c.wait_for(lambda c: c.feed.pos is not None and c.feed.pos >= (ack["v"], 0))
     return int(ack["v"])
+
+
+from tests.janus import janus, janus_binary  # noqa: E402, F401  (the fixtures, for the SFU tests)

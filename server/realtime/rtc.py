@@ -12,7 +12,7 @@ from aiohttp import web
 from server import appkeys
 from server.domain import rtc, validate
 from server.errors import Conflict, Forbidden, NotFound, ok
-from server.realtime import handlers
+from server.realtime import handlers, sfu
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 
@@ -72,7 +72,7 @@ async def rtc_snapshot(app: web.Application, conn: Conn, session_id: str) -> dic
         for sid, (r, speaker) in (await app[appkeys.RTC].peers(session_id)).items()
         if sid != conn.sid and (role, r) in rtc.ALLOWED
     ]
-    return {"ice_servers": servers, "peers": peers, "you": conn.sid}
+    return {"ice_servers": servers, "peers": peers, "you": conn.sid, **sfu.snapshot(app)}
 
 
 async def signal(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
