@@ -6,7 +6,7 @@ import { $, h, config } from "./dom.js";
 import { t, lang, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
 import { setText, speakerLanguages, withTranslation } from "./translations.js";
-import { SpeakerStreams } from "./rtc.js";
+import { StageStreams } from "./sfu.js";
 import { ReactionLayer } from "./reactions-view.js";
 
 const cfg = config();
@@ -149,7 +149,7 @@ function renderStage() {
 
 document.addEventListener("podium:live", (e) => {
   live = e.detail;
-  media = new SpeakerStreams(live, refresh);
+  media = new StageStreams(live, refresh, () => lineup);
 });
 
 document.addEventListener("podium:snapshot", (e) => {
