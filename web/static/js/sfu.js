@@ -12,6 +12,9 @@ import { SpeakerStreams } from "./rtc.js";
 const GATHER_MAX_MS = 2000; // ICE gathering this long at most before the SDP goes
 const RETRY_MS = 1500; // then 3, 6, 12, 24 s between attempts that keep failing
 const STALL_MS = 5000; // a subscription that receives nothing this long is made again
+// A speaker who just went live is usually still joining the room when their watchers first
+// ask: those ask again soon (0.25, 0.5, 1, 2 s), not on the slow backoff.
+const NOT_YET_MS = 250;
 
 async function gathered(pc) {
   if (pc.iceGatheringState === "complete") return;
@@ -151,6 +154,7 @@ export class SfuStreams {
     this.failures = new Map(); // speaker -> {count, next}
     this.socket = null;
     this.busy = false;
+    this.wanted = new Set();
   }
 
   get(speaker) {
@@ -174,6 +178,7 @@ export class SfuStreams {
     this.busy = true;
     try {
       const wanted = new Set(speakers);
+      this.wanted = wanted;
       for (const speaker of [...this.subs.keys()]) if (!wanted.has(speaker)) this.close(speaker, true);
       for (const speaker of [...this.failures.keys()]) if (!wanted.has(speaker)) this.failures.delete(speaker);
       const now = performance.now();
@@ -204,9 +209,13 @@ export class SfuStreams {
     return now - sub.progressAt > STALL_MS || ["failed", "closed"].includes(sub.pc.connectionState);
   }
 
-  failed(speaker) {
+  failed(speaker, code) {
     const count = (this.failures.get(speaker)?.count || 0) + 1;
-    this.failures.set(speaker, { count, next: performance.now() + backoff(count - 1) });
+    const wait = code === "not_found" ? NOT_YET_MS * 2 ** Math.min(count - 1, 3) : backoff(count - 1);
+    this.failures.set(speaker, { count, next: performance.now() + wait });
+    setTimeout(() => {
+      if (this.wanted.has(speaker) && !this.subs.has(speaker) && this.live.socket.connected) this.subscribe(speaker);
+    }, wait);
   }
 
   async subscribe(speaker) {
@@ -232,10 +241,10 @@ export class SfuStreams {
       if (!started.ok) throw new Error(started.error.code);
       sub.pending = false;
       sub.progressAt = performance.now();
-    } catch {
+    } catch (e) {
       if (this.subs.get(speaker) !== sub) return;
       this.close(speaker, false);
-      this.failed(speaker);
+      this.failed(speaker, e.message);
     }
   }
 
