@@ -100,7 +100,17 @@ class JanusProcess:
     process: asyncio.subprocess.Process
     url: str
     api_secret: str
-    log: Path
+    folder: Path
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "janus.log"
+
+    async def restart(self) -> None:
+        """Stop it and start it again on the same config and ports (its rooms are gone)."""
+        await self.stop()
+        self.process = await _launch(self.folder)
+        await _ready(self)
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not go."""
@@ -129,9 +139,19 @@ async def start_janus(folder: Path, *, rtp_base: int | None = None) -> JanusProc
     api_secret = secrets.token_urlsafe(16)
     base = rtp_base if rtp_base is not None else 20000 + (port % 200) * 200
     write_config(folder, port=port, api_secret=api_secret, rtp_ports=(base, base + 199))
-    log = folder / "janus.log"
-    with open(log, "wb") as out:
-        process = await asyncio.create_subprocess_exec(
+    running = JanusProcess(
+        process=await _launch(folder),
+        url=f"http://127.0.0.1:{port}/janus",
+        api_secret=api_secret,
+        folder=folder,
+    )
+    await _ready(running)
+    return running
+
+
+async def _launch(folder: Path) -> asyncio.subprocess.Process:
+    with open(folder / "janus.log", "ab") as out:
+        return await asyncio.create_subprocess_exec(
             JANUS,
             "--configs-folder",
             str(folder),
@@ -142,9 +162,11 @@ async def start_janus(folder: Path, *, rtp_base: int | None = None) -> JanusProc
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
-    running = JanusProcess(
-        process=process, url=f"http://127.0.0.1:{port}/janus", api_secret=api_secret, log=log
-    )
+
+
+async def _ready(running: JanusProcess) -> None:
+    """Wait until its API answers with the VideoRoom loaded."""
+    process, log = running.process, running.log
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_TIMEOUT_S
     async with aiohttp.ClientSession() as http:
@@ -155,7 +177,7 @@ async def start_janus(folder: Path, *, rtp_base: int | None = None) -> JanusProc
                 async with http.get(f"{running.url}/info", timeout=aiohttp.ClientTimeout(total=1)) as r:
                     info = await r.json(content_type=None)
                     if "janus.plugin.videoroom" in info.get("plugins", {}):
-                        return running
+                        return
             except (aiohttp.ClientError, TimeoutError):
                 pass
             if loop.time() > deadline:

@@ -72,9 +72,9 @@ class Janus:
 
     # --- the transport ----------------------------------------------------------------------
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any], transaction: str = "") -> dict[str, Any]:
         assert self.http is not None, "Janus.start() first"
-        body = {**body, "transaction": secrets.token_hex(8)}
+        body = {**body, "transaction": transaction or secrets.token_hex(8)}
         if self.api_secret:
             body["apisecret"] = self.api_secret
         try:
@@ -114,6 +114,8 @@ class Janus:
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 continue
             for event in reply if isinstance(reply, list) else [reply]:
+                if not isinstance(event, dict):  # an empty answer from a Janus going down
+                    continue
                 if event.get("janus") == "error" and event.get("error", {}).get("code") == NO_SUCH_SESSION:
                     logger.warning("the Janus session expired (Janus restarted?); a new one on next use")
                     self._lost(session)
@@ -129,9 +131,9 @@ class Janus:
             if not future.done():
                 future.set_exception(JanusError(NO_SUCH_SESSION, "Janus session lost"))
 
-    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _call(self, path: str, body: dict[str, Any], transaction: str = "") -> dict[str, Any]:
         try:
-            return await self._post(path, body)
+            return await self._post(path, body, transaction)
         except JanusError as exc:
             if exc.code == NO_SUCH_SESSION and self.session is not None:
                 self._lost(self.session)
@@ -170,21 +172,8 @@ class Janus:
         if jsep is not None:
             payload["jsep"] = jsep
         try:
-            assert self.http is not None
-            payload["transaction"] = transaction
-            if self.api_secret:
-                payload["apisecret"] = self.api_secret
-            try:
-                async with self.http.post(f"{self.url}/{session}/{handle}", json=payload) as response:
-                    reply = await response.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                raise JanusError(0, f"unreachable: {exc!r}") from exc
-            if reply.get("janus") == "error":
-                error = reply.get("error", {})
-                code = int(error.get("code", 0))
-                if code == NO_SUCH_SESSION:
-                    self._lost(session)
-                raise JanusError(code, str(error.get("reason", "")))
+            reply = await self._call(f"/{session}/{handle}", payload, transaction)
+            # Acknowledged now, answered on the long poll (unless Janus answered at once).
             event = (
                 reply if reply.get("janus") != "ack" else await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
             )
@@ -192,6 +181,8 @@ class Janus:
             raise JanusError(0, "no answer from Janus") from exc
         finally:
             self.waiting.pop(transaction, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: a lost session may have failed it unawaited
         return _plugin_data(event), event.get("jsep")
 
 

@@ -117,6 +117,9 @@ class Sfu:
         _room, secret, pin = self.keys(session_id)
 
         async def join(room: int) -> dict[str, Any]:
+            # One feed per speaker: a studio this one replaces (a reload, a reconnect whose
+            # old socket has not closed yet, a takeover) leaves the room first.
+            await self._kick(room, secret, speaker)
             # A token for this one join: added just before, removed right after.
             token = secrets.token_urlsafe(24)
             allowed = {"request": "allowed", "room": room, "secret": secret, "allowed": [token]}
@@ -194,7 +197,7 @@ class Sfu:
         ]
         if not feeds:
             raise NotFound("That speaker's picture is not on the stage yet.")
-        return feeds[-1]
+        return feeds[0]  # one at most: a new publish of a speaker kicks the older feed
 
     async def start(self, sid: str, speaker: str, answer: dict[str, Any]) -> None:
         """The browser's answer to a subscription: the media starts."""
@@ -221,10 +224,17 @@ class Sfu:
         room, secret, _pin = self.keys(session_id)
         if room not in self.rooms:
             await self.room(session_id)
+        await self._kick(room, secret, speaker)
+
+    async def _kick(self, room: int, secret: str, speaker: str) -> None:
         data = await self._control({"request": "listparticipants", "room": room})
         for x in data.get("participants", []):
             if x.get("display") == speaker:
-                await self._control({"request": "kick", "room": room, "secret": secret, "id": x["id"]})
+                try:
+                    await self._control({"request": "kick", "room": room, "secret": secret, "id": x["id"]})
+                except jn.JanusError as exc:
+                    if exc.code != jn.NO_SUCH_FEED:  # it left meanwhile
+                        raise
 
     async def destroy(self, session_id: str) -> None:
         """The session ended or was deleted: its room goes (it is made again if needed)."""

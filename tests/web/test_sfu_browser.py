@@ -170,3 +170,55 @@ async def test_nobody_reaches_the_room_without_podiums_keys(
             {"janus": "message", "body": {"request": "list"}, **secret},
         )
         assert room not in [r["room"] for r in rooms["plugindata"]["data"]["list"]]  # private
+
+
+# Resolves once the element has presented `n` new frames (a picture that moves, now).
+FRESH_FRAMES = """([v, n]) => new Promise((resolve) => {
+  let left = n;
+  const next = () => v.requestVideoFrameCallback(() => (--left <= 0 ? resolve(true) : next()));
+  next();
+})"""
+
+
+async def fresh_frames(page: Page, selector: str, n: int = 30) -> None:
+    """The element at `selector` (looked up again, it may be replaced) shows new frames."""
+    await page.wait_for_function(
+        f"""async () => {{
+            const v = document.querySelector("{selector}");
+            if (!v || v.videoWidth === 0) return false;
+            return await Promise.race([({FRESH_FRAMES})([v, {n}]),
+                                       new Promise((r) => setTimeout(() => r(false), 2000))]);
+        }}""",
+        timeout=30_000,
+        polling=500,
+    )
+
+
+async def test_the_stage_comes_back_after_a_studio_reload_and_a_janus_restart(
+    browser: Chromium, world: World, org: Api, janus: JanusProcess
+):
+    link = await speaker_link(org, world, "Speaker")
+    speaker_id = link["invite"]["id"]
+    screen = await hall_screen(browser, world)
+    audience = await remote_audience(browser, world)
+    mod = await moderator(browser, world)
+    speaker = await counted_studio(browser, world, link["token"])
+    item = mod.locator(f"#lineup li[data-speaker='{speaker_id}']")
+    await item.locator("[data-stage=live]").click()
+    tile = f".tile[data-speaker='{speaker_id}'] video"
+    watched = f"#sfu-stage video[data-speaker='{speaker_id}']"
+    await playing(screen.locator(tile))
+    await playing(audience.locator(watched))
+
+    await speaker.reload()  # a new socket, a new publication: the old feed is replaced
+    await expect(speaker.locator("#tally")).to_have_text("LIVE")
+    await fresh_frames(screen, tile)
+    await fresh_frames(audience, watched)
+    await speaker.wait_for_function(
+        f"async () => ({UPLOADS})().then((u) => u.length === 1)", timeout=MEDIA_TIMEOUT_MS, polling=500
+    )
+
+    await janus.restart()  # its rooms and sessions are gone: everyone publishes and watches again
+    await fresh_frames(screen, tile)
+    await fresh_frames(audience, watched)
+    await fresh_frames(mod, f"#lineup li[data-speaker='{speaker_id}'] video")

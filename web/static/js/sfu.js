@@ -15,6 +15,7 @@ const STALL_MS = 5000; // a subscription that receives nothing this long is made
 // A speaker who just went live is usually still joining the room when their watchers first
 // ask: those ask again soon (0.25, 0.5, 1, 2 s), not on the slow backoff.
 const NOT_YET_MS = 250;
+const LOST_MS = 4000; // a publication disconnected this long (Janus restarted?) starts over
 
 async function gathered(pc) {
   if (pc.iceGatheringState === "complete") return;
@@ -74,6 +75,11 @@ export class SfuPublisher {
     else if (!this.on && this.pc) this.close(true);
   }
 
+  again() {
+    this.close(true);
+    this.retryLater();
+  }
+
   retryLater() {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -87,10 +93,16 @@ export class SfuPublisher {
     this.pc = pc;
     for (const track of this.stream.getTracks()) pc.addTrack(track, this.stream);
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "connected") this.failures = 0;
-      if (this.pc !== pc || pc.connectionState !== "failed") return;
-      this.close(true);
-      this.retryLater();
+      if (this.pc !== pc) return;
+      const state = pc.connectionState;
+      if (state === "connected") {
+        this.failures = 0;
+        clearTimeout(pc.lost);
+      } else if (state === "disconnected") {
+        pc.lost = setTimeout(() => this.pc === pc && pc.connectionState !== "connected" && this.again(), LOST_MS);
+      } else if (state === "failed" || state === "closed") {
+        this.again();
+      }
     };
     try {
       await pc.setLocalDescription(await pc.createOffer());
