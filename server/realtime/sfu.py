@@ -34,6 +34,10 @@ from server.realtime.connections import Conn
 logger = logging.getLogger(__name__)
 
 WATCH_MAX = 2 * st.MAX_LIVE  # subscriptions one socket may hold at once
+# Each publish or subscribe costs Janus a handle and a room lookup: per person (all their
+# tabs and workers), far above what reconnecting pages need (a stalled picture is asked
+# for again every 5 s at most: 48 a minute for 4 live speakers, per screen of one link).
+JANUS_CALLS_PER_MINUTE = 300
 
 
 @dataclass
@@ -395,10 +399,8 @@ async def context(app: web.Application) -> AsyncIterator[None]:
 
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the SFU handlers (they answer `conflict` when no SFU is configured)."""
-    for name, fn in (
-        (p.SFU_PUBLISH, publish),
-        (p.SFU_SUBSCRIBE, subscribe),
-        (p.SFU_START, start),
-        (p.SFU_STOP, stop),
-    ):
-        handlers.register(sio, app, name, fn, signaling=True)
+    calls = handlers.PersonLimit("sfu", JANUS_CALLS_PER_MINUTE, 60)
+    handlers.register(sio, app, p.SFU_PUBLISH, publish, signaling=True, per_person=calls)
+    handlers.register(sio, app, p.SFU_SUBSCRIBE, subscribe, signaling=True, per_person=calls)
+    handlers.register(sio, app, p.SFU_START, start, signaling=True)
+    handlers.register(sio, app, p.SFU_STOP, stop, signaling=True)
