@@ -65,3 +65,46 @@ async def test_without_an_sfu_the_stage_stays_peer_to_peer(
     }[event]
     ack = await speaker.call(event, payload)
     assert ack["error"]["code"] == "conflict"
+
+
+async def room_exists(janus: JanusProcess, room: int) -> bool:
+    """Asked of Janus directly, with its API secret."""
+    secret = {"apisecret": janus.api_secret, "transaction": "t"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(janus.url, json={"janus": "create", **secret}) as r:
+            session = (await r.json(content_type=None))["data"]["id"]
+        body = {"janus": "attach", "plugin": "janus.plugin.videoroom", **secret}
+        async with http.post(f"{janus.url}/{session}", json=body) as r:
+            handle = (await r.json(content_type=None))["data"]["id"]
+        body = {"janus": "message", "body": {"request": "exists", "room": room}, **secret}
+        async with http.post(f"{janus.url}/{session}/{handle}", json=body) as r:
+            data = (await r.json(content_type=None))["plugindata"]["data"]
+        async with http.post(f"{janus.url}/{session}", json={"janus": "destroy", **secret}):
+            pass
+    return bool(data["exists"])
+
+
+@pytest.mark.parametrize("end", ["ended", "deleted"])
+async def test_a_sessions_room_is_made_on_first_need_and_goes_when_the_session_ends(
+    end: str, server: Running, world: World, org: Api, http: aiohttp.ClientSession, janus: JanusProcess
+):
+    from server.domain import sfu as dom
+
+    room = dom.room_id(world.session)
+    [(speaker_id, token)] = await speaker_links(org, world, 1)
+    mod = await moderator(server, world)
+    phone = await person(server, world, http)
+    assert not await room_exists(janus, room)
+    await join_session(server, world, {"token": token})  # the speaker arrives in the lineup
+    assert (await mod.call("stage:set", {"session": world.session, "speaker": speaker_id, "state": "live"}))[
+        "ok"
+    ]
+    ack = await phone.call("sfu:subscribe", {"session": world.session, "speaker": speaker_id})
+    assert ack["error"]["code"] == "not_found"  # nobody publishes yet, but the room is there
+    assert await room_exists(janus, room)
+
+    if end == "ended":
+        assert (await mod.call("stage:status", {"session": world.session, "status": "ended"}))["ok"]
+    else:
+        await org.ok("DELETE", f"/api/sessions/{world.session}")
+    assert not await room_exists(janus, room)
