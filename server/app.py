@@ -14,7 +14,7 @@ from server import appkeys
 from server.auth import Auth
 from server.http import api, health, pages
 from server.http.i18n import Catalogs
-from server.realtime import guard
+from server.realtime import guard, sfu
 from server.realtime.connections import Connections
 from server.realtime.feed import FeedHub
 from server.realtime.load import Gate
@@ -168,6 +168,7 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_realtime)
+    app.cleanup_ctx.append(sfu.context)
     app.on_shutdown.append(_on_shutdown)
     # Objects made at start-up live for the whole run: keep the collector off them.
     gc.collect()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from server.realtime.feed import FeedHub
     from server.realtime.guard import Guard
     from server.realtime.load import Gate
+    from server.realtime.sfu import Sfu
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[Client] = web.AppKey("redis")
@@ -62,5 +63,7 @@ CONNECTIONS = web.AppKey("connections", Connections)
 ASSETS = web.AppKey("assets", Assets)  # web/static and the vendor files, as sent
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)
+# The SFU client (server/realtime/sfu.py), only when rtc.sfu_url is set.
+SFU: web.AppKey[Sfu] = web.AppKey("sfu")
 # The presence loops (server.realtime.presence.PresenceService) are owned by their
 # cleanup context and need no key.

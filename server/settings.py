@@ -79,6 +79,10 @@ class Settings:
     turn_secret: str = field(default="", repr=False)
     turn_ttl_seconds: int = 6 * 3600
     ice_transport_policy: str = "all"  # or "relay": media only through TURN
+    # The SFU mode: a Janus server's HTTP API (e.g. http://127.0.0.1:8088/janus) that only
+    # Podium reaches; empty keeps the stage peer to peer (docs/operations.md, "An SFU").
+    sfu_url: str = ""
+    sfu_api_secret: str = field(default="", repr=False)
     socket_events_per_10s: int = 50
     # Per person, across their sockets and workers (Redis); a moderator gets twice as much.
     asks_per_minute: int = 10

@@ -504,4 +504,5 @@ async def fence(world: World, mod: Connected, *clients: Connected) -> int:
     return int(ack["v"])
 
 
+from tests.janus import janus, janus_binary  # noqa: E402, F401  (the fixtures, for the SFU tests)
 from tests.turn import coturn, coturn_secret, turnserver_path  # noqa: E402, F401  (the fixtures, for every test)

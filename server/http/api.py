@@ -27,7 +27,7 @@ from server.errors import (
     Unauthorized,
     Unavailable,
 )
-from server.realtime import doors
+from server.realtime import doors, sfu
 from server.realtime import protocol as p
 from server.store.events import new_id
 from server.store.identity import Invite
@@ -332,6 +332,7 @@ async def delete_session(request: web.Request) -> web.Response:
     """DELETE /api/sessions/{session_id}: its session-scoped invites stop working."""
     session, _event = await _session_for_organizer(request)
     await request.app[appkeys.EVENTS].delete_session(session)
+    await sfu.session_over(request.app, session.id)
     identity = request.app[appkeys.IDENTITY]
     revoked = [i.id for i in await identity.list_invites(session.event_id) if i.session_id == session.id]
     for invite_id in revoked:

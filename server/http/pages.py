@@ -194,7 +194,12 @@ async def audience(request: web.Request) -> web.Response:
         request,
         "audience.html",
         "audience",
-        {**view, "name": name, "where": where if where in ("hall", "remote") else None},
+        {
+            **view,
+            "name": name,
+            "where": where if where in ("hall", "remote") else None,
+            "sfu": bool(settings.sfu_url),  # the remote audience watches the stage from the SFU
+        },
         languages=event.languages,
     )
     streams = [s["stream_url"] for s in view["sessions"] if s["stream_url"]]

@@ -29,6 +29,10 @@ HAND_WITHDRAW = "hand:withdraw"
 HAND_ANSWER = "hand:answer"
 SESSION_UPGRADE = "session:upgrade"
 RTC_SIGNAL = "rtc:signal"  # both ways: a client sends one, its peer receives it
+SFU_PUBLISH = "sfu:publish"  # a live speaker's offer to the SFU -> its answer
+SFU_SUBSCRIBE = "sfu:subscribe"  # watch a live speaker -> the SFU's offer
+SFU_START = "sfu:start"  # the answer to that offer
+SFU_STOP = "sfu:stop"  # stop watching a speaker, or publishing
 
 # server -> client
 SESSION_FEED = "session:feed"  # the session's changes in log order, one frame per view (feed.py)
@@ -69,6 +73,10 @@ CLIENT_EVENTS = (
     HAND_ANSWER,
     SESSION_UPGRADE,
     RTC_SIGNAL,
+    SFU_PUBLISH,
+    SFU_SUBSCRIBE,
+    SFU_START,
+    SFU_STOP,
 )
 
 

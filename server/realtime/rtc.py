@@ -12,7 +12,7 @@ from aiohttp import web
 from server import appkeys
 from server.domain import rtc, validate
 from server.errors import Conflict, Forbidden, NotFound, ok
-from server.realtime import handlers
+from server.realtime import handlers, sfu
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 
@@ -77,6 +77,7 @@ async def rtc_snapshot(app: web.Application, conn: Conn, session_id: str) -> dic
         "ice_transport_policy": s.ice_transport_policy,
         "peers": peers,
         "you": conn.sid,
+        **sfu.snapshot(app),
     }
 
 

@@ -20,7 +20,7 @@ from server.domain import validate
 from server.domain.feed import Position
 from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, Unauthorized, Unavailable, ok
 from server.logs import bind
-from server.realtime import doors, handlers, rtc
+from server.realtime import doors, handlers, rtc, sfu
 from server.realtime import protocol as p
 from server.realtime.backstage import backstage_snapshot
 from server.realtime.connections import Conn
@@ -114,6 +114,7 @@ async def on_disconnect(app: web.Application, sid: str, *_reason: Any) -> None:
             await rtc.left(app, conn, conn.session_id)
         except Exception:
             logger.exception("signaling leave failed")
+        await sfu.left(app, conn)
 
 
 def _rooms(conn: Conn, session_id: str) -> list[str]:
@@ -216,6 +217,7 @@ async def _leave_session(app: web.Application, conn: Conn, *, presence: bool = T
     if presence:
         await app[appkeys.PRESENCE_STORE].leave(conn.sid, conn.session_id, app[appkeys.WORKER_ID])
     await rtc.left(app, conn, conn.session_id)
+    await sfu.left(app, conn)
     conn.session_id = conn.event_id = conn.member = conn.where = None
 
 

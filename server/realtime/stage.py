@@ -14,7 +14,7 @@ from server.domain import identity as idn
 from server.domain import stage as st
 from server.domain import validate
 from server.errors import Conflict, ok
-from server.realtime import handlers
+from server.realtime import handlers, sfu
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 
@@ -80,6 +80,8 @@ async def set_stage(app: web.Application, conn: Conn, data: Any) -> dict[str, An
     if state == "backup" and not (await app[appkeys.IDENTITY].backup_urls([speaker])):
         raise Conflict("This speaker has no backup recording: the organizer can attach one to their link.")
     changed, version = await app[appkeys.LINEUP].set_state(session_id, speaker, state)
+    if changed:
+        await sfu.speaker_moved(app, session_id, speaker, state)
     return ok(v=version, changed=changed)
 
 
@@ -89,6 +91,8 @@ async def set_status(app: web.Application, conn: Conn, data: Any) -> dict[str, A
     session_id = require_moderator(conn, data, "change the session's status")
     status = validate.choice(data["status"], "status", st.STATUSES)
     changed, version = await app[appkeys.LINEUP].set_status(session_id, status)
+    if changed and status == "ended":
+        await sfu.session_over(app, session_id)
     return ok(v=version, changed=changed)
 
 

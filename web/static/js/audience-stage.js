@@ -2,9 +2,10 @@
 // session's stream (HLS, played by hls.js served by Podium); and the raised hand. A hand the
 // moderator brings backstage turns this very page into the speaker's studio: the socket is
 // upgraded in place, no reload, and after a reconnect or reload it is upgraded again.
-import { $, emit } from "./dom.js";
+import { $, config, emit } from "./dom.js";
 import { t, errorText, formatList } from "./i18n.js";
 import * as P from "./protocol.js";
+import { AudienceSfu } from "./sfu.js";
 
 const HLS_RETRY_MS = 5000;
 
@@ -14,6 +15,7 @@ export class AudienceStage {
     this.where = "remote";
     this.streamUrl = "";
     this.hls = null;
+    this.sfu = null; // the stage live from the SFU (Podium with rtc.sfu_url)
     this.upgraded = false;
     this.upgrading = false;
     this.playing = "";
@@ -23,6 +25,8 @@ export class AudienceStage {
 
   // Once the socket exists (after live.connect()).
   attach() {
+    // With an SFU and no stream URL, the remote audience watches the stage live from it.
+    if (config().sfu) this.sfu = new AudienceSfu(this.live, $("#sfu-stage"), t("audience.stream"));
     this.live.socket.on(P.HAND_MINE, (msg) => {
       if (msg.session === this.live.sessionId) this.hand(msg);
     });
@@ -35,6 +39,7 @@ export class AudienceStage {
     $("#stage-status").textContent = t(`status.${stage.status}`);
     $("#stage-status").dataset.status = stage.status;
     $("#on-stage").textContent = names.length ? t("audience.on_stage", { names: formatList(names) }) : "";
+    this.sfu?.stage(stage.lineup);
   }
 
   // --- the stream, for the remote audience ------------------------------------------------
@@ -64,6 +69,7 @@ export class AudienceStage {
 
   async play() {
     const url = this.where === "remote" && !this.upgraded ? this.streamUrl : "";
+    this.sfu?.show(this.where === "remote" && !this.upgraded && !this.streamUrl);
     if (url === this.playing) return;
     this.stopStream();
     this.playing = url;
@@ -146,6 +152,7 @@ export class AudienceStage {
         this.upgraded = true;
         document.body.classList.add("upgraded");
         this.stopStream();
+        this.sfu?.show(false);
         this.playing = "";
         for (const id of ["#hand", "#identity", "#qa", "#composer", "#reactions"]) $(id).hidden = true;
         $("#studio-root").hidden = false;
@@ -164,6 +171,7 @@ export class AudienceStage {
       emit("podium:snapshot", snap);
       return;
     }
+    this.sfu?.snapshot();
     this.stage(snap.stage);
     this.session(snap.session);
     if (snap.you.hand) this.hand(snap.you.hand);

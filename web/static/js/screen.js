@@ -9,7 +9,7 @@ import { $, h, config, clockTime } from "./dom.js";
 import { t, lang, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
 import { setText, speakerLanguages, withTranslation } from "./translations.js";
-import { SpeakerStreams } from "./rtc.js";
+import { StageStreams } from "./sfu.js";
 import { ReactionLayer } from "./reactions-view.js";
 import { elapsed, syncClock } from "./backup.js";
 
@@ -242,7 +242,7 @@ function renderStage() {
 
 document.addEventListener("podium:live", (e) => {
   live = e.detail;
-  media = new SpeakerStreams(live, refresh);
+  media = new StageStreams(live, refresh, () => lineup);
 });
 
 document.addEventListener("podium:snapshot", (e) => {

@@ -4,7 +4,7 @@
 import { $, h } from "./dom.js";
 import { t, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
-import { SpeakerStreams } from "./rtc.js";
+import { StageStreams } from "./sfu.js";
 import { ChatView, healthLevel, healthText, timeOf } from "./backstage.js";
 import { noteFocus, restoreFocus } from "./focus.js";
 import { backupState, syncClock } from "./backup.js";
@@ -223,7 +223,7 @@ $("#session-status").addEventListener("change", (e) => request(P.STAGE_STATUS, {
 document.addEventListener("podium:live", (e) => {
   live = e.detail;
   chat.attach(live);
-  media = new SpeakerStreams(live, renderPreviews);
+  media = new StageStreams(live, renderPreviews, () => lineup);
   live.socket.on(P.STAGE_HEALTH, (msg) => {
     if (msg.session !== live.sessionId) return;
     health.set(msg.speaker, { report: msg, at: Date.now() });

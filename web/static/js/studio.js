@@ -14,6 +14,7 @@ import { QAState } from "./qa-state.js";
 import { readerFirst, setText } from "./translations.js";
 import { backupState, syncClock } from "./backup.js";
 import { Peers, Publisher } from "./rtc.js";
+import { SfuPublisher } from "./sfu.js";
 import { ChatView, healthLevel, healthText } from "./backstage.js";
 import { emojiImage } from "./emoji.js";
 import { lessMotion } from "./reactions-view.js";
@@ -27,6 +28,8 @@ const qa = new QAState();
 const chat = new ChatView($("#chat"), () => live);
 let live = null;
 let publisher = null;
+let sfu = null; // the stage through an SFU (when Podium has one): sends once while live
+let sfuOn = false;
 let peers = null;
 let me = null; // this speaker's id (their link)
 let myState = "backstage";
@@ -244,6 +247,7 @@ function sendWhatIsChosen() {
   const out = outgoing();
   $("#preview").srcObject = out;
   if (out) publisher?.setStream(out);
+  if (out) sfu?.setStream(out);
   $("#share-screen").textContent = shared ? t("studio.share_stop") : t("studio.share");
   $("#share-screen").setAttribute("aria-pressed", String(Boolean(shared)));
   $("#camera-check").dataset.sharing = String(Boolean(shared));
@@ -281,9 +285,13 @@ function publishTo() {
   if (!publisher || !peers) return;
   if (elsewhere) {
     publisher.want([]);
+    sfu?.publish(false);
     return;
   }
-  publisher.want(peers.ids((p) => p.role === "moderator" || (p.role === "screen" && myState === "live")));
+  // With an SFU, a live speaker sends once, to it; backstage previews stay peer to peer.
+  const viaSfu = sfuOn && myState === "live";
+  sfu?.publish(viaSfu);
+  publisher.want(peers.ids((p) => (p.role === "moderator" && !viaSfu) || (p.role === "screen" && myState === "live" && !sfuOn)));
 }
 
 // --- health: round trip to Podium and the outgoing video, every two seconds -----------------
@@ -295,7 +303,7 @@ async function reportHealth() {
     $("#own-health").textContent = t("health.offline");
     return;
   }
-  const video = publisher ? await publisher.stats() : null;
+  const video = (await sfu?.stats()) || (publisher ? await publisher.stats() : null);
   const report = { session: live.sessionId, rtt_ms: lastRtt ?? 0, ...(video || {}) };
   const started = performance.now();
   const ack = await live.request(P.STAGE_HEALTH, report);
@@ -317,6 +325,8 @@ function attach(connection) {
   chat.attach(live);
   publisher = new Publisher(live);
   if (stream) publisher.setStream(outgoing());
+  sfu = new SfuPublisher(live);
+  if (stream) sfu.setStream(outgoing());
   peers = new Peers(live, publishTo);
   live.socket.on(P.STAGE_CUE, (msg) => {
     if (msg.session !== live.sessionId || msg.cue.speaker !== me) return;
@@ -355,10 +365,13 @@ document.addEventListener("podium:snapshot", (e) => {
   $("#elsewhere").hidden = true;
   if (publisher) {
     publisher.configure(snap.rtc?.ice_servers, snap.rtc?.ice_transport_policy);
+    sfu.configure(snap.rtc?.ice_servers);
+    sfuOn = Boolean(snap.rtc?.sfu);
     peers.reset(snap.rtc);
     // A new socket (a reconnect): the viewers know this studio by a new id, start over. The
     // same socket (a resync after a missed broadcast): the pictures keep flowing.
     if (snap.rtc?.you !== mySocket) publisher.restartAll();
+    if (snap.rtc?.you !== mySocket) sfu.restart();
     mySocket = snap.rtc?.you;
   }
   renderStage(snap.stage);

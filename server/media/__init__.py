@@ -1,0 +1,1 @@
+"""Media servers Podium talks to server-side (Janus, for the SFU mode)."""
