@@ -63,10 +63,10 @@ async def test_the_lineup_shows_who_is_missing_and_go_live_waits_for_a_connectio
     arriving = await speaker_link(org, world, "Dr. Amara Okafor — University of Lagos")
     await speaker_link(org, world, "Prof. Li Wei")
     mod = await moderator(browser, world)
-    invited = mod.locator("#lineup .is-invited")
+    invited = mod.locator("#lineup .stage-invited")
     await expect(invited).to_have_count(3)  # the world's own speaker link too
     await expect(
-        mod.locator("#lineup .is-invited", has_text="Prof. Li Wei").locator(".stage-state")
+        mod.locator("#lineup .stage-invited", has_text="Prof. Li Wei").locator(".stage-state")
     ).to_have_text("Invited, not arrived")
     speaker = await studio(browser, world, arriving["token"])
     item = mod.locator(f"#lineup li[data-speaker='{arriving['invite']['id']}']")

@@ -114,7 +114,7 @@ function item(s) {
 
 // A speaker link of this session that nobody has opened: in the lineup, marked as missing.
 function invitedItem(inv) {
-  return h("li", { class: "stage-item is-invited", "data-invite": inv.id },
+  return h("li", { class: "stage-invited", "data-invite": inv.id },
     h("div", { class: "stage-item-head" },
       h("strong", { dir: "auto", class: "stage-name", text: inv.label || t("role.speaker") }), " ",
       h("span", { class: "tag stage-state tally-invited", text: t("stage.invited") })));
@@ -133,7 +133,7 @@ function renderLineup() {
     else list.insertBefore(el, at);
   }
   $("#lineup > .hint")?.remove();
-  for (const el of list.querySelectorAll(".is-invited")) el.remove();
+  for (const el of list.querySelectorAll(".stage-invited")) el.remove();
   const arrived = new Set(lineup.map((s) => s.speaker));
   const missing = invited.filter((inv) => !arrived.has(inv.id));
   list.append(...missing.map(invitedItem));
