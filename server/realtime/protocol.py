@@ -29,6 +29,7 @@ HAND_WITHDRAW = "hand:withdraw"
 HAND_ANSWER = "hand:answer"
 SESSION_UPGRADE = "session:upgrade"
 RTC_SIGNAL = "rtc:signal"  # both ways: a client sends one, its peer receives it
+RTC_ICE = "rtc:ice"  # fresh ICE servers (TURN credentials) before the old ones expire
 SFU_PUBLISH = "sfu:publish"  # a live speaker's offer to the SFU -> its answer
 SFU_SUBSCRIBE = "sfu:subscribe"  # watch a live speaker -> the SFU's offer
 SFU_START = "sfu:start"  # the answer to that offer
@@ -73,6 +74,7 @@ CLIENT_EVENTS = (
     HAND_ANSWER,
     SESSION_UPGRADE,
     RTC_SIGNAL,
+    RTC_ICE,
     SFU_PUBLISH,
     SFU_SUBSCRIBE,
     SFU_START,

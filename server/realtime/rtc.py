@@ -53,13 +53,9 @@ async def left(app: web.Application, conn: Conn, session_id: str) -> None:
     )
 
 
-async def rtc_snapshot(app: web.Application, conn: Conn, session_id: str) -> dict[str, Any] | None:
-    """For signaling roles: ICE servers and the peers they may connect to."""
-    role = _role(conn)
-    if role is None:
-        return None
+def _ice(app: web.Application, conn: Conn) -> list[dict[str, Any]]:
     s = app[appkeys.SETTINGS]
-    servers = rtc.ice_servers(
+    return rtc.ice_servers(
         s.stun_urls,
         s.turn_urls,
         turn_secret=s.turn_secret,
@@ -67,6 +63,15 @@ async def rtc_snapshot(app: web.Application, conn: Conn, session_id: str) -> dic
         now=int(time.time()),
         ttl=s.turn_ttl_seconds,
     )
+
+
+async def rtc_snapshot(app: web.Application, conn: Conn, session_id: str) -> dict[str, Any] | None:
+    """For signaling roles: ICE servers and the peers they may connect to."""
+    role = _role(conn)
+    if role is None:
+        return None
+    s = app[appkeys.SETTINGS]
+    servers = _ice(app, conn)
     peers = [
         {"peer": sid, "role": r, "speaker": speaker or None}
         for sid, (r, speaker) in (await app[appkeys.RTC].peers(session_id)).items()
@@ -75,10 +80,22 @@ async def rtc_snapshot(app: web.Application, conn: Conn, session_id: str) -> dic
     return {
         "ice_servers": servers,
         "ice_transport_policy": s.ice_transport_policy,
+        "ice_ttl_s": s.turn_ttl_seconds,
         "peers": peers,
         "you": conn.sid,
         **sfu.snapshot(app),
     }
+
+
+async def ice(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """rtc:ice {session}: fresh ICE servers (new TURN credentials), for a page open longer than
+    its credentials last (a kiosk switched on in the morning, a studio left open all day)."""
+    data = validate.payload(data, {"session"}, {"session"})
+    if conn.session_id != validate.identifier(data["session"], "session"):
+        raise Conflict("Join this session first.")
+    if _role(conn) is None:
+        raise Forbidden("Only speakers, hall screens and moderators connect media.")
+    return ok(ice_servers=_ice(app, conn), ice_ttl_s=app[appkeys.SETTINGS].turn_ttl_seconds)
 
 
 async def signal(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
@@ -116,3 +133,4 @@ async def signal(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the signaling handler."""
     handlers.register(sio, app, p.RTC_SIGNAL, signal, signaling=True)
+    handlers.register(sio, app, p.RTC_ICE, ice)

@@ -143,6 +143,34 @@ async def test_turn_credentials_expire_after_the_configured_ttl(
             assert data == b"still here"
 
 
+@pytest.mark.parametrize("turn_ttl", [2])
+async def test_a_page_open_past_its_credentials_gets_fresh_ones_without_a_reload(
+    server: Running, world: World, coturn: Coturn, turn_ttl: int, http
+):
+    screen, snap = await joined(server, world, {"token": world.tokens["screen"]})
+    assert snap["rtc"]["ice_ttl_s"] == turn_ttl, "the page knows when to ask again"
+    old = turn_entry(snap)
+    await asyncio.sleep(max(0.0, int(old["username"].split(":", 1)[0]) + 1.2 - time.time()))
+    assert await refused(coturn, "udp", old["username"], old["credential"]) == 401
+
+    ack = await screen.call("rtc:ice", {"session": world.session})  # what rtc.js sends halfway
+    assert ack["ok"] and ack["ice_ttl_s"] == turn_ttl
+    [fresh] = [s for s in ack["ice_servers"] if s["urls"][0].startswith("turn:")]
+    assert int(fresh["username"].split(":", 1)[0]) > time.time()
+    async with Allocation(coturn, "udp", fresh["username"], fresh["credential"]):
+        pass  # coturn takes them
+
+    # Only the roles that connect media, only in their session.
+    from tests.conftest import audience_token
+
+    phone = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
+    await phone.call("session:join", {"session": world.session})
+    assert (await phone.call("rtc:ice", {"session": world.session}))["error"]["code"] == "forbidden"
+    other = await screen.call("rtc:ice", {"session": world.sessions[1]["id"]})
+    assert other["error"]["code"] == "conflict"
+    assert (await screen.call("rtc:ice", {"session": world.session, "x": 1}))["error"]["code"] == "invalid"
+
+
 @pytest.mark.parametrize("coturn_secret", ["not-podiums-secret"])
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_credentials_made_with_another_secret_are_refused(

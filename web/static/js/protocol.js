@@ -27,6 +27,7 @@ export const HAND_RAISE = "hand:raise";
 export const HAND_WITHDRAW = "hand:withdraw";
 export const HAND_ANSWER = "hand:answer";
 export const RTC_SIGNAL = "rtc:signal"; // both ways
+export const RTC_ICE = "rtc:ice";
 export const SFU_PUBLISH = "sfu:publish"; // a live speaker's offer -> the SFU's answer
 export const SFU_SUBSCRIBE = "sfu:subscribe"; // watch a live speaker -> the SFU's offer
 export const SFU_START = "sfu:start"; // the answer to that offer

@@ -79,6 +79,22 @@ async function send(live, to, kind, data) {
 
 // Every connection's configuration: the snapshot's ICE servers and transport policy ("relay":
 // media only through TURN, as rtc.ice_transport_policy says).
+// TURN credentials expire (rtc.turn_ttl_seconds): a page open longer than that fetches fresh
+// ones halfway through their life, for the connections it makes from then on.
+function keepIceFresh(owner, ttlSeconds) {
+  clearTimeout(owner.iceTimer);
+  if (!ttlSeconds || ttlSeconds <= 0) return;
+  owner.iceTimer = setTimeout(async () => {
+    const ack = await owner.live.request(P.RTC_ICE, { session: owner.live.sessionId });
+    if (ack.ok) {
+      owner.iceServers = ack.ice_servers || [];
+      keepIceFresh(owner, ack.ice_ttl_s);
+    } else {
+      keepIceFresh(owner, 120); // again in a minute (reconnecting, a busy worker)
+    }
+  }, Math.max(30, ttlSeconds / 2) * 1000);
+}
+
 function pcConfig({ iceServers, policy }) {
   return { iceServers, iceTransportPolicy: policy || "all" };
 }
@@ -99,9 +115,10 @@ export class Publisher {
     live.socket.on(P.RTC_SIGNAL, (msg) => this.onSignal(msg));
   }
 
-  configure(iceServers, policy) {
+  configure(iceServers, policy, ttlSeconds) {
     this.iceServers = iceServers || [];
     this.policy = policy === "relay" ? "relay" : "all";
+    keepIceFresh(this, ttlSeconds);
   }
 
   // A new camera or microphone: swapped in place on every open connection (no renegotiation).
@@ -230,9 +247,10 @@ export class Viewer {
     live.socket.on(P.RTC_SIGNAL, (msg) => this.onSignal(msg));
   }
 
-  configure(iceServers, policy) {
+  configure(iceServers, policy, ttlSeconds) {
     this.iceServers = iceServers || [];
     this.policy = policy === "relay" ? "relay" : "all";
+    keepIceFresh(this, ttlSeconds);
   }
 
   // Peers that left the session: their connections end.
@@ -357,7 +375,7 @@ export class SpeakerStreams {
   // A snapshot. After a reconnect (a new socket id) the speakers offer again, to the new
   // socket; after a resync on the same socket the pictures keep flowing.
   snapshot(rtc) {
-    this.viewer.configure(rtc?.ice_servers, rtc?.ice_transport_policy);
+    this.viewer.configure(rtc?.ice_servers, rtc?.ice_transport_policy, rtc?.ice_ttl_s);
     if (rtc?.you !== this.socket) {
       this.viewer.closeOtherThan(rtc?.you);
       for (const [speaker, got] of [...this.streams]) if (!this.viewer.pcs.has(got.peer)) this.streams.delete(speaker);

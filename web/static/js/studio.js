@@ -364,7 +364,7 @@ document.addEventListener("podium:snapshot", (e) => {
   elsewhere = false;
   $("#elsewhere").hidden = true;
   if (publisher) {
-    publisher.configure(snap.rtc?.ice_servers, snap.rtc?.ice_transport_policy);
+    publisher.configure(snap.rtc?.ice_servers, snap.rtc?.ice_transport_policy, snap.rtc?.ice_ttl_s);
     sfu.configure(snap.rtc?.ice_servers);
     sfuOn = Boolean(snap.rtc?.sfu);
     peers.reset(snap.rtc);
