@@ -18,6 +18,7 @@ from server.realtime import guard, sfu
 from server.realtime.connections import Connections
 from server.realtime.feed import FeedHub
 from server.realtime.load import Gate
+from server.realtime.polls import ResultLogger
 from server.realtime.presence import PresenceService
 from server.realtime.qa import VoteLogger
 from server.realtime.reactions import ReactionLogger
@@ -35,6 +36,7 @@ from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
 from server.store.migrate import migrate
 from server.store.pending import RECHECK_S, Pending
+from server.store.polls import PollStore
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
@@ -66,6 +68,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.PRESENCE_STORE] = PresenceStore(client, pending)
     app[appkeys.RATES] = RateLimiter(client)
     app[appkeys.QA] = QAStore(client, pending)
+    app[appkeys.POLLS] = PollStore(client, pending)
     app[appkeys.REACTIONS] = ReactionStore(client, pending)
     app[appkeys.CLOCK] = ClockStore(client)
     app[appkeys.LINEUP] = LineupStore(client)
@@ -100,6 +103,11 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
         min(0.1, app[appkeys.SETTINGS].votes_broadcast_ms / 2000), "votes", VoteLogger(app).flush_once
     )
     ticks.every(0.1, "reactions", ReactionLogger(app).flush_once)
+    ticks.every(
+        min(0.1, app[appkeys.SETTINGS].votes_broadcast_ms / 2000),
+        "poll results",
+        ResultLogger(app).flush_once,
+    )
     ticks.every(guard.SWEEP_S, "access sweep", app[appkeys.GUARD].sweep_once)
     ticks.every(RECHECK_S, "pending recheck", lambda: _recheck(app))
     async for _ in presence.run():

@@ -21,6 +21,7 @@ from server.store.identity import IdentityStore
 from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
 from server.store.pending import Pending
+from server.store.polls import PollStore
 from server.store.presence import PresenceStore
 from server.store.qa import QAStore
 from server.store.ratelimit import RateLimiter
@@ -43,6 +44,7 @@ IDENTITY = web.AppKey("identity", IdentityStore)
 PRESENCE_STORE = web.AppKey("presence_store", PresenceStore)
 RATES = web.AppKey("rates", RateLimiter)
 QA = web.AppKey("qa", QAStore)
+POLLS = web.AppKey("polls", PollStore)
 REACTIONS = web.AppKey("reactions", ReactionStore)
 CLOCK = web.AppKey("clock", ClockStore)
 LINEUP = web.AppKey("lineup", LineupStore)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain import identity as idn
+from server.domain import polls as pl
 from server.domain import qa
 from server.domain.presence import Counts, counts_from_fields, empty_counts
 from server.domain.reactions import EMOJI
@@ -45,6 +46,8 @@ PRESENCE = "presence"  # coalesced: who is here
 VOTES = "votes"  # coalesced: vote counts of the questions whose votes changed
 REACTIONS = "rx"  # coalesced: reactions since the last tick, and the totals
 ONLINE = "online"  # coalesced: which speakers of the lineup are connected
+POLL = "poll"  # a poll changed (created, edited, opened, closed, shown, hidden, deleted)
+POLLRES = "pollres"  # coalesced: the results of the polls whose answers changed
 
 # Views: what one kind of face receives. Moderators (and organizers) see everything;
 # interpreters every question as moderators do, with the full stage, but not the moderation
@@ -119,6 +122,11 @@ def _flat(values: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in zip(values[::2], values[1::2], strict=True)}
 
 
+def _flat_dict(values: Any) -> dict[str, Any]:
+    """A Lua table keyed by strings (cjson encodes an empty one as {})."""
+    return dict(values) if isinstance(values, dict) else {}
+
+
 def _list(values: Any) -> list[Any]:
     """A Lua array (cjson encodes an empty one as {})."""
     return [] if isinstance(values, dict) else list(values)
@@ -169,6 +177,18 @@ def parse_data(kind: str, raw: Any) -> Any:
         }
     if kind == ONLINE:
         return {str(s): str(on) == "1" for s, on in _flat(raw).items()}
+    if kind == POLL:
+        if "deleted" in raw:
+            return {"deleted": str(raw["deleted"])}
+        return {"poll": pl.poll_from_fields(_flat(raw["poll"]), _flat(raw["counts"]), int(raw["voters"]))}
+    if kind == POLLRES:
+        return {
+            str(pid): {
+                "voters": int(r["voters"]),
+                "counts": {k: int(v) for k, v in _flat(r["counts"]).items()},
+            }
+            for pid, r in _flat_dict(raw).items()
+        }
     if kind == DELETED:
         return None
     raise ValueError(f"unknown entry kind {kind!r}")
@@ -249,6 +269,7 @@ class SessionState:
     reactions: dict[str, int] = field(default_factory=dict)
     deleted: bool = False
     by_author: dict[str, set[str]] = field(default_factory=dict)
+    polls: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for q in self.questions.values():
@@ -289,6 +310,15 @@ class SessionState:
             self.reactions = d["totals"]
         elif e.kind == ONLINE:
             self.lineup = [{**s, "online": d.get(s["speaker"], s["online"])} for s in self.lineup]
+        elif e.kind == POLL:
+            if "deleted" in d:
+                self.polls.pop(d["deleted"], None)
+            else:
+                self.polls[d["poll"]["id"]] = d["poll"]
+        elif e.kind == POLLRES:
+            for pid, results in d.items():
+                if pid in self.polls:
+                    self.polls[pid] = {**self.polls[pid], "results": results}
         self.pos = e.pos
 
     def is_public(self, question_id: str) -> bool:
@@ -322,9 +352,15 @@ class SessionState:
         stage = (
             full_stage(self.status, self.lineup) if view != AUD else public_stage(self.status, self.lineup)
         )
+        ordered = sorted(self.polls.values(), key=lambda p: (p["created_at"], p["id"]))
+        if view in (MOD, STAGE_VIEW):
+            polls = [pl.staff_view(p) for p in ordered if view == MOD or pl.visible_to_audience(p)]
+        else:
+            polls = [pl.public_view(p) for p in ordered if pl.visible_to_audience(p)]
         return {
             "at": list(self.pos),
             "v": self.pos[0],
+            "polls": polls,
             "session": session,
             "event": self.event,
             "presence": {"counts": self.presence},
@@ -358,6 +394,8 @@ class Batch:
         self.reactions: dict[str, int] = {}
         self.reaction_totals: dict[str, int] | None = None
         self.online: dict[str, bool] = {}
+        self.polls: dict[str, dict[str, Any]] = {}  # poll id -> its view (or a removal)
+        self.poll_results: dict[str, dict[str, Any]] = {}  # poll id -> results (not in polls)
         self.info: dict[str, Any] | None = None
         self.deleted = False
         self.mine: dict[str, dict[str, dict[str, Any]]] = {}  # person -> question id -> view
@@ -415,7 +453,46 @@ class Batch:
             if view == AUD:
                 return
             self.online.update(d)
+        elif e.kind == POLL:
+            self._poll(d)
+        elif e.kind == POLLRES and not self._poll_results(d, state):
+            return
         self.visible = True
+
+    def _poll(self, d: dict[str, Any]) -> None:
+        if "deleted" in d:
+            self.polls[d["deleted"]] = {"id": d["deleted"], "removed": True}
+            self.poll_results.pop(d["deleted"], None)
+            return
+        p = d["poll"]
+        self.poll_results.pop(p["id"], None)
+        if self.view == MOD:
+            self.polls[p["id"]] = pl.staff_view(p)
+        elif self.view == STAGE_VIEW:
+            self.polls[p["id"]] = (
+                pl.staff_view(p) if pl.visible_to_audience(p) else {"id": p["id"], "removed": True}
+            )
+        else:
+            self.polls[p["id"]] = (
+                pl.public_view(p) if pl.visible_to_audience(p) else {"id": p["id"], "removed": True}
+            )
+
+    def _poll_results(self, d: dict[str, Any], state: SessionState) -> bool:
+        """Results for this view; False when none of them concern it."""
+        any_seen = False
+        for pid, results in d.items():
+            p = state.polls.get(pid)
+            if p is None or (not pl.visible_to_audience(p) and self.view != MOD):
+                continue
+            if self.view not in (MOD, STAGE_VIEW) and not p["shown"]:
+                continue  # the audience never sees results a moderator has not shown
+            view = pl.results_view({**p, "results": results})
+            if pid in self.polls and not self.polls[pid].get("removed"):
+                self.polls[pid] = {**self.polls[pid], "results": view}
+            else:
+                self.poll_results[pid] = view
+            any_seen = True
+        return any_seen
 
     def frame(self, session_id: str, now_ms: int) -> dict[str, Any] | None:
         """The frame for this view, or None when nothing in it concerns the view."""
@@ -441,6 +518,10 @@ class Batch:
             out["reactions"] = {"counts": self.reactions, "totals": self.reaction_totals}
         if self.online:
             out["online"] = self.online
+        if self.polls:
+            out["polls"] = list(self.polls.values())
+        if self.poll_results:
+            out["poll_results"] = self.poll_results
         if self.info is not None:
             out["info"] = self.info
         if self.deleted:

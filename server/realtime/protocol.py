@@ -15,6 +15,11 @@ QA_LANGUAGE = "qa:language"
 QA_SETTINGS = "qa:settings"
 QA_MUTE = "qa:mute"
 QA_BAN = "qa:ban"
+POLL_CREATE = "poll:create"
+POLL_EDIT = "poll:edit"
+POLL_STATE = "poll:state"
+POLL_ANSWER = "poll:answer"
+POLL_MINE = "poll:mine"
 REACTION_SEND = "reaction:send"
 STAGE_TIMER = "stage:timer"
 STAGE_SET = "stage:set"
@@ -60,6 +65,11 @@ CLIENT_EVENTS = (
     QA_SETTINGS,
     QA_MUTE,
     QA_BAN,
+    POLL_CREATE,
+    POLL_EDIT,
+    POLL_STATE,
+    POLL_ANSWER,
+    POLL_MINE,
     REACTION_SEND,
     STAGE_TIMER,
     STAGE_SET,

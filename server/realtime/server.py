@@ -18,7 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from socketio.redis_manager import parse_redis_sentinel_url
 
 from server import appkeys
-from server.realtime import backstage, handlers, qa, reactions, rtc, session, sfu, stage
+from server.realtime import backstage, handlers, polls, qa, reactions, rtc, session, sfu, stage
 from server.realtime.doors import Doors
 from server.realtime.engine import LeanEngine
 from server.store.connection import parse_cluster_url
@@ -350,6 +350,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     app[appkeys.DOORS] = sio.eio.doors
     session.register(sio, app)
     qa.register(sio, app)
+    polls.register(sio, app)
     reactions.register(sio, app)
     stage.register(sio, app)
     rtc.register(sio, app)

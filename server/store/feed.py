@@ -9,7 +9,7 @@ from typing import Any
 
 from redis.crc import key_slot
 
-from server.domain import qa
+from server.domain import polls, qa
 from server.domain.feed import Clock, Entry, Position, SessionState, entry_from_fields, lineup_from, stream_id
 from server.domain.presence import counts_from_fields
 from server.store import keys, scripts
@@ -50,6 +50,13 @@ def state_from(session_id: str, raw: dict[str, Any], event_fields: dict[str, str
         clock=clock,
         presence=counts_from_fields(_flat(raw["presence"])),
         reactions={e: int(n) for e, n in _flat(raw["reactions"]).items()},
+        polls={
+            p["id"]: p
+            for p in (
+                polls.poll_from_fields(_flat(r["poll"]), _flat(r["counts"]), int(r["voters"]))
+                for r in (raw.get("polls") or [])
+            )
+        },
     )
 
 
@@ -75,6 +82,7 @@ class FeedStore:
             keys.reaction_totals(session_id),
             keys.reactions_unsent(session_id),
             *keys.stage_keys(session_id),
+            keys.polls(session_id),
         ]
         raw = await self._load(keys=script_keys)
         if not raw:

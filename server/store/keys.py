@@ -224,6 +224,32 @@ def qa_muted(session_id: str) -> str:
     return _ses(session_id, ":muted")
 
 
+def polls(session_id: str) -> str:
+    """Zset: poll id -> created (ms). Each poll is a hash named from the session's key
+    (polls.lua: <session>:poll:<id>, with :a its answers by person and :t its counts)."""
+    return _ses(session_id, ":polls")
+
+
+def poll(session_id: str, poll_id: str) -> str:
+    """Hash: one poll (its definition, state, whether its results are shown)."""
+    return f"{session(session_id)}:poll:{poll_id}"
+
+
+def poll_answers(session_id: str, poll_id: str) -> str:
+    """Hash: person -> their answer (JSON list of result keys)."""
+    return f"{poll(session_id, poll_id)}:a"
+
+
+def polls_dirty(session_id: str) -> str:
+    """Set: the polls whose results changed since they were last logged."""
+    return _ses(session_id, ":polldirty")
+
+
+def polls_gate(session_id: str) -> str:
+    """String (expiring): poll results were logged less than a gate ago."""
+    return _ses(session_id, ":pollgate")
+
+
 def votes_dirty(session_id: str) -> str:
     """Set: the questions whose vote counts changed since they were last logged."""
     return _ses(session_id, ":qvdirty")

@@ -1,7 +1,7 @@
 """What one worker owes the store: the sessions whose coalesced updates it has yet to log, and
 the sessions it has told the store it holds connections in.
 
-Presence counts, who of a lineup is connected, vote counts and reactions change Redis at once
+Presence counts, who of a lineup is connected, vote counts, poll results and reactions change Redis at once
 but reach a session's log at most a few times a second, as one update (docs/protocol.md). The
 script that changes them sets a flag in the session (on the session's own slot); the worker
 that ran it notes the session here, and its flush loop runs the session's flush script soon
@@ -25,7 +25,8 @@ PRESENCE = "presence"
 ONLINE = "online"
 VOTES = "votes"
 REACTIONS = "reactions"
-KINDS = (PRESENCE, ONLINE, VOTES, REACTIONS)
+POLLS = "polls"
+KINDS = (PRESENCE, ONLINE, VOTES, REACTIONS, POLLS)
 
 RECHECK_S = 5.0  # how often a worker notes every session it holds, in case a flag was left
 

@@ -3,7 +3,7 @@
 -- are read after it (another slot); they are logged whole with each change, so a newer copy
 -- is caught up by the log.
 -- KEYS: the session hash, its Q&A settings, its questions, the presence counts as logged,
--- the reactions' totals and unsent counts, then keys.stage_keys(session).
+-- the reactions' totals and unsent counts, then keys.stage_keys(session), then its polls.
 -- Returns JSON, or false if there is no such session.
 local ses, settings, qs, plogged, rxtotal, rx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local session = redis.call('HGETALL', ses)
@@ -24,6 +24,16 @@ for emoji, n in pairs(unsent) do
   if totals[emoji] == '0' then totals[emoji] = nil end
 end
 if next(totals) == nil then totals = {} end
+-- Polls with their results as they are now (ahead of the log by at most one coalesced
+-- update, which carries absolute counts: like vote counts).
+local polls = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[#KEYS], 0, -1)) do
+  local p = ses .. ':poll:' .. id
+  local fields = redis.call('HGETALL', p)
+  if #fields > 0 then
+    table.insert(polls, {poll = fields, counts = redis.call('HGETALL', p .. ':t'), voters = redis.call('HLEN', p .. ':a')})
+  end
+end
 return cjson.encode({
   session = session,
   questions = questions,
@@ -31,5 +41,6 @@ return cjson.encode({
   stage = feed_stage(feed_stage_keys(7)),
   presence = presence,
   reactions = totals,
+  polls = polls,
   at = {tonumber(info['v']), tonumber(info['lk'] or '0')},
 })

@@ -1,0 +1,112 @@
+"""Live polls over the socket: moderators prepare, open, close, show and hide them; the
+audience answers. Every change runs in polls.lua and reaches each face through the session
+feed in its view (a draft only to moderators, results to the audience only when shown);
+results are logged coalesced, like vote counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from server import appkeys
+from server.domain import identity as idn
+from server.domain import polls as pl
+from server.domain import validate
+from server.errors import Conflict, Forbidden, ok
+from server.realtime import handlers
+from server.realtime import protocol as p
+from server.realtime.connections import Conn
+
+
+def _joined(conn: Conn, data: Any, fields: set[str], required: set[str]) -> tuple[Any, str]:
+    data = validate.payload(data, fields | {"session"}, required | {"session"})
+    session_id = validate.identifier(data["session"], "session")
+    if conn.session_id != session_id:
+        raise Conflict("Join this session first.")
+    return data, session_id
+
+
+def _moderator(conn: Conn) -> None:
+    if conn.principal.presence_role != idn.MODERATOR:
+        raise Forbidden("Only moderators run polls.")
+
+
+async def create(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """poll:create {session, kind, question, options?, multi?, anonymous?, correct?, time_limit?}."""
+    data, session_id = _joined(conn, data, set(pl.DEFINITION_FIELDS), {"kind", "question"})
+    _moderator(conn)
+    definition = pl.definition(data)
+    poll_id, version = await app[appkeys.POLLS].create(session_id, definition)
+    return ok(poll=poll_id, v=version)
+
+
+async def edit(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """poll:edit {session, poll, ...any definition field} (drafts only)."""
+    data, session_id = _joined(conn, data, set(pl.DEFINITION_FIELDS) | {"poll"}, {"poll"})
+    _moderator(conn)
+    store = app[appkeys.POLLS]
+    poll_id = validate.identifier(data["poll"], "poll")
+    current = pl.poll_from_fields(await store.get(session_id, poll_id))
+    definition = pl.definition({k: v for k, v in data.items() if k not in ("session", "poll")}, current)
+    version = await store.edit(
+        session_id, poll_id, {k: definition[k] for k in pl.DEFINITION_FIELDS if k in definition}
+    )
+    return ok(v=version)
+
+
+async def act(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """poll:state {session, poll, action: open|close|show|hide|delete}."""
+    data, session_id = _joined(conn, data, {"poll", "action"}, {"poll", "action"})
+    _moderator(conn)
+    poll_id = validate.identifier(data["poll"], "poll")
+    action = validate.choice(data["action"], "action", pl.ACTIONS)
+    version, changed = await app[appkeys.POLLS].act(session_id, poll_id, action)
+    return ok(v=version, changed=changed)
+
+
+async def answer(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """poll:answer {session, poll, answer}: one per person, replaced while the poll is open."""
+    data, session_id = _joined(conn, data, {"poll", "answer"}, {"poll", "answer"})
+    person = conn.principal.participant_id
+    if conn.principal.role != idn.AUDIENCE or not person:
+        raise Forbidden("Polls are for the audience.")
+    store = app[appkeys.POLLS]
+    poll_id = validate.identifier(data["poll"], "poll")
+    poll = pl.poll_from_fields(await store.get(session_id, poll_id))
+    if poll["state"] != "open":
+        raise Conflict("This poll is not open.")
+    keys = pl.answer_keys(poll, data["answer"])
+    changed, voters = await store.answer(session_id, poll_id, person, keys)
+    return ok(poll=poll_id, answer=keys, changed=changed, voters=voters)
+
+
+async def mine(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """poll:mine {session}: the caller's answers to the session's polls (after a reload)."""
+    _data, session_id = _joined(conn, data, set(), set())
+    person = conn.principal.participant_id
+    if not person:
+        return ok(answers={})
+    return ok(answers=await app[appkeys.POLLS].mine(session_id, person))
+
+
+def register(sio: socketio.AsyncServer, app: web.Application) -> None:
+    """Attach the poll handlers."""
+    handlers.register(sio, app, p.POLL_CREATE, create)
+    handlers.register(sio, app, p.POLL_EDIT, edit)
+    handlers.register(sio, app, p.POLL_STATE, act)
+    answers = handlers.PersonLimit("answer", app[appkeys.SETTINGS].votes_per_10s, 10)
+    handlers.register(sio, app, p.POLL_ANSWER, answer, per_person=answers)
+    handlers.register(sio, app, p.POLL_MINE, mine)
+
+
+class ResultLogger:
+    """Logs changed poll results at most once per session per interval, from one worker."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    async def flush_once(self) -> int:
+        """Log due results; returns how many sessions."""
+        return await self.app[appkeys.POLLS].log_results(self.app[appkeys.SETTINGS].votes_broadcast_ms)

@@ -1,0 +1,113 @@
+"""Live polls in Redis: every change runs in polls.lua, atomic with the session's version;
+answers change the results at once and reach the log coalesced (polls_flush.lua)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError
+from server.store import keys, scripts
+from server.store.connection import Client, fleeting
+from server.store.pending import POLLS, Pending, flush
+
+_ERRORS: dict[str, type[PodiumError]] = {
+    "not_found": NotFound,
+    "conflict": Conflict,
+    "forbidden": Forbidden,
+    "invalid": Invalid,
+}
+
+
+def _check(reply: list[Any]) -> list[Any]:
+    if reply[0] == "err":
+        raise _ERRORS[str(reply[1])](str(reply[2]))
+    return reply[1:]
+
+
+def _flat(d: dict[str, Any]) -> list[str]:
+    return [
+        d["kind"], d["question"], json.dumps(d["options"], ensure_ascii=False),
+        "1" if d["multi"] else "0", "1" if d["anonymous"] else "0", json.dumps(d["correct"]),
+        str(d["time_limit"]),
+    ]  # fmt: skip
+
+
+class PollStore:
+    """Create, edit, open, close, show, hide and delete polls; answer them."""
+
+    def __init__(self, client: Client, pending: Pending | None = None) -> None:
+        self.r = client
+        self._polls = scripts.load(client, "polls")
+        self._flusher = fleeting(client)
+        self._flush = scripts.load(self._flusher, "polls_flush")
+        self.pending = pending if pending is not None else Pending()
+
+    async def _run(self, op: str, session_id: str, *args: Any) -> list[Any]:
+        script_keys = [
+            keys.session(session_id),
+            keys.log(session_id),
+            keys.polls(session_id),
+            keys.polls_dirty(session_id),
+        ]
+        return _check(await self._polls(keys=script_keys, args=[op, *args]))
+
+    async def create(self, session_id: str, definition: dict[str, Any]) -> tuple[str, int]:
+        """A new draft; (its id, the session's version)."""
+        poll_id = secrets.token_urlsafe(9)
+        (version,) = await self._run("create", session_id, poll_id, *_flat(definition))
+        return poll_id, int(version)
+
+    async def edit(self, session_id: str, poll_id: str, definition: dict[str, Any]) -> int:
+        """A draft's new definition; the session's version."""
+        version, _changed = await self._run("edit", session_id, poll_id, *_flat(definition))
+        return int(version)
+
+    async def act(self, session_id: str, poll_id: str, action: str) -> tuple[int, bool]:
+        """open | close | show | hide | delete; (version, changed). Repeats change nothing."""
+        version, changed = await self._run("state", session_id, poll_id, action)
+        return int(version), bool(int(changed))
+
+    async def answer(
+        self, session_id: str, poll_id: str, person: str, answer_keys: list[str]
+    ) -> tuple[bool, int]:
+        """A person's answer, replacing theirs; (changed, how many have answered)."""
+        changed, voters = await self._run(
+            "answer", session_id, poll_id, person, json.dumps(answer_keys, ensure_ascii=False)
+        )
+        if int(changed):
+            self.pending.mark(POLLS, session_id)
+        return bool(int(changed)), int(voters)
+
+    async def get(self, session_id: str, poll_id: str) -> dict[str, str]:
+        """A poll's stored fields, or NotFound."""
+        raw = await self.r.hgetall(keys.poll(session_id, poll_id))
+        if not raw:
+            raise NotFound("No such poll.")
+        return dict(raw)
+
+    async def mine(self, session_id: str, person: str) -> dict[str, list[str]]:
+        """A person's answers to the session's polls: poll id -> result keys."""
+        ids = await self.r.zrange(keys.polls(session_id), 0, -1)
+        if not ids:
+            return {}
+        async with self.r.pipeline(transaction=False) as pipe:
+            for poll_id in ids:
+                pipe.hget(keys.poll_answers(session_id, poll_id), person)
+            rows = await pipe.execute()
+        return {str(i): json.loads(a) for i, a in zip(ids, rows, strict=True) if a}
+
+    async def log_results(self, gate_ms: int, limit: int = 200) -> int:
+        """Log the changed results of the sessions where this worker took answers, once due."""
+        return await flush(
+            self.pending,
+            kind=POLLS,
+            client=self._flusher,
+            script=self._flush,
+            calls=lambda s: (
+                [keys.session(s), keys.log(s), keys.polls_dirty(s), keys.polls_gate(s)],
+                [gate_ms],
+            ),
+            limit=limit,
+        )

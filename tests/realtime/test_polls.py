@@ -1,0 +1,237 @@
+"""Live polls over real sockets: the lifecycle, what each face sees (a draft only to
+moderators, results to the audience only when shown), answers as one-per-person sets,
+coalesced results, who may do what, and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conftest import Connected, Running, World, join_session, moderator, person
+
+
+def polls_of(c: Connected) -> dict[str, dict[str, Any]]:
+    """The polls as this client's page holds them: the snapshot's, then every frame's."""
+    out: dict[str, dict[str, Any]] = {}
+    for event, data in c.received:
+        if event == "session:feed" and isinstance(data, dict):
+            if data.get("reset"):
+                out = {p["id"]: p for p in data["snapshot"].get("polls", [])}
+            for p in data.get("polls", []):
+                if p.get("removed"):
+                    out.pop(p["id"], None)
+                else:
+                    out[p["id"]] = p
+            for pid, results in (data.get("poll_results") or {}).items():
+                if pid in out:
+                    out[pid] = {**out[pid], "results": results}
+    return out
+
+
+async def joined_polls(c: Connected, world: World) -> dict[str, dict[str, Any]]:
+    snap = await c.call("session:snapshot", {})
+    return {p["id"]: p for p in snap["polls"]}
+
+
+async def create(mod: Connected, world: World, **kw: Any) -> str:
+    payload = {"session": world.session, "kind": "choice", "question": "Which city next year?",
+               "options": ["Nanjing", "Tel Aviv", "Lagos"], **kw}  # fmt: skip
+    ack = await mod.call("poll:create", payload)
+    assert ack["ok"], ack
+    return str(ack["poll"])
+
+
+async def act(mod: Connected, world: World, poll: str, action: str) -> dict[str, Any]:
+    return await mod.call("poll:state", {"session": world.session, "poll": poll, "action": action})
+
+
+async def answer(c: Connected, world: World, poll: str, value: Any) -> dict[str, Any]:
+    return await c.call("poll:answer", {"session": world.session, "poll": poll, "answer": value})
+
+
+async def test_a_poll_from_draft_to_results_each_face_seeing_what_it_may(server: Running, world: World, http):
+    mod = await moderator(server, world)
+    ann, bob = await person(server, world, http, "Ann"), await person(server, world, http, "Bob")
+    screen, _ = await join_session(server, world, {"token": world.tokens["screen"]})
+    pid = await create(mod, world, correct=[0])
+
+    draft = await mod.wait_for(lambda c: polls_of(c).get(pid))
+    assert draft["state"] == "draft" and draft["results"] == {"voters": 0, "counts": {}}
+    assert pid not in await joined_polls(ann, world), "a draft stays with the moderators"
+    assert pid not in await joined_polls(screen, world)
+    refused = await answer(ann, world, pid, [0])
+    assert refused["error"]["code"] == "conflict"
+
+    assert (await act(mod, world, pid, "open"))["changed"] is True
+    seen = await ann.wait_for(lambda c: polls_of(c).get(pid))
+    assert seen["state"] == "open" and "results" not in seen and "correct" not in seen
+    on_screen = await screen.wait_for(lambda c: polls_of(c).get(pid))
+    assert "results" in on_screen, "the hall gets the results to show when a moderator says"
+
+    first = await answer(ann, world, pid, [1])
+    assert first["ok"] and first["answer"] == ["1"] and first["changed"] is True and first["voters"] == 1
+    again = await answer(ann, world, pid, [1])
+    assert again["changed"] is False and again["voters"] == 1, "the same answer again changes nothing"
+    assert (await answer(bob, world, pid, [1]))["voters"] == 2
+    moved = await answer(ann, world, pid, [2])
+    assert moved["changed"] is True and moved["voters"] == 2, "a person changes their answer, not adds one"
+    res = await mod.wait_for(
+        lambda c: polls_of(c)[pid]["results"]["counts"] == {"1": 1, "2": 1} and polls_of(c)[pid]
+    )
+    assert res["results"]["voters"] == 2
+    await asyncio.sleep(0.3)
+    assert "results" not in polls_of(ann)[pid], "no results reach the audience before they are shown"
+    assert not any("poll_results" in d for e, d in ann.received if e == "session:feed")
+
+    assert (await act(mod, world, pid, "close"))["changed"] is True
+    assert (await answer(bob, world, pid, [0]))["error"]["code"] == "conflict"
+    assert (await act(mod, world, pid, "show"))["changed"] is True
+    shown = await bob.wait_for(lambda c: polls_of(c)[pid].get("results") and polls_of(c)[pid])
+    assert shown["results"] == {"voters": 2, "counts": {"1": 1, "2": 1}}
+    assert shown["correct"] == [0], "a closed quiz says which was right once shown"
+    mine = await ann.call("poll:mine", {"session": world.session})
+    assert mine["answers"] == {pid: ["2"]}
+    assert (await act(mod, world, pid, "close"))["changed"] is False
+
+
+async def test_words_rating_and_several_choices(server: Running, world: World, http):
+    mod = await moderator(server, world)
+    ann, bob = await person(server, world, http), await person(server, world, http)
+    cloud = await create(mod, world, kind="words", question="One word for today?", options=[])
+    stars = await create(mod, world, kind="rating", question="How was the talk?", options=[])
+    multi = await create(mod, world, question="Which topics?", options=["AI", "Health", "Water"], multi=True)
+    for p in (cloud, stars, multi):
+        assert (await act(mod, world, p, "open"))["ok"], "several polls are open at once"
+    assert (await answer(ann, world, cloud, ["Inspiring", "  inspiring ", "Ｗａｔｅｒ"]))["answer"] == [
+        "inspiring",
+        "water",
+    ]
+    assert (await answer(bob, world, cloud, ["inspiring"]))["ok"]
+    assert (await answer(ann, world, stars, 5))["answer"] == ["5"]
+    assert (await answer(ann, world, multi, [2, 0, 2]))["answer"] == ["0", "2"]
+    await mod.wait_for(lambda c: polls_of(c)[cloud]["results"]["counts"] == {"inspiring": 2, "water": 1})
+    await mod.wait_for(lambda c: polls_of(c)[stars]["results"]["counts"] == {"5": 1})
+    await mod.wait_for(lambda c: polls_of(c)[multi]["results"]["counts"] == {"0": 1, "2": 1})
+
+
+async def test_results_are_coalesced_however_many_answer(server: Running, world: World, http):
+    mod = await moderator(server, world)
+    pid = await create(mod, world)
+    await act(mod, world, pid, "open")
+    phones = [await person(server, world, http) for _ in range(30)]
+    before = len([d for e, d in mod.received if e == "session:feed" and "poll_results" in d])
+    acks = await asyncio.gather(*(answer(p, world, pid, [i % 3]) for i, p in enumerate(phones)))
+    assert all(a["ok"] for a in acks)
+    await mod.wait_for(lambda c: polls_of(c)[pid]["results"]["voters"] == 30)
+    assert polls_of(mod)[pid]["results"]["counts"] == {"0": 10, "1": 10, "2": 10}
+    frames = len([d for e, d in mod.received if e == "session:feed" and "poll_results" in d]) - before
+    assert 1 <= frames <= 10, f"30 answers made {frames} result frames: not coalesced"
+
+
+@pytest.mark.parametrize("role", ["audience", "speaker", "screen", "interpreter"])
+async def test_only_moderators_run_polls(server: Running, world: World, http, role: str):
+    mod = await moderator(server, world)
+    pid = await create(mod, world)
+    if role == "audience":
+        c = await person(server, world, http)
+    else:
+        c, _ = await join_session(server, world, {"token": world.tokens[role]})
+    s = world.session
+    for event, payload in (
+        ("poll:create", {"session": s, "kind": "rating", "question": "Mine?"}),
+        ("poll:edit", {"session": s, "poll": pid, "question": "Changed?"}),
+        ("poll:state", {"session": s, "poll": pid, "action": "open"}),
+    ):
+        ack = await c.call(event, payload)
+        assert ack["error"]["code"] == "forbidden", (event, ack)
+    assert (await mod.call("session:snapshot", {}))["polls"][0]["state"] == "draft"
+    await act(mod, world, pid, "open")
+    if role != "audience":
+        assert (await answer(c, world, pid, [0]))["error"]["code"] == "forbidden"
+    assert (await answer(mod, world, pid, [0]))["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"kind": "quiz", "question": "x"},
+        {"kind": "choice", "question": "x", "options": ["only one"]},
+        {"kind": "choice", "question": "x", "options": ["a"] * 11},
+        {"kind": "choice", "question": "x", "options": ["a", ""]},
+        {"kind": "choice", "question": "x", "options": "a,b"},
+        {"kind": "choice", "question": "x", "options": ["a", "b"], "correct": [5]},
+        {"kind": "choice", "question": "x", "options": ["a", "b"], "correct": [0, 1]},
+        {"kind": "rating", "question": "x", "options": ["a", "b"]},
+        {"kind": "rating", "question": ""},
+        {"kind": "rating", "question": "x" * 301},
+        {"kind": "rating", "question": None},
+        {"kind": "rating", "question": "x", "time_limit": -1},
+        {"kind": "rating", "question": "x", "time_limit": "60"},
+        {"kind": "rating", "question": "x", "anonymous": "yes"},
+        {"kind": "rating", "question": "x", "extra": 1},
+        {"kind": "rating", "question": "bell\x07"},
+    ],
+)
+async def test_bad_polls_are_refused_and_change_nothing(server: Running, world: World, payload: dict):
+    mod = await moderator(server, world)
+    before = await mod.call("session:snapshot", {})
+    ack = await mod.call("poll:create", {"session": world.session, **payload})
+    assert ack["ok"] is False and ack["error"]["code"] == "invalid", ack
+    after = await mod.call("session:snapshot", {})
+    assert after["v"] == before["v"] and after["polls"] == before["polls"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("choice", []),
+        ("choice", [0, 1]),  # one answer only
+        ("choice", [3]),
+        ("choice", 0),
+        ("choice", ["0"]),
+        ("choice", None),
+        ("rating", 0),
+        ("rating", 6),
+        ("rating", 4.5),
+        ("rating", [4]),
+        ("words", ["a", "b", "c", "d"]),
+        ("words", []),
+        ("words", ["x" * 25]),
+        ("words", "word"),
+        ("words", ["   "]),
+    ],
+)
+async def test_bad_answers_are_refused_and_change_nothing(
+    server: Running, world: World, http, kind: str, value: Any
+):
+    mod = await moderator(server, world)
+    ann = await person(server, world, http)
+    extra: dict[str, Any] = {"kind": kind}
+    if kind != "choice":
+        extra["options"] = []
+    pid = await create(mod, world, **extra)
+    await act(mod, world, pid, "open")
+    ack = await answer(ann, world, pid, value)
+    assert ack["ok"] is False and ack["error"]["code"] == "invalid", ack
+    assert (await ann.call("poll:mine", {"session": world.session}))["answers"] == {}
+    snap = await mod.call("session:snapshot", {})
+    assert snap["polls"][0]["results"] == {"voters": 0, "counts": {}}
+
+
+async def test_unknown_polls_and_other_sessions(server: Running, world: World, http):
+    mod = await moderator(server, world)
+    ann = await person(server, world, http)
+    assert (await answer(ann, world, "no-such-poll", [0]))["error"]["code"] == "not_found"
+    assert (await act(mod, world, "no-such-poll", "open"))["error"]["code"] == "not_found"
+    other = await mod.call(
+        "poll:create", {"session": world.sessions[1]["id"], "kind": "rating", "question": "x"}
+    )
+    assert other["error"]["code"] == "conflict"
+    pid = await create(mod, world)
+    await act(mod, world, pid, "open")
+    assert (await act(mod, world, pid, "delete"))["error"]["code"] == "conflict", "close it first"
+    await act(mod, world, pid, "close")
+    assert (await act(mod, world, pid, "delete"))["changed"] is True
+    assert (await mod.call("session:snapshot", {}))["polls"] == []
