@@ -307,10 +307,13 @@ class Metrics:
 
 
 def _command_label(args: tuple[Any, ...]) -> str:
-    """A command's name; a script's name for EVALSHA (Podium's scripts are a fixed set)."""
+    """A command's name; a script's name for EVALSHA (Podium's scripts are a fixed set); a
+    pipeline's first command after "PIPELINE"."""
     if not args:
         return UNKNOWN
     command = str(args[0]).upper()
+    if command == "PIPELINE":
+        return f"PIPELINE {_command_label(args[1:])}" if len(args) > 1 else command
     if command in ("EVALSHA", "EVALSHA_RO") and len(args) > 1:
         return "script:" + scripts.name_of(str(args[1]))
     return command

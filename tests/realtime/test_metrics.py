@@ -90,6 +90,8 @@ async def test_a_join_events_and_refused_events_show_with_their_labels_and_ack_l
         c for c in labelled(m, "podium_redis_command_seconds_count", "command") if c.startswith("script:")
     }
     assert scripts and "script:unknown" not in scripts, scripts
+    commands = labelled(m, "podium_redis_command_seconds_count", "command")
+    assert any(c.startswith("PIPELINE script:") for c in commands), commands
     assert value(m, "podium_event_loop_lag_seconds_count") >= 1
     assert value(m, "podium_presence_sweep_seconds_count") >= 1
     assert value(m, "podium_store_reachable") == 1
