@@ -13,7 +13,9 @@ from aiohttp import web
 from server import appkeys
 from server.auth import Auth
 from server.http import api, health, pages
+from server.http import metrics as metrics_http
 from server.http.i18n import Catalogs
+from server.metrics import Metrics
 from server.realtime import guard, sfu
 from server.realtime.connections import Connections
 from server.realtime.feed import FeedHub
@@ -51,12 +53,14 @@ DRAIN_S = 3.0  # how long a stopping worker waits for the events in flight
 async def _store(app: web.Application) -> AsyncIterator[None]:
     """Redis pool, the stores on it, and the signing secret every worker shares."""
     settings = app[appkeys.SETTINGS]
+    observer = app[appkeys.METRICS].redis_call
     client = connect(
         settings.redis_url,
         socket_timeout=settings.redis_socket_timeout,
         health_check_interval=settings.redis_health_check_interval,
         wait_replicas=settings.redis_wait_replicas,
         wait_timeout_ms=settings.redis_wait_timeout_ms,
+        observer=observer,
     )
     await client.ping()
     await migrate(client)
@@ -79,7 +83,10 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     background = dedicated(
-        settings.redis_url, name="podium-background", socket_timeout=settings.redis_socket_timeout
+        settings.redis_url,
+        name="podium-background",
+        socket_timeout=settings.redis_socket_timeout,
+        observer=observer,
     )
     app[appkeys.BACKGROUND] = background
     app[appkeys.GUARD].sweeper = IdentityStore(background)
@@ -115,6 +122,19 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     await ticks.stop(grace=2)
     await hub.stop()
     await stop_manager(sio)
+
+
+async def _metrics(app: web.Application) -> AsyncIterator[None]:
+    """Measure the event loop's lag and sample the worker's state for the metrics."""
+    sio, hub = app[appkeys.SIO], app[appkeys.HUB]
+
+    def deafness() -> dict[str, float | None]:
+        return {"broadcasts": getattr(sio.manager, "deaf_since", None), "feed": hub.deaf_since}
+
+    task = asyncio.create_task(app[appkeys.METRICS].watch(deafness), name="metrics watch")
+    yield
+    task.cancel()
+    await asyncio.wait({task}, timeout=1)
 
 
 async def _recheck(app: web.Application) -> None:
@@ -157,6 +177,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[appkeys.SETTINGS] = settings
     app[appkeys.WORKER_ID] = secrets.token_hex(8)
+    app[appkeys.METRICS] = Metrics()
     app[appkeys.CONNECTIONS] = Connections()
     app[appkeys.CATALOGS] = Catalogs()
     app[appkeys.HUB] = FeedHub(app)
@@ -172,10 +193,12 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app)
     app[appkeys.SIO] = sio
     health.setup(app)
+    metrics_http.setup(app)
     api.setup(app)
     pages.setup(app)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_realtime)
+    app.cleanup_ctx.append(_metrics)
     app.cleanup_ctx.append(sfu.context)
     app.on_shutdown.append(_on_shutdown)
     # Objects made at start-up live for the whole run: keep the collector off them.

@@ -10,6 +10,7 @@ from aiohttp import web
 from server.auth import Auth
 from server.http.assets import Assets
 from server.http.i18n import Catalogs
+from server.metrics import Metrics
 from server.realtime.connections import Connections
 from server.settings import Settings
 from server.store.backstage import BackstageStore
@@ -29,6 +30,7 @@ from server.store.reactions import ReactionStore
 from server.store.rtc import RtcStore
 
 if TYPE_CHECKING:
+    from server.http.metrics import Gatekeeper
     from server.realtime.doors import Doors
     from server.realtime.feed import FeedHub
     from server.realtime.guard import Guard
@@ -65,6 +67,8 @@ CONNECTIONS = web.AppKey("connections", Connections)
 ASSETS = web.AppKey("assets", Assets)  # web/static and the vendor files, as sent
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)
+METRICS = web.AppKey("metrics", Metrics)  # this worker's Prometheus instruments (server/metrics.py)
+METRICS_GATE: web.AppKey[Gatekeeper] = web.AppKey("metrics_gate")  # who may read GET /metrics
 # The SFU client (server/realtime/sfu.py), only when rtc.sfu_url is set.
 SFU: web.AppKey[Sfu] = web.AppKey("sfu")
 # The presence loops (server.realtime.presence.PresenceService) are owned by their

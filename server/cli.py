@@ -14,12 +14,15 @@ import gc
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import replace
+from pathlib import Path
 
 from aiohttp import web
 
@@ -78,12 +81,33 @@ def _wait_healthy(settings: Settings, procs: list[subprocess.Popen[bytes]], time
     return False
 
 
+class MetricsDir:
+    """Where the workers of one run keep their metrics (prometheus-client's multiprocess
+    mode): a scrape reaches one worker, which sums every worker's files. Made empty for each
+    run (values of another run must not add up with these) and removed at the end."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="podium-metrics-"))
+
+    def worker_gone(self, pid: int) -> None:
+        """A worker ended: its gauges (open connections...) leave the sums; its counters and
+        histograms stay in them, so totals never go back."""
+        from prometheus_client import multiprocess
+
+        with contextlib.suppress(OSError):
+            multiprocess.mark_process_dead(pid, str(self.path))  # type: ignore[no-untyped-call]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 class Workers:
     """The worker processes sharing the port: a dead one is replaced at once; all of them
     are replaced when the store moves to a new address."""
 
-    def __init__(self, n: int, env: dict[str, str]) -> None:
+    def __init__(self, n: int, env: dict[str, str], metrics: MetricsDir | None = None) -> None:
         self.env = env
+        self.metrics = metrics
         self.procs = [self._spawn() for _ in range(n)]
         self.deaths: list[float] = []
         # Workers told to stop (they held the store's old address) and when to kill them.
@@ -98,9 +122,16 @@ class Workers:
             preexec_fn=die_with_parent,  # noqa: PLW1509 - the supervisor runs no threads
         )
 
+    def _gone(self, proc: subprocess.Popen[bytes]) -> None:
+        if self.metrics is not None:
+            self.metrics.worker_gone(proc.pid)
+
     def check(self) -> bool:
         """Replace dead workers; False when they keep dying (more than 10 in a minute)."""
         now = time.monotonic()
+        for proc, _t in self.retiring:
+            if proc.poll() is not None:
+                self._gone(proc)
         self.retiring = [(proc, t) for proc, t in self.retiring if proc.poll() is None]
         for proc, kill_at in self.retiring:
             if now > kill_at:
@@ -112,6 +143,7 @@ class Workers:
                     logger.error("workers keep dying; stopping")
                     return False
                 logger.warning("worker %s %s; starting another", proc.pid, describe_exit(proc.returncode))
+                self._gone(proc)
                 self.procs[i] = self._spawn()
         return True
 
@@ -175,9 +207,11 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     env = dict(os.environ, REDIS_URL=settings.redis_url, PORT=str(settings.port), HOST=settings.host)
     env["PODIUM_DATA_DIR"] = str(settings.data_dir)
+    metrics = MetricsDir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics.path)
     workers: Workers | None = None
     try:
-        workers = Workers(max(1, settings.workers), env)
+        workers = Workers(max(1, settings.workers), env, metrics)
         if not _wait_healthy(settings, workers.procs):
             logger.error("Podium did not start; see the messages above")
             return 1
@@ -207,6 +241,7 @@ def serve(settings: Settings) -> int:
             workers.stop()
         if supervisor is not None:
             supervisor.store.stop()
+        metrics.remove()
         logger.info("Podium stopped")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -97,6 +98,11 @@ class Settings:
     auth_deadline_s: float = 10.0
     send_buffer_bytes: int = 1 << 20
 
+    # GET /metrics (Prometheus): a bearer token it requires, if set, and the addresses it
+    # answers (ranges; empty: any address, only with a token). docs/operations.md.
+    metrics_token: str = field(default="", repr=False)
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+
     @property
     def base_url(self) -> str:
         """The address people use to reach Podium, without a trailing slash."""
@@ -140,6 +146,8 @@ _TOML_NAMES = {
     "feed.urgent_ms": "feed_urgent_ms",
     "feed.block_ms": "feed_block_ms",
     "feed.slow_bytes": "feed_slow_bytes",
+    "metrics.token": "metrics_token",
+    "metrics.allow": "metrics_allow",
 }
 
 # Conventional environment names (Heroku, Procfile runners) on top of PODIUM_*.
@@ -218,6 +226,13 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ValueError("config: rtc.turn_ttl_seconds must be > 0")
     if settings.redis_wait_replicas < 0 or settings.redis_wait_timeout_ms <= 0:
         raise ValueError("config: redis.wait_replicas must be >= 0 and redis.wait_timeout_ms > 0")
+    for spec in settings.metrics_allow:
+        try:
+            ipaddress.ip_network(spec.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"config: metrics.allow: {spec!r} is not an address or a range") from None
+    if not settings.metrics_allow and not settings.metrics_token:
+        raise ValueError("config: an empty metrics.allow (any address) needs a metrics.token")
     # One spelling of a Sentinel URL for Podium and python-socketio alike (ValueError if bad).
     settings = replace(settings, redis_url=normalize_url(settings.redis_url))
     if settings.redis_wait_replicas and parse_cluster_url(settings.redis_url):

@@ -27,6 +27,7 @@ class Conn:
     # everything, one for WebRTC signaling, which comes in bursts.
     buckets: dict[str, list[float]] = field(default_factory=dict)
     flooding: bool = False  # past a bucket since the last accepted event (logged once)
+    counted: bool = False  # in the metrics' open connections (until it closes)
 
     def take(self, bucket: str, rate_per_s: float, burst: float, start: float | None = None) -> bool:
         """Spend one token of `bucket`; False when the socket sends faster than rate allows.

@@ -111,6 +111,7 @@ class FeedHub:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.settings = app[appkeys.SETTINGS]
+        self.metrics = app[appkeys.METRICS]
         self.sessions: dict[str, LocalSession] = {}
         self._loading: dict[str, asyncio.Future[LocalSession | None]] = {}
         self._wake_key = ""
@@ -552,6 +553,7 @@ class FeedHub:
             written += 1
         self.frames_written += written
         self.frames_skipped += skipped
+        self.metrics.feed_written(view, written, skipped)
 
     # --- reloading and forgetting ------------------------------------------------------
 
@@ -597,6 +599,7 @@ class FeedHub:
             base = {"session": ls.id, "from": [0, 0], "to": list(state.pos), "now_ms": now, "reset": True}
             if state.deleted:
                 base["deleted"] = True
+            written = 0
             for conn in members.values():
                 snap = shared
                 pid = conn.principal.participant_id
@@ -604,6 +607,8 @@ class FeedHub:
                     snap = {**shared, "qa": {**shared["qa"], "mine": state.mine(pid)}}
                 if conn.transport is not None and not conn.transport.is_closing():
                     conn.transport.write(encode_event({**base, "snapshot": snap}))
+                    written += 1
+            self.metrics.feed_written(view, written, 0)
         ls.reloading = False
         with contextlib.suppress(*STORE_ERRORS):
             await self._wake()

@@ -2,18 +2,21 @@
 
 python-socketio sends no ack at all when a handler raises; this wrapper maps typed
 errors to their code, Redis trouble to `unavailable`, and anything else to
-`internal` (logged with its traceback).
+`internal` (logged with its traceback). Being where every ack passes, it also counts
+them for the metrics: by event, by error code, and how long each took.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import socketio
 from aiohttp import web
+from prometheus_client import Counter
 from redis.exceptions import RedisClusterException, RedisError
 
 from server import appkeys
@@ -48,13 +51,17 @@ def register(
     *,
     signaling: bool = False,
     per_person: PersonLimit | None = None,
+    outcomes: Counter | None = None,
 ) -> None:
     """Serve event `name` with fn(app, conn, payload), always answering with one ack.
 
     `signaling` events (WebRTC offers, answers, candidates) draw on their own, larger
     allowance; everything else shares one bucket per socket. `per_person` adds a limit per
-    person that opening more sockets does not escape."""
+    person that opening more sockets does not escape. `outcomes` (a metric labelled by
+    outcome) also counts each answer: ok, resumed, or its error code."""
     settings = app[appkeys.SETTINGS]
+    metrics = app[appkeys.METRICS]
+    metrics.known_event(name)
     guard = app[appkeys.GUARD]
     gate = app[appkeys.GATE]
     rate = settings.socket_events_per_10s / 10.0
@@ -65,6 +72,12 @@ def register(
         start = burst
 
     async def on_event(sid: str, *args: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        ack = await answer(sid, *args)
+        metrics.answered(name, ack, time.perf_counter() - start, outcomes)
+        return ack
+
+    async def answer(sid: str, *args: Any) -> dict[str, Any]:
         conn = app[appkeys.CONNECTIONS].get(sid)
         with bind(conn=sid, session=conn.session_id if conn else None):
             if conn is None:
@@ -115,8 +128,16 @@ def register_unknown(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Any event without a handler still gets an ack that says so, and counts against the
     socket's allowance like any other (a flood of made-up events is a flood)."""
     rate = app[appkeys.SETTINGS].socket_events_per_10s / 10.0
+    metrics = app[appkeys.METRICS]
 
     async def on_unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        ack = await answer(event, sid)
+        # Counted as "unknown" whatever its name: a client's made-up names must not make series.
+        metrics.answered("unknown", ack, time.perf_counter() - start)
+        return ack
+
+    async def answer(event: str, sid: str) -> dict[str, Any]:
         conn = app[appkeys.CONNECTIONS].get(sid)
         if conn is None:
             return error("unauthorized", "This connection is not signed in; reconnect.")

@@ -34,10 +34,12 @@ class PresenceService:
         # The heartbeat has a connection of its own and the sweeps share the background one:
         # a burst of requests that drains the pool must not make a live worker look dead,
         # nor keep the dead ones' connections counted.
+        self.metrics = app[appkeys.METRICS]
         self.beat = dedicated(
             self.settings.redis_url,
             name="podium-heartbeat",
             socket_timeout=self.settings.redis_socket_timeout,
+            observer=self.metrics.redis_call,
         )
         pending = app[appkeys.PENDING]  # what any of them changes, the flush logs
         self.beat_store = PresenceStore(self.beat, pending)
@@ -45,7 +47,13 @@ class PresenceService:
 
     async def heartbeat_once(self) -> None:
         """Prove this worker is alive; if it had been presumed dead, count its sockets again."""
-        if await self.beat_store.heartbeat(self.worker, now_ms()):
+        try:
+            presumed_dead = await self.beat_store.heartbeat(self.worker, now_ms())
+        except Exception:
+            self.metrics.store_reachable.set(0)
+            raise
+        self.metrics.store_reachable.set(1)
+        if presumed_dead:
             conns = self.app[appkeys.CONNECTIONS].in_sessions()
             if conns:
                 logger.warning("re-registering %d connections after being presumed dead", len(conns))
@@ -55,9 +63,16 @@ class PresenceService:
 
     async def sweep_once(self) -> None:
         """Drop the connections of workers that stopped heartbeating (e.g. SIGKILL)."""
-        reaped = await self.sweep_store.reap_dead_workers(
-            now_ms(), int(self.settings.worker_ttl_seconds * 1000)
-        )
+        start = time.perf_counter()
+        try:
+            reaped = await self.sweep_store.reap_dead_workers(
+                now_ms(), int(self.settings.worker_ttl_seconds * 1000)
+            )
+        except Exception:
+            self.metrics.sweep_errors.inc()
+            raise
+        self.metrics.sweep_seconds.observe(time.perf_counter() - start)
+        self.metrics.reaped.inc(sum(reaped.values()))
         for worker, n in reaped.items():
             logger.warning("worker %s presumed dead; removed %d connections", worker, n)
 

@@ -18,6 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from socketio.redis_manager import parse_redis_sentinel_url
 
 from server import appkeys
+from server.metrics import Metrics
 from server.realtime import backstage, handlers, polls, qa, reactions, rtc, session, sfu, stage
 from server.realtime.doors import Doors
 from server.realtime.engine import LeanEngine
@@ -61,6 +62,7 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._sub_client: Any = None
         self._watch: asyncio.Task[None] | None = None
         self._recovering: asyncio.Task[None] | None = None
+        self.metrics: Metrics | None = None  # counts emits, local and published
 
     def initialize(self) -> None:
         super().initialize()
@@ -86,8 +88,12 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         target = to or room
         ns = namespace or "/"
         if callback is None and isinstance(target, str) and self.eio_sid_from_sid(target, ns) is not None:
+            if self.metrics is not None:
+                self.metrics.emits_local.inc()
             await socketio.AsyncManager.emit(self, event, data, namespace=ns, room=target, skip_sid=skip_sid)
             return
+        if self.metrics is not None:
+            self.metrics.emits_published.inc()
         await super().emit(
             event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
         )
@@ -321,6 +327,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
             "health_check_interval": settings.redis_health_check_interval,
         },
     )
+    manager.metrics = app[appkeys.METRICS]
     sio = PodiumServer(
         async_mode="aiohttp",
         client_manager=manager,

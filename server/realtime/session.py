@@ -93,14 +93,19 @@ async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], au
         # whole life; nothing reads it after this handler: keep only what it needs here.
         environ.clear()
         environ["aiohttp.request"] = request
+        if app[appkeys.CONNECTIONS].get(sid) is conn:  # (not closed meanwhile)
+            conn.counted = True
+            app[appkeys.METRICS].connected(principal.role)
         logger.info("connected as %s", principal.role)
 
 
-async def on_disconnect(app: web.Application, sid: str, *_reason: Any) -> None:
+async def on_disconnect(app: web.Application, sid: str, *reason: Any) -> None:
     """A socket closed: it leaves presence (its worker's sweeper covers a crash instead)."""
     conn = app[appkeys.CONNECTIONS].pop(sid, None)
     if conn is None:
         return
+    if conn.counted:
+        app[appkeys.METRICS].disconnected(conn.principal.role, reason[0] if reason else None)
     app[appkeys.HUB].unregister(conn)
     if conn.session_id is None:
         return
@@ -456,7 +461,7 @@ def register(sio: socketio.AsyncServer, app: web.Application) -> None:
 
     sio.on("connect", connect)
     sio.on("disconnect", disconnect)
-    handlers.register(sio, app, p.SESSION_JOIN, join)
+    handlers.register(sio, app, p.SESSION_JOIN, join, outcomes=app[appkeys.METRICS].joins)
     handlers.register(sio, app, p.SESSION_LEAVE, leave)
     handlers.register(sio, app, p.SESSION_SNAPSHOT, fresh_snapshot)
     handlers.register(sio, app, p.SESSION_RESUME, resume)

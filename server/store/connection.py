@@ -13,13 +13,17 @@ received yet. With wait_replicas > 0 a client acknowledges a write only once tha
 hold it: each write (a command, a script, a pipeline) is followed on its own connection by WAIT
 (which counts that connection's writes only), and a short count raises NotReplicated, which
 callers answer as the retryable `unavailable`.
+
+Every round trip of a client made here (a command, a script, a pipeline) can be reported to
+an `observer` (the worker's metrics): set `client.observer`; `fleeting` views keep it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +47,33 @@ SENTINEL_SCHEMES = ("redis+sentinel", "valkey+sentinel")
 SENTINEL_PORT = 26379
 CLUSTER_SCHEMES = ("redis+cluster", "valkey+cluster", "rediss+cluster", "valkeys+cluster")
 CLUSTER_PORT = 6379
+
+# Told of each round trip: its command (args; a pipeline's first command, "PIPELINE" in front),
+# how long it took, and the exception it raised (None when it answered).
+Observer = Callable[[tuple[Any, ...], float, BaseException | None], None]
+
+
+async def _observed(observer: Observer | None, args: tuple[Any, ...], call: Awaitable[Any]) -> Any:
+    """Await call, telling observer how it went (a cancelled call is not reported)."""
+    if observer is None:
+        return await call
+    start = time.perf_counter()
+    try:
+        reply = await call
+    except Exception as exc:
+        observer(args, time.perf_counter() - start, exc)
+        raise
+    observer(args, time.perf_counter() - start, None)
+    return reply
+
+
+def _pipeline_args(commands: Any) -> tuple[Any, ...]:
+    """("PIPELINE", first command's args...) of a pipeline's queued commands."""
+    for item in commands or ():
+        args = getattr(item, "args", None) or item[0]  # a Cluster's PipelineCommand, or (args, options)
+        return ("PIPELINE", *args)
+    return ("PIPELINE",)
+
 
 # What a store in trouble raises: redis-py's errors, and its Cluster client's own (a slot no
 # node serves, during a failover, is not a RedisError).
@@ -202,6 +233,7 @@ class BoundedCluster(RedisCluster):
         self._turns = asyncio.Semaphore(max_connections)
         self._first = asyncio.Lock()
         self._wait_s = wait_s
+        self.observer: Observer | None = None
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -226,6 +258,9 @@ class BoundedCluster(RedisCluster):
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         """Run a command in a turn."""
+        return await _observed(self.observer, args, self._execute_in_turn(*args, **kwargs))
+
+    async def _execute_in_turn(self, *args: Any, **kwargs: Any) -> Any:
         async with self.turn():
             return await super().execute_command(*args, **kwargs)
 
@@ -243,8 +278,15 @@ class BoundedPipeline(ClusterPipeline):
         """Run the pipeline in one of the client's turns."""
         client = self.cluster_client
         assert isinstance(client, BoundedCluster)
+        queued = getattr(self._execution_strategy, "_command_queue", ())
+        call = self._execute_in_turn(client, raise_on_error, allow_redirections)
+        return await _observed(client.observer, _pipeline_args(queued), call)  # type: ignore[no-any-return]
+
+    async def _execute_in_turn(
+        self, client: BoundedCluster, raise_on_error: bool, redirect: bool
+    ) -> list[Any]:
         async with client.turn():
-            return await super().execute(raise_on_error, allow_redirections)
+            return await super().execute(raise_on_error, redirect)
 
 
 def _cluster(target: ClusterUrl, options: dict[str, Any], *, max_connections: int) -> RedisCluster:
@@ -272,6 +314,12 @@ class DurablePipeline(Pipeline):
 
     replicas = 0
     wait_timeout_ms = 0
+    observer: Observer | None = None
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        """Run the queued commands in one round trip (told to the client's observer)."""
+        args = _pipeline_args(self.command_stack)
+        return await _observed(self.observer, args, super().execute(raise_on_error))  # type: ignore[no-any-return]
 
     async def _execute_pipeline(self, connection: Any, commands: Any, raise_on_error: bool) -> Any:
         if not self.replicas or not _waits(commands):
@@ -309,12 +357,17 @@ class DurableRedis(aioredis.Redis):
 
     replicas = 0
     wait_timeout_ms = 500
+    observer: Observer | None = None
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         """Run a command; a write, with WAIT after it in the same round trip."""
+        return await _observed(self.observer, args, self._execute(*args, **options))
+
+    async def _execute(self, *args: Any, **options: Any) -> Any:
         if not self.replicas or str(args[0]).upper() in READS:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         async with self.pipeline(transaction=False) as pipe:
+            pipe.observer = None  # the command is observed as itself, not as a pipeline
             pipe.execute_command(*args, **options)
             (reply,) = await pipe.execute(raise_on_error=False)
         if isinstance(reply, Exception):
@@ -325,6 +378,7 @@ class DurableRedis(aioredis.Redis):
         """A pipeline (or MULTI/EXEC transaction) whose writes are waited for like the client's."""
         pipe = DurablePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
         pipe.replicas, pipe.wait_timeout_ms = self.replicas, self.wait_timeout_ms
+        pipe.observer = self.observer
         return pipe
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
@@ -346,7 +400,9 @@ def fleeting(client: Client) -> Client:
     logged again from replicated state (coalesced counts, wake-ups)."""
     if not isinstance(client, DurableRedis) or not client.replicas:
         return client
-    return DurableRedis(connection_pool=client.connection_pool)  # a view: it does not own the pool
+    view = DurableRedis(connection_pool=client.connection_pool)  # a view: it does not own the pool
+    view.observer = client.observer
+    return view
 
 
 def connect(
@@ -357,10 +413,12 @@ def connect(
     max_connections: int = 64,
     wait_replicas: int = 0,
     wait_timeout_ms: int = 500,
+    observer: Observer | None = None,
 ) -> Client:
     """A client on a pool of at most max_connections; a burst waits for a free connection
     (up to socket_timeout) instead of failing. Retried commands must be idempotent (ours
-    are: sets, and Lua scripts keyed by ids). With wait_replicas, writes wait for replicas."""
+    are: sets, and Lua scripts keyed by ids). With wait_replicas, writes wait for replicas.
+    observer is told of every round trip."""
     options: dict[str, Any] = {
         "max_connections": max_connections,
         "timeout": socket_timeout,
@@ -377,7 +435,9 @@ def connect(
     if cluster is not None:
         if wait_replicas:
             raise ValueError("redis.wait_replicas is not supported on a Cluster (docs/operations.md)")
-        return _cluster(cluster, options, max_connections=max_connections)
+        client = _cluster(cluster, options, max_connections=max_connections)
+        client.observer = observer
+        return client
     target = parse_sentinel_url(url)
     if target is None:
         client = DurableRedis.from_pool(aioredis.BlockingConnectionPool.from_url(url, **options))
@@ -391,14 +451,30 @@ def connect(
             **options,
         )  # the client owns the pool and closes it, and the Sentinel clients with it
     client.replicas, client.wait_timeout_ms = wait_replicas, wait_timeout_ms
+    client.observer = observer
     return client
 
 
-def dedicated(url: str, *, name: str, socket_timeout: float | None, connect_timeout: float = 5.0) -> Client:
+def dedicated(
+    url: str,
+    *,
+    name: str,
+    socket_timeout: float | None,
+    connect_timeout: float = 5.0,
+    observer: Observer | None = None,
+) -> Client:
     """A client on one connection of its own, for a loop that must neither wait behind
     request traffic nor hold a connection requests wait for (the feed's blocking reads,
     presence heartbeats and sweeps). It reconnects by itself after a failure (to the new
-    primary, after a failover). Its writes never WAIT: what such loops write is rebuilt."""
+    primary, after a failover). Its writes never WAIT: what such loops write is rebuilt.
+    observer is told of every round trip (leave it out for blocking reads: their time is
+    the wait, not the store's)."""
+    client = _dedicated(url, name=name, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
+    client.observer = observer
+    return client
+
+
+def _dedicated(url: str, *, name: str, socket_timeout: float | None, connect_timeout: float) -> Client:
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_timeout": socket_timeout,

@@ -17,6 +17,10 @@ _DIR = Path(__file__).parent / "lua"
 
 Call = tuple[Sequence[str], Sequence[Any]]  # (KEYS, ARGV)
 
+# SHA1 of each script loaded -> its name, for the store's metrics (script:<name>); the
+# scripts are a fixed set, so is this.
+_NAMES: dict[str, str] = {}
+
 
 @cache
 def source(name: str, *, cluster: bool = False) -> str:
@@ -34,7 +38,14 @@ def source(name: str, *, cluster: bool = False) -> str:
 
 def load(client: Client, name: str) -> Any:
     """Register lua/<name>.lua with client (sent by SHA, reloaded after a server restart)."""
-    return client.register_script(source(name, cluster=isinstance(client, RedisCluster)))
+    script = client.register_script(source(name, cluster=isinstance(client, RedisCluster)))
+    _NAMES[str(script.sha)] = name
+    return script
+
+
+def name_of(sha: str) -> str:
+    """The name of the script loaded with this SHA1 ("unknown" for another)."""
+    return _NAMES.get(sha, "unknown")
 
 
 async def run_many(client: Client, script: Any, calls: list[Call]) -> list[Any]:
