@@ -420,9 +420,72 @@ async def export_json(request: web.Request) -> web.Response:
             "event": event.public(),
             "session": session.public(event.time_zone),
             "questions": rows,
+            "polls": await _export_polls(request, session, event),
         },
         dumps=lambda obj: json.dumps(obj, ensure_ascii=False),
         headers={"Content-Disposition": f'attachment; filename="{_filename(session, "json")}"'},
+    )
+
+
+async def _export_polls(request: web.Request, session: ev.Session, event: ev.Event) -> list[dict[str, Any]]:
+    """Every poll with its results, answers named by their text (an option, a star, a word)."""
+
+    def local(ms: int | None) -> str:
+        return ev.local_iso(ms // 1000, event.time_zone) if ms else ""
+
+    out = []
+    for poll in await request.app[appkeys.POLLS].all(session.id):
+        counts = poll["results"]["counts"]
+        if poll["kind"] == "choice":
+            answers = [
+                {"answer": o, "count": counts.get(str(i), 0), "correct": i in poll["correct"]}
+                for i, o in enumerate(poll["options"])
+            ]
+        else:
+            answers = [{"answer": k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+        out.append(
+            {
+                "id": poll["id"], "kind": poll["kind"], "question": poll["question"],
+                "state": poll["state"], "multi": poll["multi"], "anonymous": poll["anonymous"],
+                "voters": poll["results"]["voters"], "answers": answers,
+                "opened_at": local(poll["opened_at"]), "closed_at": local(poll["closed_at"]),
+            }
+        )  # fmt: skip
+    return out
+
+
+async def export_polls_csv(request: web.Request) -> web.Response:
+    """GET /api/sessions/{session_id}/polls.csv: one row per poll and answer, with its count."""
+    session, event = await _session_for_staff(request)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "poll",
+            "kind",
+            "question",
+            "state",
+            "voters",
+            "answer",
+            "count",
+            "correct",
+            "opened_at",
+            "closed_at",
+        ]
+    )
+    for poll in await _export_polls(request, session, event):
+        for a in poll["answers"] or [{"answer": "", "count": 0}]:
+            writer.writerow(
+                [_cell(x) for x in (
+                    poll["id"], poll["kind"], poll["question"], poll["state"], poll["voters"], a["answer"],
+                    a["count"], a.get("correct", ""), poll["opened_at"], poll["closed_at"],
+                )]
+            )  # fmt: skip
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="podium-polls-{session.id}.csv"'},
     )
 
 
@@ -565,5 +628,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/presence", session_presence)
     r.add_get("/api/sessions/{session_id}/qa.json", export_json)
     r.add_get("/api/sessions/{session_id}/qa.csv", export_csv)
+    r.add_get("/api/sessions/{session_id}/polls.csv", export_polls_csv)
     r.add_post("/api/invites/{invite_id}/revoke", revoke_invite)
     r.add_patch("/api/invites/{invite_id}", update_invite)

@@ -7,6 +7,7 @@ import json
 import secrets
 from typing import Any
 
+from server.domain.polls import poll_from_fields
 from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError
 from server.store import keys, scripts
 from server.store.connection import Client, fleeting
@@ -86,6 +87,21 @@ class PollStore:
         if not raw:
             raise NotFound("No such poll.")
         return dict(raw)
+
+    async def all(self, session_id: str) -> list[dict[str, Any]]:
+        """Every poll of a session with its results now, oldest first (for the export)."""
+        ids = await self.r.zrange(keys.polls(session_id), 0, -1)
+        async with self.r.pipeline(transaction=False) as pipe:
+            for poll_id in ids:
+                pipe.hgetall(keys.poll(session_id, poll_id))
+                pipe.hgetall(f"{keys.poll(session_id, poll_id)}:t")
+                pipe.hlen(keys.poll_answers(session_id, poll_id))
+            rows = await pipe.execute() if ids else []
+        out = []
+        for i in range(0, len(rows), 3):
+            if rows[i]:
+                out.append(poll_from_fields(rows[i], rows[i + 1], int(rows[i + 2])))
+        return out
 
     async def mine(self, session_id: str, person: str) -> dict[str, list[str]]:
         """A person's answers to the session's polls: poll id -> result keys."""

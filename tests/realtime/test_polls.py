@@ -235,3 +235,40 @@ async def test_unknown_polls_and_other_sessions(server: Running, world: World, h
     await act(mod, world, pid, "close")
     assert (await act(mod, world, pid, "delete"))["changed"] is True
     assert (await mod.call("session:snapshot", {}))["polls"] == []
+
+
+async def test_the_export_carries_every_poll_with_its_results(server: Running, world: World, http, org):
+    import csv
+    import io
+
+    mod = await moderator(server, world)
+    ann, bob = await person(server, world, http), await person(server, world, http)
+    pid = await create(mod, world, options=["=cmd|' /C calc'!A0", "Tel Aviv"], correct=[1])
+    await act(mod, world, pid, "open")
+    await answer(ann, world, pid, [1])
+    await answer(bob, world, pid, [1])
+    cloud = await create(mod, world, kind="words", question="A word?", options=[])
+    await act(mod, world, cloud, "open")
+    await answer(ann, world, cloud, ["合作"])
+    data = await org.ok("GET", f"/api/sessions/{world.session}/qa.json")
+    polls = {p["id"]: p for p in data["polls"]}
+    assert polls[pid]["voters"] == 2 and polls[pid]["state"] == "open"
+    assert polls[pid]["answers"][1] == {"answer": "Tel Aviv", "count": 2, "correct": True}
+    assert polls[pid]["opened_at"].endswith("+08:00")
+    assert polls[cloud]["answers"] == [{"answer": "合作", "count": 1}]
+    async with http.get(
+        f"{server.url}/api/sessions/{world.session}/polls.csv",
+        headers={"Authorization": f"Bearer {world.tokens['moderator']}"},
+    ) as r:
+        assert r.status == 200
+        rows = list(csv.DictReader(io.StringIO((await r.read()).decode("utf-8-sig"))))
+    assert rows[0]["answer"].startswith("'="), "a formula is defused"
+    assert {(x["answer"], x["count"]) for x in rows if x["poll"] == pid} == {
+        ("'=cmd|' /C calc'!A0", "0"),
+        ("Tel Aviv", "2"),
+    }
+    async with http.get(
+        f"{server.url}/api/sessions/{world.session}/polls.csv",
+        headers={"Authorization": f"Bearer {world.tokens['screen']}"},
+    ) as r:
+        assert r.status == 403

@@ -154,7 +154,7 @@ export class AudienceStage {
         this.stopStream();
         this.sfu?.show(false);
         this.playing = "";
-        for (const id of ["#hand", "#identity", "#qa", "#composer", "#reactions"]) $(id).hidden = true;
+        for (const id of ["#hand", "#identity", "#qa", "#polls", "#composer", "#reactions"]) $(id).hidden = true;
         $("#studio-root").hidden = false;
         await import("./studio.js");
         emit("podium:live", this.live);

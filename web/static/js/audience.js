@@ -8,6 +8,7 @@ import { AudienceStage } from "./audience-stage.js";
 import * as P from "./protocol.js";
 import { emojiImage, emojiName } from "./emoji.js";
 import { AudienceAnnouncer } from "./announce.js";
+import { AudiencePolls } from "./polls-audience.js";
 
 const cfg = config();
 const event = cfg.event;
@@ -52,6 +53,7 @@ const live = new Live({
     stageView.snapshot(snap);
     if (snap.you.role !== "audience") return; // the studio took over this page
     qa.snapshot(snap);
+    polls.reset(snap.polls);
     announcer.snapshot(snap.qa);
     showReactions(snap.reactions.emoji);
     presence.reset();
@@ -70,6 +72,10 @@ const live = new Live({
   },
   onReactions: (msg) => emit("podium:reactions", msg),
   onOnline: (msg) => emit("podium:online", msg),
+  onPolls: (msg) => {
+    polls.apply(msg);
+    emit("podium:polls", msg); // a studio this page became (a raised hand brought on stage)
+  },
   onDelta(msg, name) {
     if (name === "qa") {
       qa.delta(msg);
@@ -104,6 +110,7 @@ const live = new Live({
 });
 
 const qa = new AudienceQA(live, event.code);
+const polls = new AudiencePolls(live, $("#polls"));
 const announcer = new AudienceAnnouncer(); // own questions approved or answered, the one on screen
 const stageView = new AudienceStage(live);
 

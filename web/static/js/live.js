@@ -23,7 +23,7 @@ export class Live {
   constructor({ auth = () => ({}), ...handlers } = {}) {
     this.auth = auth;
     // onSnapshot, onDelta(msg, "session" | "qa" | "stage"), onVotes, onOnline, onPresence,
-    // onReactions, onMine, onDeleted, onClosed
+    // onReactions, onMine, onPolls, onDeleted, onClosed
     this.handlers = handlers;
     this.sessionId = null;
     this.where = null;
@@ -247,6 +247,17 @@ export class Live {
     if (frame.clock) s.clock = frame.clock;
     if (frame.presence) s.presence = frame.presence;
     if (frame.reactions) s.reactions = { ...s.reactions, totals: frame.reactions.totals };
+    if (frame.polls || frame.poll_results) {
+      const byId = new Map((s.polls || []).map((p) => [p.id, p]));
+      for (const p of frame.polls || []) {
+        if (p.removed) byId.delete(p.id);
+        else byId.set(p.id, p);
+      }
+      for (const [id, results] of Object.entries(frame.poll_results || {})) {
+        if (byId.has(id)) byId.set(id, { ...byId.get(id), results });
+      }
+      s.polls = [...byId.values()];
+    }
     for (const q of frame.mine || []) {
       const mine = s.qa.mine || (s.qa.mine = []);
       const i = mine.findIndex((m) => m.id === q.id);
@@ -275,6 +286,7 @@ export class Live {
       h.onDelta?.(msg, "stage");
     }
     if (frame.online) h.onOnline?.({ session, online: frame.online });
+    if (frame.polls || frame.poll_results) h.onPolls?.({ session, polls: frame.polls || [], results: frame.poll_results || {} });
     if (frame.presence) h.onPresence?.({ session, counts: frame.presence.counts });
     if (frame.reactions) h.onReactions?.({ session, counts: frame.reactions.counts, totals: frame.reactions.totals });
     for (const question of frame.mine || []) h.onMine?.({ session, question });

@@ -80,6 +80,7 @@ async function main() {
     onMine: (msg) => emit("podium:mine", msg),
     onReactions: (msg) => emit("podium:reactions", msg),
     onOnline: (msg) => emit("podium:online", msg),
+    onPolls: (msg) => emit("podium:polls", msg),
     onDelta(msg, name) {
       if (name === "qa") {
         emit("podium:qa", msg);

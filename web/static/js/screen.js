@@ -12,6 +12,7 @@ import { setText, speakerLanguages, withTranslation } from "./translations.js";
 import { StageStreams } from "./sfu.js";
 import { ReactionLayer } from "./reactions-view.js";
 import { elapsed, syncClock } from "./backup.js";
+import { PollState, resultsFigure } from "./polls-view.js";
 
 const cfg = config();
 const base = cfg.base_url;
@@ -22,6 +23,7 @@ const options = new URLSearchParams(location.search);
 const silent = options.get("sound") === "off";
 if (options.get("reactions") === "off") $("#floating").hidden = true;
 const state = new QAState();
+const polls = new PollState();
 let live = null;
 let media = null; // the speakers' pictures
 let lineup = [];
@@ -64,14 +66,31 @@ function renderQuestion() {
   }
   const canvas = $("#screen-canvas");
   const onStage = lineup.some((s) => ["live", "backup"].includes(s.state));
-  // What the moderators put up wins over the session's slides: speakers, then a question.
-  let mode = onStage ? "stage" : q ? "question" : "join";
+  // What the moderators put up wins over the session's slides: speakers, then a poll (open,
+  // or its results shown), then a question. With speakers on, a poll takes the band.
+  const poll = renderPoll();
+  let mode = onStage ? "stage" : poll ? "poll" : q ? "question" : "join";
+  if (poll) $("#screen-question").hidden = true;
   if (mode === "join" && (status === "scheduled" || status === "ended")) mode = status;
   if (mode !== "stage" && mode !== "question") $("#screen-question").hidden = true;
   canvas.dataset.mode = mode;
   canvas.dataset.status = status;
-  canvas.dataset.question = q && (mode === "stage" || mode === "question") ? "on" : "off";
+  canvas.dataset.question = (q || poll) && (mode === "stage" || mode === "question" || mode === "poll") ? "on" : "off";
   renderSlide();
+}
+
+// The poll the hall shows: while open, its question and answers (and the QR to vote); once a
+// moderator shows its results, those, live.
+function renderPoll() {
+  const poll = polls.active();
+  $("#screen-poll").hidden = !poll;
+  if (!poll) return null;
+  $("#screen-poll-question").textContent = poll.question;
+  $("#screen-poll-call").hidden = poll.state !== "open";
+  const options = poll.kind === "choice" && !poll.shown ? poll.options : [];
+  $("#screen-poll-options").replaceChildren(...options.map((o) => h("li", { dir: "auto", text: o })));
+  $("#screen-poll-results").replaceChildren(...(poll.shown && poll.results ? [resultsFigure(poll)] : []));
+  return poll;
 }
 
 // The slide between talks, before and after: the session, its start (in the event's zone),
@@ -260,6 +279,7 @@ document.addEventListener("podium:snapshot", (e) => {
   $("#join-url").textContent = url.replace(/^https?:\/\//, "");
   $("#join-code").textContent = event.code;
   state.reset(qa);
+  polls.reset(e.detail.polls);
   media?.snapshot(e.detail.rtc);
   lineup = e.detail.stage.lineup;
   renderStage();
@@ -291,6 +311,10 @@ document.addEventListener("podium:qa", (e) => {
 });
 document.addEventListener("podium:votes", (e) => {
   state.applyVotes(e.detail.votes);
+  renderQuestion();
+});
+document.addEventListener("podium:polls", (e) => {
+  polls.apply(e.detail);
   renderQuestion();
 });
 

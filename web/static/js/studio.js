@@ -13,6 +13,7 @@ import { ClockView } from "./clock.js";
 import { QAState } from "./qa-state.js";
 import { readerFirst, setText } from "./translations.js";
 import { backupState, syncClock } from "./backup.js";
+import { PollState, resultsFigure } from "./polls-view.js";
 import { Peers, Publisher } from "./rtc.js";
 import { SfuPublisher } from "./sfu.js";
 import { ChatView, healthLevel, healthText } from "./backstage.js";
@@ -41,6 +42,19 @@ let elsewhere = false; // this link's studio was opened in another window: this 
 const cues = new Map(); // id -> cue, the unread ones are shown one at a time
 const meter = new Map(); // emoji -> level
 let lastStage = null;
+// The poll the hall is running, with its results live (the speaker may comment on them).
+const polls = new PollState();
+function renderPoll() {
+  const poll = polls.active();
+  $("#monitor-poll").hidden = !poll;
+  if (!poll) return;
+  $("#monitor-poll-question").textContent = poll.question;
+  $("#monitor-poll-results").replaceChildren(...(poll.results ? [resultsFigure(poll)] : []));
+}
+document.addEventListener("podium:polls", (e) => {
+  polls.apply(e.detail);
+  renderPoll();
+});
 setInterval(() => {
   const mine = lastStage?.lineup.find((s) => s.speaker === me);
   if (mine?.state === "backup" && (backupState(mine) === "ended") !== ($("#hold").dataset.backup === "ended")) renderStage(lastStage);
@@ -355,6 +369,8 @@ document.addEventListener("podium:snapshot", (e) => {
   syncClock(snap.clock?.now_ms);
   qa.reset(snap.qa);
   renderQuestions();
+  polls.reset(snap.polls);
+  renderPoll();
   renderMeter(snap.reactions.emoji);
   renderTimes();
   chat.reset(snap.backstage?.chat);
