@@ -105,6 +105,10 @@ def moderator_only(world: World, question: str, speaker: str, person: str, peer:
         ("chat:send", {"session": s, "text": "let me in", "client_id": "c3"}),
         ("hand:answer", {"session": s, "person": person, "action": "decline"}),
         ("rtc:signal", {"session": s, "to": peer, "kind": "offer", "data": {"type": "offer", "sdp": "v=0"}}),
+        ("rtc:ice", {"session": s}),
+        ("poll:create", {"session": s, "kind": "rating", "question": "Mine?"}),
+        ("poll:state", {"session": s, "poll": "any-poll", "action": "open"}),
+        ("poll:edit", {"session": s, "poll": "any-poll", "question": "Changed?"}),
     ]
 
 
