@@ -13,7 +13,7 @@ from aiohttp import web
 from server import appkeys
 from server.domain import identity as idn
 from server.domain import polls as pl
-from server.domain import validate
+from server.domain import qa, validate
 from server.errors import Conflict, Forbidden, ok
 from server.realtime import handlers
 from server.realtime import protocol as p
@@ -91,6 +91,26 @@ async def mine(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     return ok(answers=await app[appkeys.POLLS].mine(session_id, person))
 
 
+LEADERBOARD_SIZE = 10
+
+
+async def leaderboard(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """poll:leaderboard {session}: the quiz's best players (most right answers, then the
+    fastest), by the name they gave or their alias (moderators, speakers and screens)."""
+    _data, session_id = _joined(conn, data, set(), set())
+    if conn.principal.presence_role not in (idn.MODERATOR, idn.SCREEN, idn.SPEAKER):
+        raise Forbidden("The leaderboard is for the stage.")
+    scores = await app[appkeys.POLLS].quiz_scores(session_id)
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))[:LEADERBOARD_SIZE]
+    identity = app[appkeys.IDENTITY]
+    secret = app[appkeys.AUTH].secret
+    board = []
+    for rank, (person, (right, ms)) in enumerate(ranked, start=1):
+        name = await identity.participant_name(person) or qa.pseudonym(secret, session_id, person)
+        board.append({"rank": rank, "name": name, "right": right, "seconds": round(ms / 1000, 1)})
+    return ok(leaderboard=board, players=len(scores))
+
+
 def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the poll handlers."""
     handlers.register(sio, app, p.POLL_CREATE, create)
@@ -99,6 +119,7 @@ def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     answers = handlers.PersonLimit("answer", app[appkeys.SETTINGS].votes_per_10s, 10)
     handlers.register(sio, app, p.POLL_ANSWER, answer, per_person=answers)
     handlers.register(sio, app, p.POLL_MINE, mine)
+    handlers.register(sio, app, p.POLL_LEADERBOARD, leaderboard)
 
 
 class ResultLogger:

@@ -103,6 +103,22 @@ class PollStore:
                 out.append(poll_from_fields(rows[i], rows[i + 1], int(rows[i + 2])))
         return out
 
+    async def quiz_scores(self, session_id: str) -> dict[str, tuple[int, int]]:
+        """Every player of the session's quizzes: person -> (right answers, total ms taken)."""
+        polls = [p for p in await self.all(session_id) if p["correct"]]
+        if not polls:
+            return {}
+        async with self.r.pipeline(transaction=False) as pipe:
+            for p in polls:
+                pipe.hgetall(f"{keys.poll(session_id, p['id'])}:ok")
+            rows = await pipe.execute()
+        scores: dict[str, tuple[int, int]] = {}
+        for row in rows:
+            for person, ms in row.items():
+                right, total = scores.get(person, (0, 0))
+                scores[person] = (right + 1, total + int(ms))
+        return scores
+
     async def mine(self, session_id: str, person: str) -> dict[str, list[str]]:
         """A person's answers to the session's polls: poll id -> result keys."""
         ids = await self.r.zrange(keys.polls(session_id), 0, -1)

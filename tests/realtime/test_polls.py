@@ -272,3 +272,40 @@ async def test_the_export_carries_every_poll_with_its_results(server: Running, w
         headers={"Authorization": f"Bearer {world.tokens['screen']}"},
     ) as r:
         assert r.status == 403
+
+
+async def test_a_quiz_ranks_its_named_players_by_right_answers_then_speed(
+    server: Running, world: World, http
+):
+    mod = await moderator(server, world)
+    ann = await person(server, world, http, "Ann")
+    bob = await person(server, world, http, "Bob")
+    cy = await person(server, world, http)  # gave no name: shown by their alias
+    q1 = await create(
+        mod, world, question="Capital of Israel's tech?", options=["Haifa", "Tel Aviv"], correct=[1]
+    )
+    q2 = await create(
+        mod, world, question="Nanjing is on the…", options=["Yangtze", "Yellow River"], correct=[0]
+    )
+    plain = await create(mod, world, question="Not a quiz")
+    for p in (q1, q2, plain):
+        await act(mod, world, p, "open")
+    await answer(ann, world, q1, [1])
+    await answer(bob, world, q1, [0])
+    await asyncio.sleep(0.05)
+    await answer(cy, world, q1, [1])
+    await answer(cy, world, q2, [0])
+    await answer(bob, world, q2, [1])
+    await answer(bob, world, plain, [0])
+    # Bob changes to the right answer: right now; then Ann changes q1 away from it: wrong now.
+    await answer(bob, world, q2, [0])
+    await answer(ann, world, q1, [0])
+    screen, _ = await join_session(server, world, {"token": world.tokens["screen"]})
+    ack = await screen.call("poll:leaderboard", {"session": world.session})
+    assert ack["ok"] and ack["players"] == 2, ack
+    board = ack["leaderboard"]
+    assert [b["right"] for b in board] == [2, 1]
+    assert board[0]["name"].startswith("Guest ") and board[1]["name"] == "Bob"
+    assert board[0]["rank"] == 1 and board[0]["seconds"] >= 0
+    refused = await ann.call("poll:leaderboard", {"session": world.session})
+    assert refused["error"]["code"] == "forbidden"

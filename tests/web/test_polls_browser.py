@@ -88,12 +88,22 @@ async def test_a_poll_from_the_console_to_phones_and_the_hall_screen(browser: Ch
     await expect(phones[2].locator("html")).to_have_attribute("dir", "rtl")
     for name, page in (("screen", screen), ("console", mod), ("phone-he", phones[2]), ("studio", studio)):
         await shot(page, f"poll-{name}")
+    # The quiz's leaderboard: on the console, and on the hall's thank-you slide at the end.
+    await mod.locator("#poll-board-button").click()
+    await expect(mod.locator("#poll-board .leader")).to_have_count(2)
+    await mod.locator("#session-status").select_option("ended")
+    await expect(screen.locator("#screen-canvas")).to_have_attribute("data-mode", "poll")  # still shown
+    await item.locator("[data-poll-action=hide]").click()
+    await expect(screen.locator("#screen-canvas")).to_have_attribute("data-mode", "ended")
+    await expect(screen.locator("#slide-board .leader")).to_have_count(2)
+    await expect(screen.locator("#slide-board .leader-score").first).to_contain_text("1 right")
+    await shot(screen, "poll-leaderboard")
     # A reloaded phone still knows what it chose.
     await phones[1].reload()
     await expect(phones[1].locator("#polls button[aria-label='Lagos']")).to_have_count(
         0
     )  # closed: results only
-    await expect(phones[1].locator("#polls .poll-results")).to_be_visible()
+    await expect(phones[1].locator("#polls .poll-card")).to_have_count(1)  # answered, closed: kept
 
 
 async def test_a_word_cloud_from_several_phones(browser: Chromium, world: World):

@@ -72,7 +72,7 @@ elseif op == 'state' then
     end
   elseif action == 'delete' then
     if state == 'open' then return err('conflict', 'Close the poll first.') end
-    redis.call('DEL', p, answers(id), tally(id))
+    redis.call('DEL', p, answers(id), tally(id), p .. ':ok')
     redis.call('ZREM', POLLS, id)
     redis.call('SREM', DIRTY, id)
     return {'ok', feed_bump(SES, LOG, 'poll', cjson.encode({deleted = id}), true), 1}
@@ -100,6 +100,22 @@ elseif op == 'answer' then
   end
   for _, k in ipairs(cjson.decode(new)) do redis.call('HINCRBY', tally(id), k, 1) end
   redis.call('HSET', answers(id), person, new)
+  -- A quiz keeps who answered right and how fast (for the leaderboard): exactly the correct
+  -- options, counted from when the poll opened.
+  local correct = cjson.decode(redis.call('HGET', p, 'correct') or '[]')
+  if #correct > 0 then
+    local picked, right = cjson.decode(new), #cjson.decode(new) == #correct
+    if right then
+      local want = {}
+      for _, c in ipairs(correct) do want[tostring(c)] = true end
+      for _, k in ipairs(picked) do if not want[k] then right = false end end
+    end
+    if right then
+      redis.call('HSET', pkey(id) .. ':ok', person, now_ms() - tonumber(redis.call('HGET', p, 'opened')))
+    else
+      redis.call('HDEL', pkey(id) .. ':ok', person)
+    end
+  end
   redis.call('SADD', DIRTY, id)
   return {'ok', 1, redis.call('HLEN', answers(id))}
 end

@@ -5,7 +5,7 @@ import { $, h } from "./dom.js";
 import { t, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 import { connected } from "./role.js";
-import { PollState, resultsFigure } from "./polls-view.js";
+import { PollState, resultsFigure, leaderboardItems } from "./polls-view.js";
 
 const state = new PollState();
 let live = null;
@@ -36,7 +36,16 @@ function render() {
     resultsFigure(p),
     h("div", { class: "row poll-actions" }, actions(p)))));
   if (!list.length) $("#polls").append(h("li", { class: "hint", text: t("poll.none") }));
+  $("#poll-board-button").hidden = !list.some((p) => (p.correct || []).length);
 }
+
+$("#poll-board-button").addEventListener("click", async () => {
+  const ack = await live.request(P.POLL_LEADERBOARD, { session: live.sessionId });
+  const board = $("#poll-board");
+  board.hidden = !ack.ok;
+  if (ack.ok) board.replaceChildren(...leaderboardItems(ack.leaderboard));
+  else $("#mod-status").textContent = errorText(ack.error);
+});
 
 const form = $("#poll-form");
 function showFields() {

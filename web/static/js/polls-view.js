@@ -40,6 +40,14 @@ function withVar(el, name, value) {
   return el;
 }
 
+// A quiz's leaderboard as list items: rank, name, right answers, time taken.
+export function leaderboardItems(board) {
+  if (!board.length) return [h("li", { class: "hint", text: t("poll.board_empty") })];
+  return board.map((b) => h("li", { class: "leader", value: b.rank },
+    h("span", { class: "leader-name", dir: "auto", text: b.name }),
+    h("span", { class: "leader-score", text: t("poll.board_score", { count: b.right, n: formatNumber(b.right), s: formatNumber(b.seconds) }) })));
+}
+
 const pct = (n, total) => (total > 0 ? Math.round((n / total) * 100) : 0);
 
 // The results of a poll as a figure: a bar per option (the correct ones marked once shown),

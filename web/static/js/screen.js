@@ -8,11 +8,12 @@
 import { $, h, config, clockTime } from "./dom.js";
 import { t, lang, formatNumber } from "./i18n.js";
 import { QAState } from "./qa-state.js";
+import * as P from "./protocol.js";
 import { setText, speakerLanguages, withTranslation } from "./translations.js";
 import { StageStreams } from "./sfu.js";
 import { ReactionLayer } from "./reactions-view.js";
 import { elapsed, syncClock } from "./backup.js";
-import { PollState, resultsFigure } from "./polls-view.js";
+import { PollState, resultsFigure, leaderboardItems } from "./polls-view.js";
 
 const cfg = config();
 const base = cfg.base_url;
@@ -113,12 +114,28 @@ function renderSlide() {
     nextText = t("screen.next_speaker", { name: lowerThird(next.label)[0] });
   }
   $("#slide-next").textContent = nextText;
+  loadBoard();
   $("#order").replaceChildren(...lineup.filter((s) => s.state !== "off").map((s) => {
     const li = h("li", { dir: "auto", text: lowerThird(s.label)[0] || t("role.speaker") });
     if (s === next) li.dataset.next = "";
     if (on.includes(s)) li.append(" · ", t("screen.on_stage_now"));
     return li;
   }));
+}
+
+// At the end of a session with a quiz: its leaderboard on the thank-you slide.
+let boardFor = "";
+async function loadBoard() {
+  const quiz = polls.list().some((p) => (p.correct || []).length);
+  const key = `${status}|${quiz}`;
+  if (key === boardFor || !live) return;
+  boardFor = key;
+  $("#slide-board").hidden = true;
+  if (status !== "ended" || !quiz) return;
+  const ack = await live.request(P.POLL_LEADERBOARD, { session: live.sessionId });
+  if (!ack.ok || !ack.leaderboard.length) return;
+  $("#board").replaceChildren(...leaderboardItems(ack.leaderboard));
+  $("#slide-board").hidden = false;
 }
 
 function renderClock() {
