@@ -13,7 +13,6 @@ from tests.conftest import Api
 from tests.system.conftest import (
     Clients,
     Procs,
-    Worker,
     create_event,
     create_invite,
     join_code,
@@ -58,7 +57,9 @@ async def test_answers_on_two_workers_add_up_everywhere(
         {"session": setup.session, "kind": "choice", "question": "Which?", "options": ["A", "B", "C"]},
     )
     poll = ack["poll"]
-    assert (await mods[0].call("poll:state", {"session": setup.session, "poll": poll, "action": "open"}))["ok"]
+    assert (await mods[0].call("poll:state", {"session": setup.session, "poll": poll, "action": "open"}))[
+        "ok"
+    ]
 
     phones = []
     for i in range(24):
