@@ -180,7 +180,12 @@ def parse_data(kind: str, raw: Any) -> Any:
     if kind == POLL:
         if "deleted" in raw:
             return {"deleted": str(raw["deleted"])}
-        return {"poll": pl.poll_from_fields(_flat(raw["poll"]), _flat(raw["counts"]), int(raw["voters"]))}
+        approved = [str(t) for t in _list(raw.get("approved") or [])]
+        return {
+            "poll": pl.poll_from_fields(
+                _flat(raw["poll"]), _flat(raw["counts"]), int(raw["voters"]), approved
+            )
+        }
     if kind == POLLRES:
         return {
             str(pid): {
@@ -353,8 +358,10 @@ class SessionState:
             full_stage(self.status, self.lineup) if view != AUD else public_stage(self.status, self.lineup)
         )
         ordered = sorted(self.polls.values(), key=lambda p: (p["created_at"], p["id"]))
-        if view in (MOD, STAGE_VIEW):
-            polls = [pl.staff_view(p) for p in ordered if view == MOD or pl.visible_to_audience(p)]
+        if view == MOD:
+            polls = [pl.staff_view(p) for p in ordered]
+        elif view == STAGE_VIEW:
+            polls = [pl.stage_view(p) for p in ordered if pl.visible_to_audience(p)]
         else:
             polls = [pl.public_view(p) for p in ordered if pl.visible_to_audience(p)]
         return {
@@ -470,7 +477,7 @@ class Batch:
             self.polls[p["id"]] = pl.staff_view(p)
         elif self.view == STAGE_VIEW:
             self.polls[p["id"]] = (
-                pl.staff_view(p) if pl.visible_to_audience(p) else {"id": p["id"], "removed": True}
+                pl.stage_view(p) if pl.visible_to_audience(p) else {"id": p["id"], "removed": True}
             )
         else:
             self.polls[p["id"]] = (
@@ -486,7 +493,7 @@ class Batch:
                 continue
             if self.view not in (MOD, STAGE_VIEW) and not p["shown"]:
                 continue  # the audience never sees results a moderator has not shown
-            view = pl.results_view({**p, "results": results})
+            view = pl.results_view({**p, "results": results}, staff=self.view == MOD)
             if pid in self.polls and not self.polls[pid].get("removed"):
                 self.polls[pid] = {**self.polls[pid], "results": view}
             else:

@@ -5,7 +5,9 @@ results are shown to the audience and the hall only when a moderator shows them.
 
 - `choice`: one of the options, or several when `multi`; a `quiz` has correct options;
 - `rating`: 1 to 5 stars;
-- `words`: a word cloud, up to three short words per person.
+- `words`: a word cloud, up to three short words per person;
+- `text`: an open answer, moderated like a question: only the answers a moderator approves
+  reach the hall and the audience.
 
 An answer is one per person, a set like a question's votes: answering again replaces it while
 the poll is open, and the same answer again changes nothing. Results are counts per key (an
@@ -23,7 +25,7 @@ from typing import Any
 from server.domain import validate
 from server.errors import Invalid
 
-KINDS = ("choice", "rating", "words")
+KINDS = ("choice", "rating", "words", "text")
 STATES = ("draft", "open", "closed")
 ACTIONS = ("open", "close", "show", "hide", "delete")
 MAX_OPTIONS = 10
@@ -31,6 +33,7 @@ OPTION_MAX = 120
 QUESTION_MAX = 300
 WORDS_PER_PERSON = 3
 WORD_MAX = 24
+TEXT_MAX = 280
 TIME_LIMIT_MAX = 3600
 CLOUD_MAX = 60  # the most frequent words a face is sent
 DEFINITION_FIELDS = frozenset({"kind", "question", "options", "multi", "anonymous", "correct", "time_limit"})
@@ -92,6 +95,8 @@ def answer_keys(poll: Mapping[str, Any], value: Any) -> list[str]:
         return [str(i) for i in sorted({validate.integer(i, "answer", lo=0, hi=n - 1) for i in picks})]
     if kind == "rating":
         return [str(validate.integer(value, "answer", lo=1, hi=5))]
+    if kind == "text":
+        return [validate.text(value, "answer", max_len=TEXT_MAX, multiline=True)]
     words = value if isinstance(value, list) else None
     if not words or len(words) > WORDS_PER_PERSON:
         raise Invalid(f"Send one to {WORDS_PER_PERSON} words.", field="answer")
@@ -106,7 +111,10 @@ def answer_keys(poll: Mapping[str, Any], value: Any) -> list[str]:
 
 
 def poll_from_fields(
-    raw: Mapping[str, str], counts: Mapping[str, str] | None = None, voters: int = 0
+    raw: Mapping[str, str],
+    counts: Mapping[str, str] | None = None,
+    voters: int = 0,
+    approved: list[str] | None = None,
 ) -> dict[str, Any]:
     """A poll from its stored hash (and its results)."""
     return {
@@ -125,13 +133,18 @@ def poll_from_fields(
         "closed_at": int(raw.get("closed") or 0) or None,
         "deadline_ms": int(raw.get("deadline") or 0) or None,
         "results": {"voters": voters, "counts": {str(k): int(v) for k, v in (counts or {}).items()}},
+        "approved": sorted(approved or []),  # an open-text poll's answers a moderator let through
     }
 
 
-def results_view(poll: Mapping[str, Any]) -> dict[str, Any]:
-    """Results as faces get them: a word cloud only its most frequent words."""
+def results_view(poll: Mapping[str, Any], staff: bool = True) -> dict[str, Any]:
+    """Results as faces get them: a word cloud only its most frequent words; an open-text
+    poll, outside the moderators, only the answers they approved."""
     results = poll["results"]
     counts = results["counts"]
+    if poll["kind"] == "text" and not staff:
+        approved = set(poll.get("approved") or ())
+        counts = {k: v for k, v in counts.items() if k in approved}
     if poll["kind"] == "words" and len(counts) > CLOUD_MAX:
         top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:CLOUD_MAX]
         counts = dict(top)
@@ -146,12 +159,17 @@ def staff_view(poll: Mapping[str, Any]) -> dict[str, Any]:
 
 def public_view(poll: Mapping[str, Any]) -> dict[str, Any]:
     """The audience: no correct answers while the poll is open, results only when shown."""
-    view = {k: v for k, v in poll.items() if k not in ("results", "correct")}
+    view = {k: v for k, v in poll.items() if k not in ("results", "correct", "approved")}
     if poll["state"] == "closed" and poll["shown"]:
         view["correct"] = poll["correct"]
     if poll["shown"]:
-        view["results"] = results_view(poll)
+        view["results"] = results_view(poll, staff=False)
     return view
+
+
+def stage_view(poll: Mapping[str, Any]) -> dict[str, Any]:
+    """Speakers and screens: results live, but of an open-text poll only what was approved."""
+    return {**staff_view(poll), "results": results_view(poll, staff=False)}
 
 
 def visible_to_audience(poll: Mapping[str, Any]) -> bool:

@@ -82,6 +82,18 @@ async def answer(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     return ok(poll=poll_id, answer=keys, changed=changed, voters=voters)
 
 
+async def approve(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
+    """poll:approve {session, poll, text, approve: bool}: an open answer reaches the hall and
+    the audience only once a moderator lets it through."""
+    data, session_id = _joined(conn, data, {"poll", "text", "approve"}, {"poll", "text", "approve"})
+    _moderator(conn)
+    poll_id = validate.identifier(data["poll"], "poll")
+    text = validate.text(data["text"], "text", max_len=pl.TEXT_MAX, multiline=True)
+    on = validate.boolean(data["approve"], "approve")
+    version, changed = await app[appkeys.POLLS].approve(session_id, poll_id, text, on)
+    return ok(v=version, changed=changed)
+
+
 async def mine(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     """poll:mine {session}: the caller's answers to the session's polls (after a reload)."""
     _data, session_id = _joined(conn, data, set(), set())
@@ -119,6 +131,7 @@ def register(sio: socketio.AsyncServer, app: web.Application) -> None:
     answers = handlers.PersonLimit("answer", app[appkeys.SETTINGS].votes_per_10s, 10)
     handlers.register(sio, app, p.POLL_ANSWER, answer, per_person=answers)
     handlers.register(sio, app, p.POLL_MINE, mine)
+    handlers.register(sio, app, p.POLL_APPROVE, approve)
     handlers.register(sio, app, p.POLL_LEADERBOARD, leaderboard)
 
 

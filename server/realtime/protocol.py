@@ -20,6 +20,7 @@ POLL_EDIT = "poll:edit"
 POLL_STATE = "poll:state"
 POLL_ANSWER = "poll:answer"
 POLL_MINE = "poll:mine"
+POLL_APPROVE = "poll:approve"
 POLL_LEADERBOARD = "poll:leaderboard"
 REACTION_SEND = "reaction:send"
 STAGE_TIMER = "stage:timer"
@@ -71,6 +72,7 @@ CLIENT_EVENTS = (
     POLL_STATE,
     POLL_ANSWER,
     POLL_MINE,
+    POLL_APPROVE,
     POLL_LEADERBOARD,
     REACTION_SEND,
     STAGE_TIMER,

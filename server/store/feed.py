@@ -53,7 +53,12 @@ def state_from(session_id: str, raw: dict[str, Any], event_fields: dict[str, str
         polls={
             p["id"]: p
             for p in (
-                polls.poll_from_fields(_flat(r["poll"]), _flat(r["counts"]), int(r["voters"]))
+                polls.poll_from_fields(
+                    _flat(r["poll"]),
+                    _flat(r["counts"]),
+                    int(r["voters"]),
+                    [str(t) for t in (r.get("approved") or [])],
+                )
                 for r in (raw.get("polls") or [])
             )
         },

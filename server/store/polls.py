@@ -70,6 +70,11 @@ class PollStore:
         version, changed = await self._run("state", session_id, poll_id, action)
         return int(version), bool(int(changed))
 
+    async def approve(self, session_id: str, poll_id: str, text: str, on: bool) -> tuple[int, bool]:
+        """Let an open answer through to the hall and the audience (or take it back)."""
+        version, changed = await self._run("approve", session_id, poll_id, text, "1" if on else "0")
+        return int(version), bool(int(changed))
+
     async def answer(
         self, session_id: str, poll_id: str, person: str, answer_keys: list[str]
     ) -> tuple[bool, int]:
@@ -96,11 +101,12 @@ class PollStore:
                 pipe.hgetall(keys.poll(session_id, poll_id))
                 pipe.hgetall(f"{keys.poll(session_id, poll_id)}:t")
                 pipe.hlen(keys.poll_answers(session_id, poll_id))
+                pipe.smembers(f"{keys.poll(session_id, poll_id)}:approved")
             rows = await pipe.execute() if ids else []
         out = []
-        for i in range(0, len(rows), 3):
+        for i in range(0, len(rows), 4):
             if rows[i]:
-                out.append(poll_from_fields(rows[i], rows[i + 1], int(rows[i + 2])))
+                out.append(poll_from_fields(rows[i], rows[i + 1], int(rows[i + 2]), list(rows[i + 3])))
         return out
 
     async def quiz_scores(self, session_id: str) -> dict[str, tuple[int, int]]:

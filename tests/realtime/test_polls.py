@@ -309,3 +309,44 @@ async def test_a_quiz_ranks_its_named_players_by_right_answers_then_speed(
     assert board[0]["rank"] == 1 and board[0]["seconds"] >= 0
     refused = await ann.call("poll:leaderboard", {"session": world.session})
     assert refused["error"]["code"] == "forbidden"
+
+
+async def test_open_answers_reach_the_hall_only_once_a_moderator_approves_them(
+    server: Running, world: World, http
+):
+    mod = await moderator(server, world)
+    ann, bob = await person(server, world, http), await person(server, world, http)
+    screen, _ = await join_session(server, world, {"token": world.tokens["screen"]})
+    pid = await create(mod, world, kind="text", question="What should we fund?", options=[])
+    await act(mod, world, pid, "open")
+    await act(mod, world, pid, "show")
+    assert (await answer(ann, world, pid, "Clean water for schools"))["answer"] == ["Clean water for schools"]
+    assert (await answer(bob, world, pid, "<script>spam</script>"))["ok"]
+    assert (await answer(bob, world, pid, "x" * 281))["error"]["code"] == "invalid"
+    staff = await mod.wait_for(lambda c: polls_of(c)[pid]["results"]["voters"] == 2 and polls_of(c)[pid])
+    assert set(staff["results"]["counts"]) == {"Clean water for schools", "<script>spam</script>"}
+    await asyncio.sleep(0.4)
+    assert polls_of(screen)[pid]["results"]["counts"] == {}, "nothing unapproved on the hall screen"
+    assert polls_of(bob)[pid]["results"]["counts"] == {}
+
+    ok = await mod.call(
+        "poll:approve",
+        {"session": world.session, "poll": pid, "text": "Clean water for schools", "approve": True},
+    )
+    assert ok["changed"] is True
+    for face in (screen, bob):
+        await face.wait_for(lambda c: polls_of(c)[pid]["results"]["counts"] == {"Clean water for schools": 1})
+    again = await mod.call(
+        "poll:approve",
+        {"session": world.session, "poll": pid, "text": "Clean water for schools", "approve": True},
+    )
+    assert again["changed"] is False
+    nobody = await mod.call(
+        "poll:approve", {"session": world.session, "poll": pid, "text": "made up", "approve": True}
+    )
+    assert nobody["error"]["code"] == "not_found"
+    refused = await ann.call(
+        "poll:approve",
+        {"session": world.session, "poll": pid, "text": "Clean water for schools", "approve": False},
+    )
+    assert refused["error"]["code"] == "forbidden"

@@ -100,10 +100,10 @@ async def test_a_poll_from_the_console_to_phones_and_the_hall_screen(browser: Ch
     await shot(screen, "poll-leaderboard")
     # A reloaded phone still knows what it chose.
     await phones[1].reload()
-    await expect(phones[1].locator("#polls button[aria-label='Lagos']")).to_have_count(
-        0
-    )  # closed: results only
-    await expect(phones[1].locator("#polls .poll-card")).to_have_count(1)  # answered, closed: kept
+    lagos = phones[1].locator("#polls button[aria-label='Lagos']")
+    await expect(lagos).to_have_attribute("aria-pressed", "true")  # its choice, from poll:mine
+    await expect(lagos).to_be_disabled()  # closed
+    await expect(phones[1].locator("#polls .poll-card")).to_contain_text("此投票已结束。")  # a Chinese phone
 
 
 async def test_a_word_cloud_from_several_phones(browser: Chromium, world: World):
@@ -125,3 +125,27 @@ async def test_a_word_cloud_from_several_phones(browser: Chromium, world: World)
     await expect(cloud.first).to_have_text("inspiring")
     await expect(cloud.first).to_have_attribute("data-count", "2")
     await shot(screen, "poll-cloud")
+
+
+async def test_open_answers_reach_the_hall_only_when_let_through(browser: Chromium, world: World):
+    mod = await moderator(browser, world)
+    screen = await hall_screen(browser, world)
+    await prepare(mod, "text", "What should the fund pay for first?")
+    item = mod.locator("#polls .poll-item", has_text="What should the fund pay for first?")
+    await item.locator("[data-poll-action=open]").click()
+    await item.locator("[data-poll-action=show]").click()
+    for text in ("Clean water for schools", "<img src=x onerror=window.__pwned=1>"):
+        p = await phone(browser, world)
+        await p.locator("#polls .poll-open-text textarea").fill(text)
+        await p.locator("#polls .poll-open-text button[type=submit]").click()
+        await expect(p.locator("#polls .poll-confirm")).to_be_visible()
+    answers = item.locator(".poll-text")
+    await expect(answers).to_have_count(2)
+    await expect(screen.locator("#screen-poll-results .poll-text-list li")).to_have_count(0)
+    await answers.filter(has_text="Clean water").locator("[data-text-action=approve]").click()
+    await expect(screen.locator("#screen-poll-results .poll-text-list li")).to_have_text(
+        ["Clean water for schools"]
+    )
+    await expect(answers.filter(has_text="Clean water")).to_have_attribute("data-approved", "true")
+    assert await screen.evaluate("typeof window.__pwned") == "undefined"
+    assert await mod.evaluate("typeof window.__pwned") == "undefined"

@@ -31,7 +31,8 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[#KEYS], 0, -1)) do
   local p = ses .. ':poll:' .. id
   local fields = redis.call('HGETALL', p)
   if #fields > 0 then
-    table.insert(polls, {poll = fields, counts = redis.call('HGETALL', p .. ':t'), voters = redis.call('HLEN', p .. ':a')})
+    table.insert(polls, {poll = fields, counts = redis.call('HGETALL', p .. ':t'), voters = redis.call('HLEN', p .. ':a'),
+      approved = redis.call('SMEMBERS', p .. ':approved')})
   end
 end
 return cjson.encode({

@@ -14,10 +14,11 @@ end
 local function pkey(id) return SES .. ':poll:' .. id end
 local function answers(id) return pkey(id) .. ':a' end
 local function tally(id) return pkey(id) .. ':t' end
--- A poll's entry: its record, its results as of now.
+local function approved(id) return pkey(id) .. ':approved' end
+-- A poll's entry: its record, its results as of now, an open-text poll's approved answers.
 local function entry(id)
   return cjson.encode({poll = redis.call('HGETALL', pkey(id)), counts = redis.call('HGETALL', tally(id)),
-    voters = redis.call('HLEN', answers(id))})
+    voters = redis.call('HLEN', answers(id)), approved = redis.call('SMEMBERS', approved(id))})
 end
 
 if redis.call('EXISTS', SES) == 0 then return err('not_found', 'No such session.') end
@@ -72,7 +73,7 @@ elseif op == 'state' then
     end
   elseif action == 'delete' then
     if state == 'open' then return err('conflict', 'Close the poll first.') end
-    redis.call('DEL', p, answers(id), tally(id), p .. ':ok')
+    redis.call('DEL', p, answers(id), tally(id), p .. ':ok', approved(id))
     redis.call('ZREM', POLLS, id)
     redis.call('SREM', DIRTY, id)
     return {'ok', feed_bump(SES, LOG, 'poll', cjson.encode({deleted = id}), true), 1}
@@ -80,6 +81,15 @@ elseif op == 'state' then
     return err('invalid', 'Unknown action.')
   end
   if not changed then return {'ok', tonumber(redis.call('HGET', SES, 'v')), 0} end
+  return {'ok', feed_bump(SES, LOG, 'poll', entry(id), true), 1}
+
+elseif op == 'approve' then
+  -- ARGV: id, text, on ('1' to let an open answer through to the hall and the audience)
+  local id, text, on = ARGV[2], ARGV[3], ARGV[4]
+  if redis.call('HGET', pkey(id), 'kind') ~= 'text' then return err('not_found', 'No such open-text poll.') end
+  if on == '1' and not redis.call('HGET', tally(id), text) then return err('not_found', 'Nobody sent that answer.') end
+  local changed = on == '1' and redis.call('SADD', approved(id), text) or redis.call('SREM', approved(id), text)
+  if changed == 0 then return {'ok', tonumber(redis.call('HGET', SES, 'v')), 0} end
   return {'ok', feed_bump(SES, LOG, 'poll', entry(id), true), 1}
 
 elseif op == 'answer' then

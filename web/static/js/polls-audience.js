@@ -50,6 +50,17 @@ export class AudiencePolls {
   answerControls(p) {
     const mine = this.mine.get(p.id) || [];
     const open = p.state === "open";
+    if (p.kind === "text") {
+      const area = h("textarea", { rows: 3, maxlength: 280, dir: "auto", disabled: !open, "aria-label": p.question });
+      area.value = mine[0] || "";
+      const form = h("form", { class: "stack poll-open-text" }, area,
+        h("button", { type: "submit", class: "primary", disabled: !open, text: t("poll.vote") }));
+      form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        if (area.value.trim()) this.send(p, area.value.trim());
+      });
+      return [h("p", { class: "hint", text: t("poll.text_hint") }), form];
+    }
     if (p.kind === "words") {
       const inputs = [0, 1, 2].map((i) => h("input", { type: "text", maxlength: 24, dir: "auto", disabled: !open,
         "aria-label": t("poll.word_label", { n: i + 1 }), value: mine[i] || "" }));

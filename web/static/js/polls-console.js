@@ -26,6 +26,23 @@ function actions(p) {
   return out;
 }
 
+// An open-text poll's answers, each let through to the hall and the audience (or not) here.
+function openAnswers(p) {
+  const approved = new Set(p.approved || []);
+  const answers = Object.entries(p.results?.counts || {}).sort((a, b) => b[1] - a[1]);
+  return h("ul", { class: "list poll-text-list" }, answers.map(([text, n]) => {
+    const on = approved.has(text);
+    return h("li", { class: `poll-text${on ? " is-approved" : ""}`, "data-approved": String(on) },
+      h("span", { dir: "auto", text }), n > 1 ? h("span", { class: "hint", text: ` ×${n}` }) : null, " ",
+      h("button", { type: "button", class: on ? "" : "primary", "data-text-action": on ? "hide" : "approve",
+        text: on ? t("poll.text_hide") : t("poll.text_approve"),
+        onclick: async () => {
+          const ack = await live.request(P.POLL_APPROVE, { session: live.sessionId, poll: p.id, text, approve: !on });
+          if (!ack.ok) $("#mod-status").textContent = errorText(ack.error);
+        } }));
+  }));
+}
+
 function render() {
   const list = state.list();
   $("#polls").replaceChildren(...list.map((p) => h("li", { class: `poll-item state-${p.state}`, "data-poll": p.id },
@@ -33,7 +50,7 @@ function render() {
       h("span", { class: `tag poll-state-${p.state}`, text: t(`poll.state.${p.state}`) }),
       p.shown ? h("span", { class: "tag tag-live", text: t("poll.shown") }) : null,
       h("strong", { dir: "auto", text: p.question })),
-    resultsFigure(p),
+    p.kind === "text" ? openAnswers(p) : resultsFigure(p),
     h("div", { class: "row poll-actions" }, actions(p)))));
   if (!list.length) $("#polls").append(h("li", { class: "hint", text: t("poll.none") }));
   $("#poll-board-button").hidden = !list.some((p) => (p.correct || []).length);

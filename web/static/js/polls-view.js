@@ -55,6 +55,12 @@ const pct = (n, total) => (total > 0 ? Math.round((n / total) * 100) : 0);
 export function resultsFigure(poll) {
   const r = poll.results || { voters: 0, counts: {} };
   const voters = h("p", { class: "poll-voters", text: t("poll.voters", { count: r.voters, n: formatNumber(r.voters) }) });
+  if (poll.kind === "text") {
+    const answers = Object.entries(r.counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    return h("figure", { class: "poll-results poll-texts" },
+      h("ul", { class: "poll-text-list" }, answers.map(([text, n]) => h("li", { dir: "auto", "data-count": n, text }))),
+      voters);
+  }
   if (poll.kind === "words") {
     const words = Object.entries(r.counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
     const top = words.length ? words[0][1] : 1;

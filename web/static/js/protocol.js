@@ -19,6 +19,7 @@ export const POLL_EDIT = "poll:edit";
 export const POLL_STATE = "poll:state";
 export const POLL_ANSWER = "poll:answer";
 export const POLL_MINE = "poll:mine";
+export const POLL_APPROVE = "poll:approve";
 export const POLL_LEADERBOARD = "poll:leaderboard";
 export const REACTION_SEND = "reaction:send";
 export const STAGE_TIMER = "stage:timer";
