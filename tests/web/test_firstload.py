@@ -138,6 +138,8 @@ async def test_the_audience_page_preloads_every_module_it_imports_and_no_other(
         "/static/js/emoji.js",
         "/static/js/i18n.js",
         "/static/js/live.js",
+        "/static/js/polls-audience.js",
+        "/static/js/polls-view.js",
         "/static/js/presence.js",
         "/static/js/protocol.js",
         "/static/js/qa-audience.js",
