@@ -5,7 +5,6 @@
 import { $, config, emit } from "./dom.js";
 import { t, errorText, formatList } from "./i18n.js";
 import * as P from "./protocol.js";
-import { AudienceSfu } from "./sfu.js";
 
 const HLS_RETRY_MS = 5000;
 
@@ -25,8 +24,15 @@ export class AudienceStage {
 
   // Once the socket exists (after live.connect()).
   attach() {
-    // With an SFU and no stream URL, the remote audience watches the stage live from it.
-    if (config().sfu) this.sfu = new AudienceSfu(this.live, $("#sfu-stage"), t("audience.stream"));
+    // With an SFU and no stream URL, the remote audience watches the stage live from it (its
+    // code loads only then: a phone in a hall without an SFU never fetches it).
+    if (config().sfu) {
+      import("./sfu.js").then(({ AudienceSfu }) => {
+        this.sfu = new AudienceSfu(this.live, $("#sfu-stage"), t("audience.stream"));
+        if (this.lastStage) this.sfu.stage(this.lastStage.lineup);
+        this.sfu.show(this.where === "remote" && !this.upgraded && !this.streamUrl);
+      });
+    }
     this.live.socket.on(P.HAND_MINE, (msg) => {
       if (msg.session === this.live.sessionId) this.hand(msg);
     });
@@ -35,6 +41,7 @@ export class AudienceStage {
   // --- status and who is on stage ---------------------------------------------------------
 
   stage(stage) {
+    this.lastStage = stage;
     const names = stage.lineup.map((s) => s.label || t("role.speaker"));
     $("#stage-status").textContent = t(`status.${stage.status}`);
     $("#stage-status").dataset.status = stage.status;
