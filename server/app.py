@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server import appkeys
 from server.auth import Auth
-from server.http import api, health, pages
+from server.http import api, health, insight, pages
 from server.http.i18n import Catalogs
 from server.realtime import guard, sfu
 from server.realtime.connections import Connections
@@ -24,6 +24,7 @@ from server.realtime.reactions import ReactionLogger
 from server.realtime.server import close_all, create_sio, start_manager, stop_manager
 from server.realtime.session import resync_after_deafness
 from server.realtime.ticker import Ticker
+from server.realtime.webhooks import Webhooks
 from server.settings import Settings
 from server.store.backstage import BackstageStore
 from server.store.clock import ClockStore
@@ -31,6 +32,7 @@ from server.store.connection import connect, dedicated
 from server.store.events import EventStore
 from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
+from server.store.insight import InsightStore
 from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
 from server.store.migrate import migrate
@@ -73,6 +75,12 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.BACKSTAGE] = BackstageStore(client)
     app[appkeys.FEED] = FeedStore(client)
     app[appkeys.JOINS] = JoinStore(client, pending)
+    app[appkeys.INSIGHT] = InsightStore(
+        client,
+        retention_s=settings.insight_retention_days * 86400,
+        max_samples=settings.insight_max_samples,
+    )
+    app[appkeys.WEBHOOKS] = Webhooks(app)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     background = dedicated(
@@ -102,11 +110,23 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     ticks.every(0.1, "reactions", ReactionLogger(app).flush_once)
     ticks.every(guard.SWEEP_S, "access sweep", app[appkeys.GUARD].sweep_once)
     ticks.every(RECHECK_S, "pending recheck", lambda: _recheck(app))
+    # One sample per running session per minute, whichever worker comes first (insight.lua).
+    ticks.every(
+        app[appkeys.SETTINGS].insight_sample_s,
+        "insight samples",
+        lambda: app[appkeys.INSIGHT].sample(list(hub.sessions)),
+    )
     async for _ in presence.run():
         yield
     await ticks.stop(grace=2)
     await hub.stop()
     await stop_manager(sio)
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The webhook delivery loops (server/realtime/webhooks.py)."""
+    async for _ in app[appkeys.WEBHOOKS].run():
+        yield
 
 
 async def _recheck(app: web.Application) -> None:
@@ -165,9 +185,11 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.SIO] = sio
     health.setup(app)
     api.setup(app)
+    insight.setup(app)
     pages.setup(app)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_realtime)
+    app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(sfu.context)
     app.on_shutdown.append(_on_shutdown)
     # Objects made at start-up live for the whole run: keep the collector off them.
