@@ -4,11 +4,14 @@ axe-core violation on either, in every language."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
+from server import appkeys
+from server.store import keys
 from tests.conftest import Running, World, moderator, person
 from tests.web.conftest import Chromium
 from tests.web.test_accessibility import violations
@@ -32,6 +35,13 @@ async def test_the_dashboard_and_the_report_show_a_running_session(
     await mod.call(
         "qa:moderate", {"session": world.session, "question": ack["question"]["id"], "action": "approve"}
     )
+    # This minute's sample again, now that everyone is here (a minute has only one).
+    await server.app[appkeys.REDIS].delete(keys.insight_minutes(world.session))
+    for _ in range(50):
+        samples = await server.app[appkeys.INSIGHT].samples(world.session)
+        if samples and samples[-1].remote == 3:
+            break
+        await asyncio.sleep(0.1)
     context = await browser.person(viewport={"width": 1280, "height": 900})
     page = await browser.open(context, f"/o?lang={lang}#t={world.tokens['organizer']}")
     section = page.locator(f"[data-insight-session='{world.session}']")
