@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server import appkeys
 from server.auth import Auth
-from server.http import api, health, pages
+from server.http import api, health, insight, pages
 from server.http import metrics as metrics_http
 from server.http.i18n import Catalogs
 from server.metrics import Metrics
@@ -27,6 +27,7 @@ from server.realtime.reactions import ReactionLogger
 from server.realtime.server import close_all, create_sio, start_manager, stop_manager
 from server.realtime.session import resync_after_deafness
 from server.realtime.ticker import Ticker
+from server.realtime.webhooks import Webhooks
 from server.settings import Settings
 from server.store.backstage import BackstageStore
 from server.store.clock import ClockStore
@@ -34,6 +35,7 @@ from server.store.connection import connect, dedicated
 from server.store.events import EventStore
 from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
+from server.store.insight import InsightStore
 from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
 from server.store.migrate import migrate
@@ -80,6 +82,12 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.BACKSTAGE] = BackstageStore(client)
     app[appkeys.FEED] = FeedStore(client)
     app[appkeys.JOINS] = JoinStore(client, pending)
+    app[appkeys.INSIGHT] = InsightStore(
+        client,
+        retention_s=settings.insight_retention_days * 86400,
+        max_samples=settings.insight_max_samples,
+    )
+    app[appkeys.WEBHOOKS] = Webhooks(app)
     secret = settings.secret or await identity.secret()
     app[appkeys.AUTH] = Auth(identity, secret, settings.organizer_token)
     background = dedicated(
@@ -117,6 +125,12 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     )
     ticks.every(guard.SWEEP_S, "access sweep", app[appkeys.GUARD].sweep_once)
     ticks.every(RECHECK_S, "pending recheck", lambda: _recheck(app))
+    # One sample per running session per minute, whichever worker comes first (insight.lua).
+    ticks.every(
+        app[appkeys.SETTINGS].insight_sample_s,
+        "insight samples",
+        lambda: app[appkeys.INSIGHT].sample(list(hub.sessions)),
+    )
     async for _ in presence.run():
         yield
     await ticks.stop(grace=2)
@@ -135,6 +149,12 @@ async def _metrics(app: web.Application) -> AsyncIterator[None]:
     yield
     task.cancel()
     await asyncio.wait({task}, timeout=1)
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The webhook delivery loops (server/realtime/webhooks.py)."""
+    async for _ in app[appkeys.WEBHOOKS].run():
+        yield
 
 
 async def _recheck(app: web.Application) -> None:
@@ -195,10 +215,12 @@ def create_app(settings: Settings) -> web.Application:
     health.setup(app)
     metrics_http.setup(app)
     api.setup(app)
+    insight.setup(app)
     pages.setup(app)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_metrics)
+    app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(sfu.context)
     app.on_shutdown.append(_on_shutdown)
     # Objects made at start-up live for the whole run: keep the collector off them.

@@ -19,6 +19,7 @@ from server.store.connection import Client
 from server.store.events import EventStore
 from server.store.feed import FeedStore
 from server.store.identity import IdentityStore
+from server.store.insight import InsightStore
 from server.store.joining import JoinStore
 from server.store.lineup import LineupStore
 from server.store.pending import Pending
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from server.realtime.guard import Guard
     from server.realtime.load import Gate
     from server.realtime.sfu import Sfu
+    from server.realtime.webhooks import Webhooks
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS: web.AppKey[Client] = web.AppKey("redis")
@@ -55,6 +57,9 @@ BACKSTAGE = web.AppKey("backstage", BackstageStore)
 FEED = web.AppKey("feed", FeedStore)
 HUB: web.AppKey[FeedHub] = web.AppKey("hub")
 JOINS = web.AppKey("joins", JoinStore)
+INSIGHT = web.AppKey("insight", InsightStore)  # the organizer's minute samples
+# Webhooks: `await app[WEBHOOKS].emit(event_id, kind, data)` (server/realtime/webhooks.py).
+WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
 # The sessions whose coalesced updates this worker owes the log (server/store/pending.py).
 PENDING = web.AppKey("pending", Pending)
 GATE: web.AppKey[Gate] = web.AppKey("gate")

@@ -103,6 +103,24 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
 
+    # The organizer's picture (docs/operations.md, "Insight"): a sample per running session
+    # per minute, kept retention_days after the session's last one, at most max_samples each.
+    insight_retention_days: int = 30
+    insight_max_samples: int = 10080
+    insight_sample_s: float = 10.0
+
+    # Webhooks (docs/operations.md, "Webhooks"): targets on private, loopback or link-local
+    # addresses are refused unless allow_private (THREAT_MODEL.md: SSRF).
+    webhooks_allow_private: bool = False
+    webhooks_timeout_s: float = 5.0
+    webhooks_backoff_s: tuple[str, ...] = ("10", "60", "300", "1800")
+    webhooks_keep: int = 50
+
+    @property
+    def webhook_backoff(self) -> tuple[float, ...]:
+        """The waits between a webhook's attempts, in seconds."""
+        return tuple(float(v) for v in self.webhooks_backoff_s)
+
     @property
     def base_url(self) -> str:
         """The address people use to reach Podium, without a trailing slash."""
@@ -148,6 +166,13 @@ _TOML_NAMES = {
     "feed.slow_bytes": "feed_slow_bytes",
     "metrics.token": "metrics_token",
     "metrics.allow": "metrics_allow",
+    "insight.retention_days": "insight_retention_days",
+    "insight.max_samples": "insight_max_samples",
+    "insight.sample_s": "insight_sample_s",
+    "webhooks.allow_private": "webhooks_allow_private",
+    "webhooks.timeout_s": "webhooks_timeout_s",
+    "webhooks.backoff_s": "webhooks_backoff_s",
+    "webhooks.keep": "webhooks_keep",
 }
 
 # Conventional environment names (Heroku, Procfile runners) on top of PODIUM_*.
@@ -222,6 +247,18 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     if settings.ice_transport_policy == "relay" and not (settings.turn_urls and settings.turn_secret):
         # Browsers told to use only relays, with none to use, never connect at all.
         raise ValueError("config: rtc.ice_transport_policy = relay needs rtc.turn_urls and rtc.turn_secret")
+    try:
+        backoff = settings.webhook_backoff
+    except ValueError:
+        raise ValueError("config: webhooks.backoff_s must be numbers of seconds") from None
+    if not backoff or any(b <= 0 for b in backoff) or settings.webhooks_timeout_s <= 0:
+        raise ValueError("config: webhooks.backoff_s needs positive waits and webhooks.timeout_s > 0")
+    if (
+        settings.insight_retention_days <= 0
+        or settings.insight_max_samples <= 0
+        or settings.insight_sample_s <= 0
+    ):
+        raise ValueError("config: insight.retention_days, max_samples and sample_s must be > 0")
     if settings.turn_ttl_seconds <= 0:
         raise ValueError("config: rtc.turn_ttl_seconds must be > 0")
     if settings.redis_wait_replicas < 0 or settings.redis_wait_timeout_ms <= 0:

@@ -29,6 +29,8 @@ VENDOR = {
     "socket.io.esm.min.js.map": "socket.io-client/dist/socket.io.esm.min.js.map",
     "hls.light.min.mjs": "hls.js/dist/hls.light.min.mjs",
     "hls.light.min.mjs.map": "hls.js/dist/hls.light.min.mjs.map",
+    "uPlot.esm.js": "uplot/dist/uPlot.esm.js",
+    "uPlot.min.css": "uplot/dist/uPlot.min.css",
 }
 
 # Every emoji a page shows (the reactions, the hall screen's sound button) is a Twemoji image
@@ -251,6 +253,16 @@ def role_page(template: str, page: str) -> Any:
     return handler
 
 
+async def report_page(request: web.Request) -> web.Response:
+    """GET /o/report/{event_id}: the event's report; its script reads the organizer's token
+    from this browser's storage (or the fragment) and fetches the numbers."""
+    event_id = request.match_info["event_id"][:40]
+    languages: tuple[str, ...] = ()
+    with contextlib.suppress(PodiumError, RedisError):
+        languages = (await request.app[appkeys.EVENTS].get_event(event_id)).languages
+    return render(request, "report.html", "report", {"event_id": event_id}, languages=languages)
+
+
 # Our own files are not versioned in their URLs: a browser checks each with its ETag before
 # using it again, so a page never runs one module of the new release beside one of the old.
 STATIC_CACHE = "no-cache"
@@ -306,6 +318,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/e/{code}", audience)
     r.add_get("/e/{code}/qr.svg", qr_svg)
     r.add_get("/o", role_page("organizer.html", "organizer"))
+    r.add_get("/o/report/{event_id}", report_page)
     for prefix, template, page in (
         ("/m", "moderator.html", "moderator"),
         ("/s", "screen.html", "screen"),

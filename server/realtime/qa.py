@@ -18,7 +18,7 @@ from server import appkeys
 from server.domain import identity as idn
 from server.domain import language, qa, validate
 from server.errors import Conflict, Forbidden, Invalid, ok
-from server.realtime import handlers
+from server.realtime import handlers, webhooks
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 
@@ -128,6 +128,10 @@ async def moderate(app: web.Application, conn: Conn, data: Any) -> dict[str, Any
     elif "text" in data or "into" in data:
         raise Invalid("Only edit takes text and only merge takes into.")
     version, changed = await store.moderate(session_id, qid, action, now_ms(), arg)
+    if changed and action == "approve" and conn.event_id:
+        await webhooks.question_approved(
+            app, str(conn.event_id), session_id, await store.get(session_id, qid)
+        )
     return ok(v=version, changed=changed)
 
 

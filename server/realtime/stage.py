@@ -14,7 +14,7 @@ from server.domain import identity as idn
 from server.domain import stage as st
 from server.domain import validate
 from server.errors import Conflict, ok
-from server.realtime import handlers, sfu
+from server.realtime import handlers, sfu, webhooks
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
 
@@ -93,6 +93,8 @@ async def set_status(app: web.Application, conn: Conn, data: Any) -> dict[str, A
     changed, version = await app[appkeys.LINEUP].set_status(session_id, status)
     if changed and status == "ended":
         await sfu.session_over(app, session_id)
+    if changed and status in ("live", "ended") and conn.event_id:
+        await webhooks.session_status(app, str(conn.event_id), session_id, status)
     return ok(v=version, changed=changed)
 
 

@@ -26,6 +26,10 @@ MIGRATING = PREFIX + "migrating"  # string: a worker is migrating the store (exp
 SECRET = PREFIX + "secret"
 EVENTS = PREFIX + "events"  # zset event id -> created_at
 WORKERS = PREFIX + "workers"  # zset worker id -> last heartbeat (ms)
+# Stream: webhook deliveries to make (server/store/webhooks.py); one consumer group, "deliver",
+# so each is sent by one worker; an entry stays pending (its retries) until it is done.
+WEBHOOK_OUTBOX = PREFIX + "webhooks:outbox"
+WEBHOOK_GROUP = "deliver"
 
 # How many entries a session's change log keeps (approximately: Redis trims whole nodes).
 # A client that was away for fewer changes than this resumes from the log; past it, it gets
@@ -95,6 +99,21 @@ def banned(event_id: str) -> str:
 def banned_addresses(event_id: str) -> str:
     """Hash: keyed hash of a banned person's address -> when the ban began (s)."""
     return _ev(event_id, ":banned_addr")
+
+
+def webhook(event_id: str) -> str:
+    """Hash: the event's webhook: url, secret, updated_at."""
+    return _ev(event_id, ":hook")
+
+
+def webhook_deliveries(event_id: str) -> str:
+    """Hash: delivery id -> JSON {id, type, status, code, attempts, at, error} of the recent ones."""
+    return _ev(event_id, ":hook:deliveries")
+
+
+def webhook_recent(event_id: str) -> str:
+    """Zset: delivery id -> when it was made (ms); the last few, with webhook_deliveries."""
+    return _ev(event_id, ":hook:recent")
 
 
 # --- a worker's keys (tagged by the worker) ------------------------------------------------
@@ -180,6 +199,8 @@ def presence_keys(session_id: str, worker_id: str) -> list[str]:
         presence_counts(session_id),
         presence_dirty(session_id),
         online_dirty(session_id),
+        insight_since(session_id),
+        insight_dwell(session_id),
     ]
 
 
@@ -379,6 +400,46 @@ def hand_outcomes(session_id: str) -> str:
     return _ses(session_id, ":hands:outcome")
 
 
+# Insight: the organizer's picture of a session (insight.lua; server/store/insight.py). Each
+# expires insight.retention_days after the session's last sample.
+def insight_tally(session_id: str) -> str:
+    """Hash: running totals since the session began: asked, approved, answered, votes (qa.lua),
+    and whatever else a script counts there (the polls' `poll_answers`); the minute samples
+    copy it, so a counter added here reaches the timeline with no other change."""
+    return _ses(session_id, ":ins:tally")
+
+
+def insight_minutes(session_id: str) -> str:
+    """Stream: one sample per minute the session ran, id "<minute start ms>-0": the presence
+    counts, the tally and the reaction totals at that minute (the id makes a second write of
+    the same minute impossible)."""
+    return _ses(session_id, ":ins:min")
+
+
+def insight_since(session_id: str) -> str:
+    """Hash: "role|person" -> since when (ms) a person present now has been (presence.lua)."""
+    return _ses(session_id, ":ins:since")
+
+
+def insight_dwell(session_id: str) -> str:
+    """Hash: "role|person" -> ms present in the session before the current stay (presence.lua)."""
+    return _ses(session_id, ":ins:dwell")
+
+
+def insight_keys(session_id: str) -> list[str]:
+    """What insight.lua's sample touches, in its order."""
+    return [
+        session(session_id),
+        stage(session_id),
+        presence_counts(session_id),
+        insight_tally(session_id),
+        reaction_totals(session_id),
+        insight_minutes(session_id),
+        insight_since(session_id),
+        insight_dwell(session_id),
+    ]
+
+
 def session_keys(session_id: str) -> list[str]:
     """The stage keys of a session, removed with it."""
     return [
@@ -395,4 +456,8 @@ def session_keys(session_id: str) -> list[str]:
         hands(session_id),
         hand_notes(session_id),
         hand_outcomes(session_id),
+        insight_tally(session_id),
+        insight_minutes(session_id),
+        insight_since(session_id),
+        insight_dwell(session_id),
     ]

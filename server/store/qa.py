@@ -47,6 +47,7 @@ class QAStore:
             keys.qa_settings(session_id),
             keys.qa_muted(session_id),
             keys.votes_dirty(session_id),
+            keys.insight_tally(session_id),
         ]
         return _check(await self._qa(keys=script_keys, args=[op, *args]))
 

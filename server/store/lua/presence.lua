@@ -4,7 +4,9 @@
 -- KEYS of join, leave, where and reap (keys.presence_keys): the session's connections
 -- (socket -> "worker|member"), the calling worker's connections in it, members, where each
 -- member is, counts, and the flags that say the counts, and who of the lineup is connected,
--- changed since they were last logged. flush and online name their own KEYS.
+-- changed since they were last logged, then since when each person present is here and how
+-- long each was here before (the organizer's time-in-session, insight.lua). flush and online
+-- name their own KEYS.
 -- join, leave and reap return, after their own answer, whether the counts changed and
 -- whether a speaker came or went: the worker then logs them soon (server/store/pending.py).
 local op = ARGV[1]
@@ -38,9 +40,30 @@ elseif op == 'online' then
   return 0
 end
 
-local CONNS, MINE, MEMBERS, WHERE, COUNTS, DIRTY, SPEAKERS =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local CONNS, MINE, MEMBERS, WHERE, COUNTS, DIRTY, SPEAKERS, SINCE, DWELL =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local changed, speakers = 0, 0
+
+local clock
+local function now_ms()
+  if not clock then
+    local t = redis.call('TIME')
+    clock = t[1] * 1000 + math.floor(t[2] / 1000)
+  end
+  return clock
+end
+
+-- A person's stay: from their first connection to their last one closing.
+local function stay_begins(member)
+  redis.call('HSET', SINCE, member, now_ms())
+end
+local function stay_ends(member)
+  local since = tonumber(redis.call('HGET', SINCE, member))
+  if since then
+    redis.call('HDEL', SINCE, member)
+    redis.call('HINCRBY', DWELL, member, math.max(0, now_ms() - since))
+  end
+end
 
 local function role_of(member)
   return string.match(member, '^([^|]+)|')
@@ -67,6 +90,7 @@ local function leave(conn)
     redis.call('HDEL', MEMBERS, member)
     local where = redis.call('HGET', WHERE, member)
     redis.call('HDEL', WHERE, member)
+    stay_ends(member)
     if where then
       redis.call('HINCRBY', COUNTS, role_of(member) .. '|' .. where, -1)
     end
@@ -86,6 +110,7 @@ if op == 'join' then
   if n == 1 then
     redis.call('HSET', WHERE, member, where)
     redis.call('HINCRBY', COUNTS, role_of(member) .. '|' .. where, 1)
+    stay_begins(member)
     mark(member)
   else
     where = redis.call('HGET', WHERE, member) or where

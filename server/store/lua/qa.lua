@@ -1,11 +1,13 @@
 -- Questions, votes and moderation, each change atomic, bumping the session's version and
 -- logging the changed questions (feed.lua) in the same step.
 -- KEYS: the session hash, its log, its questions, its Q&A settings, its muted people, the
--- questions whose vote counts changed (see server/store/keys.py). Keys per question and per
+-- questions whose vote counts changed, the session's running totals for the organizer's
+-- timeline (asked, approved, answered, votes; see server/store/keys.py). Keys per question and per
 -- person are named from the session's key (feed.lua's qa_key): they are on its slot.
 -- ARGV[1]: operation, then the operation's arguments.
 -- Returns {'ok', ...} or {'err', code, message}.
-local SES, LOG, QS, SETTINGS, MUTED, QVDIRTY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local SES, LOG, QS, SETTINGS, MUTED, QVDIRTY, TALLY =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local op = ARGV[1]
 local function qkey(id) return qa_key(SES, id) end
 local function voters(id) return qa_key(SES, id) .. ':voters' end
@@ -25,6 +27,10 @@ end
 -- The worker that changed votes logs the counts soon after (server/store/pending.py).
 local function mark_votes(id)
   redis.call('SADD', QVDIRTY, id)
+end
+-- The organizer's running totals (insight.lua samples them every minute).
+local function count(what)
+  redis.call('HINCRBY', TALLY, what, 1)
 end
 
 if redis.call('EXISTS', SES) == 0 then return err('not_found', 'No such session.') end
@@ -62,6 +68,8 @@ if op == 'ask' then
   redis.call('ZADD', QS, now, qid)
   redis.call('SET', ckey, qid, 'EX', 172800)
   qa_tally(SES, state, held, 1)
+  count('asked')
+  if state == 'approved' then count('approved') end
   return {'ok', qid, 1, feed_bump(SES, LOG, 'qa', qa_entry(SES, {qid}), false)}
 
 elseif op == 'vote' then
@@ -91,6 +99,7 @@ elseif op == 'vote' then
   if changed == 1 then
     votes = redis.call('HINCRBY', qkey(qid), 'votes', on == '1' and 1 or -1)
     mark_votes(qid)
+    if on == '1' then count('votes') end
   else
     votes = tonumber(redis.call('HGET', qkey(qid), 'votes'))
   end
@@ -113,7 +122,8 @@ elseif op == 'moderate' then
       qa_tally(SES, state, held, -1)
       qa_tally(SES, new, held, 1)
       redis.call('HSET', q, 'state', new)
-      if new == 'answered' then redis.call('HSET', q, 'answered', now) end
+      if new == 'answered' then redis.call('HSET', q, 'answered', now); count('answered') end
+      if new == 'approved' and (state == 'pending' or state == 'declined') then count('approved') end
       state = new
       changed = true
     end

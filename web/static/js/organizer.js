@@ -1,6 +1,7 @@
 // The organizer's desk: events, their sessions (times in the event's zone) and invite links.
 import { $, h, config, formatTime } from "./dom.js";
 import { t, lang, errorText } from "./i18n.js";
+import { startInsight, stopInsight, webhookPanel } from "./insight.js";
 
 const storeKey = "podium.token.organizer";
 const params = new URLSearchParams(location.hash.slice(1));
@@ -80,6 +81,7 @@ async function openEvent(id) {
   card.hidden = false;
   if (!ack.ok) {
     card.replaceChildren(h("p", { class: "error", text: errorText(ack.error) }));
+    stopInsight();
     return;
   }
   const { event, sessions, invites } = ack;
@@ -217,9 +219,14 @@ async function openEvent(id) {
     h("p", { class: "hint", text: t("organizer.links_help") }),
     inviteForm, newLink,
     h("ul", { class: "list", id: "invites" }, inviteRows),
+    h("div", { class: "stack", id: "webhook" }),
     h("h3", { text: t("organizer.danger") }),
     deleteForm);
   refreshPresence(sessions);
+  webhookPanel(id, api, $("#webhook"));
+  const insight = $("#insight-card");
+  insight.hidden = false;
+  startInsight(id, api, insight);
 }
 
 // A speaker's backup recording: the video the stage plays if their connection fails.
