@@ -172,6 +172,28 @@ def stage_view(poll: Mapping[str, Any]) -> dict[str, Any]:
     return {**staff_view(poll), "results": results_view(poll, staff=False)}
 
 
+def export(poll: Mapping[str, Any], local: Any) -> dict[str, Any]:
+    """A poll as exports and reports give it: its answers named by their text (an option, a
+    star, a word, an open answer), with their counts; `local` formats a time in ms."""
+    counts = poll["results"]["counts"]
+    if poll["kind"] == "choice":
+        answers = [
+            {"answer": o, "count": counts.get(str(i), 0), "correct": i in poll["correct"]}
+            for i, o in enumerate(poll["options"])
+        ]
+    else:
+        approved = set(poll.get("approved") or ())
+        answers = [
+            {"answer": k, "count": n, **({"approved": k in approved} if poll["kind"] == "text" else {})}
+            for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+    return {
+        "id": poll["id"], "kind": poll["kind"], "question": poll["question"], "state": poll["state"],
+        "multi": poll["multi"], "anonymous": poll["anonymous"], "voters": poll["results"]["voters"],
+        "answers": answers, "opened_at": local(poll["opened_at"]), "closed_at": local(poll["closed_at"]),
+    }  # fmt: skip
+
+
 def visible_to_audience(poll: Mapping[str, Any]) -> bool:
     """Drafts stay with the moderators."""
     return bool(poll["state"] != "draft")

@@ -16,7 +16,7 @@ from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, address_hash, now
 from server.domain import events as ev
 from server.domain import identity as idn
-from server.domain import validate
+from server.domain import polls, validate
 from server.domain.identity import Principal
 from server.errors import (
     HTTP_STATUS,
@@ -433,25 +433,7 @@ async def _export_polls(request: web.Request, session: ev.Session, event: ev.Eve
     def local(ms: int | None) -> str:
         return ev.local_iso(ms // 1000, event.time_zone) if ms else ""
 
-    out = []
-    for poll in await request.app[appkeys.POLLS].all(session.id):
-        counts = poll["results"]["counts"]
-        if poll["kind"] == "choice":
-            answers = [
-                {"answer": o, "count": counts.get(str(i), 0), "correct": i in poll["correct"]}
-                for i, o in enumerate(poll["options"])
-            ]
-        else:
-            answers = [{"answer": k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: -kv[1])]
-        out.append(
-            {
-                "id": poll["id"], "kind": poll["kind"], "question": poll["question"],
-                "state": poll["state"], "multi": poll["multi"], "anonymous": poll["anonymous"],
-                "voters": poll["results"]["voters"], "answers": answers,
-                "opened_at": local(poll["opened_at"]), "closed_at": local(poll["closed_at"]),
-            }
-        )  # fmt: skip
-    return out
+    return [polls.export(p, local) for p in await request.app[appkeys.POLLS].all(session.id)]
 
 
 async def export_polls_csv(request: web.Request) -> web.Response:

@@ -15,7 +15,7 @@ from server import appkeys
 from server.auth import now
 from server.domain import events as ev
 from server.domain import insight as ins
-from server.domain import validate
+from server.domain import polls, validate
 from server.domain import webhooks as wh
 from server.domain.reactions import EMOJI
 from server.errors import Invalid, NotFound
@@ -34,9 +34,9 @@ MAX_MINUTES = 24 * 60
 
 
 async def polls_of(app: web.Application, session_id: str, zone: str) -> list[dict[str, Any]]:
-    """The session's polls with their results, for insight and reports (`polls`, a list).
-    The polls feature fills this in; until then a session has none."""
-    return []
+    """The session's polls with their results, for insight and reports (`polls`, a list), as
+    the export gives them."""
+    return [polls.export(p, lambda ms: _iso(ms, zone)) for p in await app[appkeys.POLLS].all(session_id)]
 
 
 def _iso(ms: int | None, zone: str) -> str | None:

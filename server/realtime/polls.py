@@ -62,7 +62,17 @@ async def act(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     _moderator(conn)
     poll_id = validate.identifier(data["poll"], "poll")
     action = validate.choice(data["action"], "action", pl.ACTIONS)
-    version, changed = await app[appkeys.POLLS].act(session_id, poll_id, action)
+    store = app[appkeys.POLLS]
+    version, changed = await store.act(session_id, poll_id, action)
+    if changed and action == "close":
+        # The organizers' systems hear of it (never waiting for them: the outbox).
+        poll = next((x for x in await store.all(session_id) if x["id"] == poll_id), None)
+        if poll is not None:
+            await app[appkeys.WEBHOOKS].emit(
+                str(conn.event_id),
+                "poll.closed",
+                {"session": session_id, "poll": pl.export(poll, lambda ms: ms)},
+            )
     return ok(v=version, changed=changed)
 
 

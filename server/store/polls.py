@@ -51,6 +51,7 @@ class PollStore:
             keys.log(session_id),
             keys.polls(session_id),
             keys.polls_dirty(session_id),
+            keys.insight_tally(session_id),
         ]
         return _check(await self._polls(keys=script_keys, args=[op, *args]))
 

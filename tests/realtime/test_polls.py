@@ -272,6 +272,12 @@ async def test_the_export_carries_every_poll_with_its_results(server: Running, w
         headers={"Authorization": f"Bearer {world.tokens['screen']}"},
     ) as r:
         assert r.status == 403
+    # The organizer's report has them too, and the running totals count the answers.
+    report = await org.ok("GET", f"/api/sessions/{world.session}/report.json")
+    assert {p["id"]: p["voters"] for p in report["polls"]} == {pid: 2, cloud: 1}
+    insight = await org.ok("GET", f"/api/sessions/{world.session}/insight")
+    assert [p["id"] for p in insight["polls"]] == [pid, cloud]
+    assert int(insight["totals"]["poll_answers"]) == 3
 
 
 async def test_a_quiz_ranks_its_named_players_by_right_answers_then_speed(

@@ -123,6 +123,34 @@ async def test_an_approved_question_is_delivered(
     assert "author" not in json.dumps(body)
 
 
+async def test_a_closed_poll_is_delivered_with_its_results(
+    server: Running, world: World, org: Api, receiver: Receiver, http: aiohttp.ClientSession
+) -> None:
+    await configure(org, world, receiver.url)
+    mod = await moderator(server, world)
+    ann = await person(server, world, http, "Ann")
+    s = world.session
+    pid = (
+        await mod.call(
+            "poll:create", {"session": s, "kind": "choice", "question": "Which?", "options": ["A", "B"]}
+        )
+    )["poll"]
+    await mod.call("poll:state", {"session": s, "poll": pid, "action": "open"})
+    assert (await ann.call("poll:answer", {"session": s, "poll": pid, "answer": [1]}))["ok"]
+    await mod.call("poll:state", {"session": s, "poll": pid, "action": "close"})
+    await mod.call("poll:state", {"session": s, "poll": pid, "action": "close"})  # a repeat: no second one
+    body = (await receiver.wait(1))[0]["body"]
+    assert body["type"] == "poll.closed"
+    poll = body["data"]["poll"]
+    assert poll["id"] == pid and poll["voters"] == 1
+    assert poll["answers"] == [
+        {"answer": "A", "count": 0, "correct": False},
+        {"answer": "B", "count": 1, "correct": False},
+    ]
+    await asyncio.sleep(0.5)
+    assert len(receiver.got) == 1
+
+
 async def test_a_failing_receiver_gets_retries_then_the_delivery_is_given_up(
     server: Running, world: World, org: Api, receiver: Receiver
 ) -> None:

@@ -2,9 +2,10 @@
 -- same step (feed.lua); answers change the results at once and are logged coalesced
 -- (polls_flush.lua), like vote counts.
 -- KEYS: the session hash, its log, its polls (ids by creation), the polls whose results
--- changed. Keys of one poll are named from the session's key (poll_key): on its slot.
+-- changed, its running totals (keys.insight_tally: poll_answers, for the organizer's
+-- timeline). Keys of one poll are named from the session's key: on its slot.
 -- ARGV[1]: operation, then its arguments. Returns {'ok', ...} or {'err', code, message}.
-local SES, LOG, POLLS, DIRTY = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local SES, LOG, POLLS, DIRTY, TALLY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local op = ARGV[1]
 local function err(code, message) return {'err', code, message} end
 local function now_ms()
@@ -110,6 +111,7 @@ elseif op == 'answer' then
   end
   for _, k in ipairs(cjson.decode(new)) do redis.call('HINCRBY', tally(id), k, 1) end
   redis.call('HSET', answers(id), person, new)
+  redis.call('HINCRBY', TALLY, 'poll_answers', 1)
   -- A quiz keeps who answered right and how fast (for the leaderboard): exactly the correct
   -- options, counted from when the poll opened.
   local correct = cjson.decode(redis.call('HGET', p, 'correct') or '[]')

@@ -53,7 +53,10 @@ function render(ack, list, idle) {
       status: t(`status.${s.status}`), hall: formatNumber(p.hall), remote: formatNumber(p.remote),
       at: s.series.t.length ? minuteLabel(s.series.t[s.series.t.length - 1], zone) : "–", zone,
     });
-    item.el.querySelector(".insight-polls").textContent = s.polls.length ? "" : t("insight.no_polls");
+    const answered = s.polls.reduce((n, p) => n + p.voters, 0);
+    item.el.querySelector(".insight-polls").textContent = s.polls.length
+      ? t("insight.polls_summary", { count: s.polls.length, n: formatNumber(s.polls.length), answers: formatNumber(answered) })
+      : t("insight.no_polls");
     updateCharts(item.charts, s.series);
   }
 }

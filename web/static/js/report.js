@@ -82,12 +82,24 @@ function sessionSection(report, zone) {
       h("tbody", {}, q.list.length ? q.list.map((x) => h("tr", {},
         h("td", { dir: "auto", text: x.text }), h("td", { text: t(`report.state.${x.state}`) }), h("td", { text: formatNumber(x.votes) })))
         : h("tr", {}, h("td", { colspan: 3, class: "hint", text: t("report.no_questions") })))),
-    h("p", { class: "hint", text: report.polls.length ? "" : t("insight.no_polls") }),
+    report.polls.length ? pollTables(report.polls) : h("p", { class: "hint", text: t("insight.no_polls") }),
     h("p", { class: "row" },
       h("button", { type: "button", text: t("report.download_json"), onclick: () => download(`/api/sessions/${id}/report.json`, `podium-report-${id}.json`) }),
       h("button", { type: "button", text: t("report.download_csv"), onclick: () => download(`/api/sessions/${id}/report.csv`, `podium-report-${id}.csv`) })));
   $("#report-sessions").append(section);
   updateCharts(charts, seriesOf(report));
+}
+
+// Each poll: its question, how many answered, every answer with its count (a quiz's right
+// ones marked; an open answer, whether it was let through).
+function pollTables(polls) {
+  return h("div", { class: "stack report-polls" }, polls.map((p) => h("table", { class: "chart-table report-poll" },
+    h("caption", { dir: "auto", text: `${p.question} · ${t("poll.voters", { count: p.voters, n: formatNumber(p.voters) })}` }),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col", text: t("report.answer") }), h("th", { scope: "col", text: t("report.count") }))),
+    h("tbody", {}, p.answers.map((a) => h("tr", {},
+      h("th", { scope: "row", dir: "auto" }, a.answer, a.correct ? ` · ${t("poll.correct")}` : "",
+        a.approved === false ? ` · ${t("report.not_let_through")}` : ""),
+      h("td", { text: formatNumber(a.count) })))))));
 }
 
 async function load() {
