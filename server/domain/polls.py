@@ -172,6 +172,13 @@ def stage_view(poll: Mapping[str, Any]) -> dict[str, Any]:
     return {**staff_view(poll), "results": results_view(poll, staff=False)}
 
 
+def answer_label(poll: Mapping[str, Any], key: str) -> str:
+    """What a result key stands for: an option's text, a star, a word or an open answer."""
+    if poll["kind"] == "choice":
+        return str(poll["options"][int(key)]) if key.isdigit() and int(key) < len(poll["options"]) else key
+    return key
+
+
 def export(poll: Mapping[str, Any], local: Any) -> dict[str, Any]:
     """A poll as exports and reports give it: its answers named by their text (an option, a
     star, a word, an open answer), with their counts; `local` formats a time in ms."""

@@ -16,7 +16,7 @@ from server import appkeys
 from server.auth import PARTICIPANT_COOKIE, address_hash, now
 from server.domain import events as ev
 from server.domain import identity as idn
-from server.domain import polls, validate
+from server.domain import polls, qa, validate
 from server.domain.identity import Principal
 from server.errors import (
     HTTP_STATUS,
@@ -433,7 +433,24 @@ async def _export_polls(request: web.Request, session: ev.Session, event: ev.Eve
     def local(ms: int | None) -> str:
         return ev.local_iso(ms // 1000, event.time_zone) if ms else ""
 
-    return [polls.export(p, local) for p in await request.app[appkeys.POLLS].all(session.id)]
+    store = request.app[appkeys.POLLS]
+    identity = request.app[appkeys.IDENTITY]
+    secret = request.app[appkeys.AUTH].secret
+    out = []
+    for poll in await store.all(session.id):
+        row = polls.export(poll, local)
+        if not poll["anonymous"]:
+            # A named poll: who answered what, by the name they gave (or their alias).
+            row["responses"] = [
+                {
+                    "name": await identity.participant_name(person)
+                    or qa.pseudonym(secret, session.id, person),
+                    "answer": [polls.answer_label(poll, k) for k in answer],
+                }
+                for person, answer in sorted((await store.responses(session.id, poll["id"])).items())
+            ]
+        out.append(row)
+    return out
 
 
 async def export_polls_csv(request: web.Request) -> web.Response:

@@ -110,6 +110,11 @@ class PollStore:
                 out.append(poll_from_fields(rows[i], rows[i + 1], int(rows[i + 2]), list(rows[i + 3])))
         return out
 
+    async def responses(self, session_id: str, poll_id: str) -> dict[str, list[str]]:
+        """Who answered what: person -> result keys (for a named poll's export)."""
+        raw = await self.r.hgetall(keys.poll_answers(session_id, poll_id))
+        return {str(person): json.loads(answer) for person, answer in raw.items()}
+
     async def quiz_scores(self, session_id: str) -> dict[str, tuple[int, int]]:
         """Every player of the session's quizzes: person -> (right answers, total ms taken)."""
         polls = [p for p in await self.all(session_id) if p["correct"]]

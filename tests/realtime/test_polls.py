@@ -272,12 +272,23 @@ async def test_the_export_carries_every_poll_with_its_results(server: Running, w
         headers={"Authorization": f"Bearer {world.tokens['screen']}"},
     ) as r:
         assert r.status == 403
+    assert "responses" not in polls[pid], "an anonymous poll names no one"
+    named = await create(mod, world, question="Named?", options=["Yes", "No"], anonymous=False)
+    await act(mod, world, named, "open")
+    carol = await person(server, world, http, "Carol")
+    await answer(carol, world, named, [0])
+    await answer(ann, world, named, [1])
+    data = await org.ok("GET", f"/api/sessions/{world.session}/qa.json")
+    (row,) = [p for p in data["polls"] if p["id"] == named]
+    by_name = {r["name"]: r["answer"] for r in row["responses"]}
+    assert by_name["Carol"] == ["Yes"] and len(by_name) == 2
+    assert any(n.startswith("Guest ") and a == ["No"] for n, a in by_name.items())
     # The organizer's report has them too, and the running totals count the answers.
     report = await org.ok("GET", f"/api/sessions/{world.session}/report.json")
-    assert {p["id"]: p["voters"] for p in report["polls"]} == {pid: 2, cloud: 1}
+    assert {p["id"]: p["voters"] for p in report["polls"]} == {pid: 2, cloud: 1, named: 2}
     insight = await org.ok("GET", f"/api/sessions/{world.session}/insight")
-    assert [p["id"] for p in insight["polls"]] == [pid, cloud]
-    assert int(insight["totals"]["poll_answers"]) == 3
+    assert [p["id"] for p in insight["polls"]] == [pid, cloud, named]
+    assert int(insight["totals"]["poll_answers"]) == 5
 
 
 async def test_a_quiz_ranks_its_named_players_by_right_answers_then_speed(

@@ -62,6 +62,23 @@ async def a_live_session(server: Running, world: World, http) -> list[Any]:
         assert ack["ok"], ack
     edit = {"session": world.session, "question": ids[1], "action": "edit", "text": "שאלה שנייה, מתוקנת"}
     assert (await mod.call("qa:moderate", edit))["ok"]
+    # Polls: one open (answered), one whose results are shown, a draft.
+    s = world.session
+    made = []
+    for kind, question, options in (
+        ("choice", "下一届在哪里举办？", ["Nanjing", "תל אביב", "Lagos"]),
+        ("rating", "How was the talk?", []),
+        ("words", "One word?", []),
+    ):
+        ack = await mod.call(
+            "poll:create", {"session": s, "kind": kind, "question": question, "options": options}
+        )
+        made.append(ack["poll"])
+    for pid in made[:2]:
+        await mod.call("poll:state", {"session": s, "poll": pid, "action": "open"})
+    await ann.call("poll:answer", {"session": s, "poll": made[0], "answer": [1]})
+    await ann.call("poll:answer", {"session": s, "poll": made[1], "answer": 4})
+    await mod.call("poll:state", {"session": s, "poll": made[1], "action": "show"})
     return [mod, ann]
 
 

@@ -90,7 +90,27 @@ function renderPoll() {
   $("#screen-poll-call").hidden = poll.state !== "open";
   const options = poll.kind === "choice" && !poll.shown ? poll.options : [];
   $("#screen-poll-options").replaceChildren(...options.map((o) => h("li", { dir: "auto", text: o })));
-  $("#screen-poll-results").replaceChildren(...(poll.shown && poll.results ? [resultsFigure(poll)] : []));
+  // The same poll's bars move to their new length (a transition) rather than being redrawn.
+  const box = $("#screen-poll-results");
+  if (!(poll.shown && poll.results)) box.replaceChildren();
+  else {
+    const fresh = resultsFigure(poll);
+    const old = box.firstElementChild;
+    const bars = old?.querySelectorAll(".poll-bar");
+    if (old && box.dataset.poll === poll.id && bars.length && bars.length === fresh.querySelectorAll(".poll-bar").length) {
+      fresh.querySelectorAll(".poll-bar").forEach((bar, i) => {
+        bars[i].style.setProperty("--p", bar.style.getPropertyValue("--p"));
+        bars[i].className = bar.className;
+        bars[i].replaceChildren(...bar.childNodes);
+      });
+      old.querySelector(".poll-voters")?.replaceWith(fresh.querySelector(".poll-voters"));
+      const average = fresh.querySelector(".poll-average");
+      if (average) old.querySelector(".poll-average")?.replaceWith(average);
+    } else {
+      box.replaceChildren(fresh);
+    }
+    box.dataset.poll = poll.id;
+  }
   return poll;
 }
 
