@@ -99,6 +99,9 @@ export async function webhookPanel(eventId, api, box) {
   box.replaceChildren(
     h("h3", { text: t("webhook.title") }),
     h("p", { class: "hint", text: t("webhook.help") }),
+    // Protocol names: the same in every language (translate="no" tells browsers and tools).
+    h("p", { class: "hint", dir: "ltr" }, h("code", { translate: "no",
+      text: "session.started · session.ended · question.approved · poll.closed · X-Podium-Signature" })),
     form, secret,
     h("table", { class: "chart-table", id: "webhook-deliveries" },
       h("caption", { text: t("webhook.recent") }),
