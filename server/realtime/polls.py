@@ -66,7 +66,7 @@ async def act(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     version, changed = await store.act(session_id, poll_id, action)
     if changed and action == "close":
         # The organizers' systems hear of it (never waiting for them: the outbox).
-        poll = next((x for x in await store.all(session_id) if x["id"] == poll_id), None)
+        poll = await store.one(session_id, poll_id)
         if poll is not None:
             await app[appkeys.WEBHOOKS].emit(
                 str(conn.event_id),

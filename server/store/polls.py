@@ -8,23 +8,11 @@ import secrets
 from typing import Any
 
 from server.domain.polls import poll_from_fields
-from server.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError
+from server.errors import NotFound
 from server.store import keys, scripts
 from server.store.connection import Client, fleeting
 from server.store.pending import POLLS, Pending, flush
-
-_ERRORS: dict[str, type[PodiumError]] = {
-    "not_found": NotFound,
-    "conflict": Conflict,
-    "forbidden": Forbidden,
-    "invalid": Invalid,
-}
-
-
-def _check(reply: list[Any]) -> list[Any]:
-    if reply[0] == "err":
-        raise _ERRORS[str(reply[1])](str(reply[2]))
-    return reply[1:]
+from server.store.qa import check
 
 
 def _flat(d: dict[str, Any]) -> list[str]:
@@ -53,7 +41,7 @@ class PollStore:
             keys.polls_dirty(session_id),
             keys.insight_tally(session_id),
         ]
-        return _check(await self._polls(keys=script_keys, args=[op, *args]))
+        return check(await self._polls(keys=script_keys, args=[op, *args]))
 
     async def create(self, session_id: str, definition: dict[str, Any]) -> tuple[str, int]:
         """A new draft; (its id, the session's version)."""
@@ -96,7 +84,14 @@ class PollStore:
 
     async def all(self, session_id: str) -> list[dict[str, Any]]:
         """Every poll of a session with its results now, oldest first (for the export)."""
-        ids = await self.r.zrange(keys.polls(session_id), 0, -1)
+        return await self._with_results(session_id, await self.r.zrange(keys.polls(session_id), 0, -1))
+
+    async def one(self, session_id: str, poll_id: str) -> dict[str, Any] | None:
+        """One poll with its results now (None if it is gone)."""
+        found = await self._with_results(session_id, [poll_id])
+        return found[0] if found else None
+
+    async def _with_results(self, session_id: str, ids: list[str]) -> list[dict[str, Any]]:
         async with self.r.pipeline(transaction=False) as pipe:
             for poll_id in ids:
                 pipe.hgetall(keys.poll(session_id, poll_id))

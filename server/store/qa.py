@@ -18,7 +18,9 @@ _ERRORS: dict[str, type[PodiumError]] = {
 }
 
 
-def _check(reply: list[Any]) -> list[Any]:
+def check(reply: list[Any]) -> list[Any]:
+    """A script's reply, {'ok', ...} -> its values; {'err', code, message} -> the typed error
+    (qa.lua and polls.lua answer so)."""
     if reply[0] == "err":
         code, message = str(reply[1]), str(reply[2])
         if code == "rate_limited":
@@ -49,7 +51,7 @@ class QAStore:
             keys.votes_dirty(session_id),
             keys.insight_tally(session_id),
         ]
-        return _check(await self._qa(keys=script_keys, args=[op, *args]))
+        return check(await self._qa(keys=script_keys, args=[op, *args]))
 
     async def settings(self, session_id: str) -> Settings:
         """The session's Q&A settings (defaults for what was never set)."""
