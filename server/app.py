@@ -165,6 +165,11 @@ async def _recheck(app: web.Application) -> None:
 
 async def _on_shutdown(app: web.Application) -> None:
     await close_all(app[appkeys.SIO])
+    chores = app[appkeys.CHORES].copy()
+    for task in chores:
+        task.cancel()
+    if chores:
+        await asyncio.wait(chores, timeout=1)
 
 
 async def stop_gracefully(runner: web.AppRunner) -> None:
@@ -199,6 +204,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.WORKER_ID] = secrets.token_hex(8)
     app[appkeys.METRICS] = Metrics()
     app[appkeys.CONNECTIONS] = Connections()
+    app[appkeys.CHORES] = set()
     app[appkeys.CATALOGS] = Catalogs()
     app[appkeys.HUB] = FeedHub(app)
     app[appkeys.GUARD] = guard.Guard(app)

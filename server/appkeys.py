@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import socketio
@@ -69,6 +70,9 @@ GUARD: web.AppKey[Guard] = web.AppKey("guard")
 # wait behind request traffic, nor requests behind them.
 BACKGROUND: web.AppKey[Client] = web.AppKey("background")
 CONNECTIONS = web.AppKey("connections", Connections)
+# Work a request starts and does not wait for (the purge of a deleted session's keys);
+# cancelled at shutdown.
+CHORES: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("chores")
 ASSETS = web.AppKey("assets", Assets)  # web/static and the vendor files, as sent
 CATALOGS = web.AppKey("catalogs", Catalogs)
 WORKER_ID = web.AppKey("worker_id", str)

@@ -106,15 +106,18 @@ def series(minutes: Sequence[Minute]) -> dict[str, list[int | None]]:
 
 
 def attendance(samples: Sequence[Sample]) -> dict[str, Any]:
-    """Peak and average audience (hall, remote, both) over the sampled minutes; the peak's
-    minute (ms) is the first minute it was reached."""
+    """Peak and average audience (hall, remote, both) over the sampled minutes, and how many
+    minutes in between were not sampled; the peak's minute (ms) is the first it was reached."""
     if not samples:
         zero = {"hall": 0, "remote": 0, "total": 0}
-        return {"minutes": 0, "peak": {**zero, "at_ms": None}, "average": dict(zero)}
+        return {"minutes": 0, "unsampled": 0, "peak": {**zero, "at_ms": None}, "average": dict(zero)}
     best = max(samples, key=lambda s: (s.hall + s.remote, -s.at_ms))
     n = len(samples)
     return {
         "minutes": n,
+        # Minutes between the first and the last sample that no worker sampled (no one held
+        # the session, or the store was out): gaps in the charts, left out of the averages.
+        "unsampled": max(0, (samples[-1].at_ms - samples[0].at_ms) // MINUTE_MS + 1 - n),
         "peak": {
             "total": best.hall + best.remote,
             "hall": max(s.hall for s in samples),

@@ -15,6 +15,7 @@ from server.domain.events import media_origin, media_url
 from server.errors import Invalid
 
 TYPES = ("session.started", "session.ended", "question.approved", "poll.closed")
+TEST = "webhook.test"  # sent when an organizer asks for a test delivery; data {"test": true}
 SIGNATURE_HEADER = "X-Podium-Signature"
 ID_HEADER = "X-Podium-Delivery"
 TYPE_HEADER = "X-Podium-Event"

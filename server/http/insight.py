@@ -18,7 +18,7 @@ from server.domain import insight as ins
 from server.domain import polls, validate
 from server.domain import webhooks as wh
 from server.domain.reactions import EMOJI
-from server.errors import Invalid, NotFound
+from server.errors import Invalid, NotFound, Unavailable
 from server.http.api import (
     _cell,
     _export_rows,
@@ -327,6 +327,23 @@ async def delete_webhook(request: web.Request) -> web.Response:
     return json_ok()
 
 
+TESTS_PER_MINUTE = 6  # test deliveries an event's organizers may ask for
+
+
+async def test_webhook(request: web.Request) -> web.Response:
+    """POST /api/events/{event_id}/webhook/test: queue a `webhook.test` delivery now, so an
+    organizer sees their receiver answer (and its signature check pass) before the event."""
+    event_id = await _event_for_webhook(request)
+    await request.app[appkeys.RATES].hit(f"hooktest:{event_id}", TESTS_PER_MINUTE, 60)
+    hooks = request.app[appkeys.WEBHOOKS]
+    if not (await hooks.store.get(event_id)).get("url"):
+        raise NotFound("This event has no webhook.")
+    delivery_id = await hooks.emit(event_id, wh.TEST, {"test": True})
+    if delivery_id is None:
+        raise Unavailable("The test delivery could not be queued; try again.")
+    return json_ok(delivery=delivery_id, **await _webhook_view(request, event_id))
+
+
 def setup(app: web.Application) -> None:
     """Add the insight, report and webhook routes."""
     r = app.router
@@ -339,3 +356,4 @@ def setup(app: web.Application) -> None:
     r.add_put("/api/events/{event_id}/webhook", put_webhook)
     r.add_delete("/api/events/{event_id}/webhook", delete_webhook)
     r.add_post("/api/events/{event_id}/webhook/secret", rotate_secret)
+    r.add_post("/api/events/{event_id}/webhook/test", test_webhook)

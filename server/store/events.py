@@ -12,6 +12,8 @@ from server.errors import Conflict, NotFound
 from server.store import keys, scripts
 from server.store.connection import Client
 
+PURGE_BATCH = 500  # keys a purge reads per SCAN step and unlinks per call
+
 
 def new_id() -> str:
     """A random, URL-safe id (128 bits)."""
@@ -158,6 +160,30 @@ class EventStore:
             pipe.delete(keys.event_sessions(event.id), keys.event_invites(event.id), keys.event(event.id))
             await pipe.execute()
         return session_ids, invite_ids
+
+    async def purge_session(self, session_id: str) -> int:
+        """Remove what a deleted session left behind: its questions, votes, polls and their
+        answers, presence, reactions, settings (session_end.lua removes the keys it can name;
+        these are named by ids it does not know). All but the log, which expires by itself
+        once its readers were told. Returns how many keys went."""
+        return await self._purge(keys.session_pattern(session_id), keep=keys.log(session_id))
+
+    async def purge_event(self, event_id: str) -> int:
+        """Remove what a deleted event left behind: its webhook and its deliveries, its bans."""
+        return await self._purge(keys.event_pattern(event_id))
+
+    async def _purge(self, pattern: str, keep: str = "") -> int:
+        gone = 0
+        batch: list[str] = []
+        async for key in self.r.scan_iter(match=pattern, count=PURGE_BATCH):
+            if key != keep:
+                batch.append(key)
+            if len(batch) >= PURGE_BATCH:
+                gone += await self.r.unlink(*batch)
+                batch = []
+        if batch:
+            gone += await self.r.unlink(*batch)
+        return gone
 
     async def create_session(self, session: Session) -> Session:
         """Store a new session of an existing event, at version 1."""

@@ -46,6 +46,16 @@ def _ev(event_id: str, rest: str = "") -> str:
     return f"{PREFIX}ev:{{{event_id}}}{rest}"
 
 
+def session_pattern(session_id: str) -> str:
+    """A SCAN pattern for every key of a session (they share its tag, so one slot)."""
+    return _ses(session_id, "*")
+
+
+def event_pattern(event_id: str) -> str:
+    """A SCAN pattern for every key of an event (its webhook, bans, indexes)."""
+    return _ev(event_id, "*")
+
+
 def _worker(worker_id: str, rest: str) -> str:
     return f"{PREFIX}worker:{{{worker_id}}}{rest}"
 

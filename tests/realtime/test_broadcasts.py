@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from server import appkeys
+from server.store import keys
 from tests.conftest import Api, OwnStore, Running, World, audience_token
 
 
@@ -56,6 +58,41 @@ async def test_deleting_a_session_tells_its_room_and_closes_its_links(
     assert (await server.refused(auth={"token": world.tokens["moderator"]}))["code"] == "unauthorized"
     assert (await a.call("session:join", {"session": world.session}))["error"]["code"] == "not_found"
     assert (await a.call("session:snapshot", {}))["error"]["code"] in ("not_found", "conflict")
+
+
+async def test_a_deleted_session_leaves_nothing_in_the_store_but_its_expiring_log(
+    server: Running, world: World, http, org: Api
+):
+    redis = server.app[appkeys.REDIS]
+    a, _ = await joined(server, world, http)
+    other, _ = await joined(server, world, http, world.sessions[1]["id"])
+    mod = await server.client(auth={"token": world.tokens["moderator"]})
+    await mod.call("session:join", {"session": world.session})
+    asked = await a.call("qa:ask", {"session": world.session, "text": "Which keys stay?", "client_id": "k1"})
+    qid = asked["question"]["id"]
+    await mod.call("qa:moderate", {"session": world.session, "question": qid, "action": "approve"})
+    assert (await a.call("qa:vote", {"session": world.session, "question": qid, "vote": True}))["ok"]
+    await other.call("qa:ask", {"session": world.sessions[1]["id"], "text": "Mine stays", "client_id": "k2"})
+    poll = (await mod.call("poll:create", {"session": world.session, "kind": "choice", "question": "Q?",
+                                           "options": ["a", "b"]}))["poll"]  # fmt: skip
+    await mod.call("poll:state", {"session": world.session, "poll": poll, "action": "open"})
+    assert (await a.call("poll:answer", {"session": world.session, "poll": poll, "answer": [1]}))["ok"]
+    assert (await a.call("reaction:send", {"session": world.session, "emoji": "👏"}))["ok"]
+    await asyncio.sleep(0.3)  # the coalesced counts are logged
+    before = {k async for k in redis.scan_iter(match=keys.session_pattern(world.session))}
+    assert keys.question(world.session, qid) in before and keys.poll_answers(world.session, poll) in before
+    others = {k async for k in redis.scan_iter(match=keys.session_pattern(world.sessions[1]["id"]))}
+
+    await org.ok("DELETE", f"/api/sessions/{world.session}")
+    await a.wait_for(lambda c: c.state.get("deleted"))
+    for _ in range(50):
+        left = {k async for k in redis.scan_iter(match=keys.session_pattern(world.session))}
+        if left <= {keys.log(world.session)}:
+            break
+        await asyncio.sleep(0.05)
+    assert left <= {keys.log(world.session)}, sorted(left)
+    assert 0 < await redis.ttl(keys.log(world.session)) <= 3600
+    assert {k async for k in redis.scan_iter(match=keys.session_pattern(world.sessions[1]["id"]))} >= others
 
 
 async def test_deleting_the_event_closes_every_link_of_it(server: Running, world: World, http, org: Api):

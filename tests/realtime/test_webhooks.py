@@ -17,6 +17,7 @@ from aiohttp import web
 
 from server import appkeys
 from server.domain import webhooks as wh
+from server.store import keys
 from tests.conftest import Api, Running, World, free_port, moderator, person
 
 
@@ -249,14 +250,58 @@ async def test_only_organizers_configure_webhooks(
         for method, body in (("GET", None), ("PUT", {"url": receiver.url}), ("DELETE", None)):
             status, data = await caller.request(method, path, body)
             assert status == 403, (method, data)
-        status, _ = await caller.request("POST", path + "/secret")
-        assert status == 403
+        for tail in ("/secret", "/test"):
+            status, _ = await caller.request("POST", path + tail)
+            assert status == 403
     status, _ = await Api(http, server.url, None).request("PUT", path, {"url": receiver.url})
     assert status == 401
     organizer = Api(http, server.url, world.tokens["organizer"])
     assert (await organizer.ok("PUT", path, {"url": receiver.url}))["secret"].startswith("whsec_")
     await organizer.ok("DELETE", path)
     assert (await organizer.ok("GET", path))["webhook"]["configured"] is False
+
+
+async def test_a_test_delivery_reaches_the_receiver_signed_and_is_listed(
+    server: Running, world: World, org: Api, receiver: Receiver
+) -> None:
+    path = f"/api/events/{world.event['id']}/webhook"
+    status, data = await org.request("POST", path + "/test")
+    assert status == 404 and data["error"]["code"] == "not_found"  # no webhook yet: nothing queued
+    secret = await configure(org, world, receiver.url)
+    sent = await org.ok("POST", path + "/test")
+    got = (await receiver.wait(1))[0]
+    assert got["body"]["type"] == wh.TEST == got["headers"][wh.TYPE_HEADER]
+    assert got["body"]["id"] == sent["delivery"] and got["body"]["data"] == {"test": True}
+    assert wh.verify(secret, got["headers"][wh.SIGNATURE_HEADER], got["raw"], int(time.time()))
+    for _ in range(40):
+        listed = (await org.ok("GET", path))["deliveries"]
+        if listed and listed[0]["status"] == "delivered":
+            break
+        await asyncio.sleep(0.05)
+    assert listed[0]["type"] == wh.TEST and listed[0]["code"] == 200
+    # A flood of tests is refused (per event, in Redis), and queues nothing more.
+    codes = [(await org.request("POST", path + "/test"))[1] for _ in range(8)]
+    refused = [c for c in codes if not c["ok"]]
+    assert refused and all(c["error"]["code"] == "rate_limited" for c in refused)
+    assert len(codes) - len(refused) <= 5
+    await asyncio.sleep(0.3)
+    assert len(receiver.got) == 1 + len(codes) - len(refused)
+
+
+async def test_deleting_the_event_removes_its_webhook_and_deliveries(
+    server: Running, world: World, org: Api, receiver: Receiver
+) -> None:
+    await configure(org, world, receiver.url)
+    await org.ok("POST", f"/api/events/{world.event['id']}/webhook/test")
+    await receiver.wait(1)
+    await org.ok("DELETE", f"/api/events/{world.event['id']}", {"confirm": world.event["name"]})
+    redis = server.app[appkeys.REDIS]
+    for _ in range(40):
+        left = [k async for k in redis.scan_iter(match=keys.event_pattern(world.event["id"]))]
+        if not left:
+            break
+        await asyncio.sleep(0.05)
+    assert left == []
 
 
 class TestPrivateTargetsAtDeliveryTime:

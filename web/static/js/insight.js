@@ -77,11 +77,20 @@ export async function webhookPanel(eventId, api, box) {
       const res = await api("POST", `${path}/secret`);
       if (res.ok) showSecret(secret, res.secret);
     } }) : null,
+    ack.webhook.configured ? h("button", { type: "button", id: "webhook-test", text: t("webhook.test"), onclick: async () => {
+      const res = await api("POST", `${path}/test`);
+      form.querySelector(".error").textContent = res.ok ? "" : res.error.message;
+      if (!res.ok) return;
+      form.querySelector(".webhook-status").textContent = t("webhook.test_sent");
+      // Its outcome shows in the list once the receiver answered (or the first attempt failed).
+      setTimeout(() => webhookPanel(eventId, api, box), 2000);
+    } }) : null,
     ack.webhook.configured ? h("button", { type: "button", class: "danger", text: t("webhook.remove"), onclick: async () => {
       const res = await api("DELETE", path);
       if (res.ok) webhookPanel(eventId, api, box);
     } }) : null,
-    h("p", { class: "error", role: "alert" }));
+    h("p", { class: "error", role: "alert" }),
+    h("p", { class: "hint webhook-status", role: "status" }));
   url.id = "webhook-url";
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

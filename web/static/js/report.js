@@ -67,6 +67,7 @@ function sessionSection(report, zone) {
       fact(t("report.peak"), t("report.hall_remote", { total: formatNumber(a.peak.total), hall: formatNumber(a.peak.hall), remote: formatNumber(a.peak.remote) })),
       fact(t("report.average"), t("report.hall_remote", { total: formatNumber(a.average.total), hall: formatNumber(a.average.hall), remote: formatNumber(a.average.remote) })),
       fact(t("report.minutes"), formatNumber(a.minutes)),
+      a.unsampled ? fact(t("report.unsampled"), t("report.unsampled_why", { n: formatNumber(a.unsampled) })) : null,
       fact(t("insight.asked"), formatNumber(q.asked)), fact(t("insight.approved"), formatNumber(q.approved)),
       fact(t("insight.answered"), formatNumber(q.answered)), fact(t("insight.votes"), formatNumber(q.votes)),
       fact(t("insight.reactions"), formatNumber(Object.values(report.reactions.totals).reduce((x, y) => x + y, 0)))),
