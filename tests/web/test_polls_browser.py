@@ -172,6 +172,8 @@ async def test_open_answers_reach_the_hall_only_when_let_through(browser: Chromi
 
 
 TABLET = {"width": 768, "height": 1024}
+HEBREW_S = """() => document.activeElement.dispatchEvent(
+    new KeyboardEvent("keydown", {key: "ד", code: "KeyS", bubbles: true}))"""
 
 
 async def test_poll_lanes_run_by_keys_with_live_bars_right_to_left_on_a_tablet(
@@ -240,7 +242,8 @@ async def test_poll_lanes_run_by_keys_with_live_bars_right_to_left_on_a_tablet(
     await expect(closed).to_be_focused()
     await expect(mod.locator("#view-polls-count")).to_have_text("")
     await shot(mod, "poll-lanes-he-tablet")
-    await mod.keyboard.press("s")
+    # S again, on a Hebrew keyboard layout (the S key types "ד"): the key's place counts.
+    await mod.evaluate(HEBREW_S)
     await expect(closed.locator(".poll-shown")).to_have_attribute("data-shown", "false")
     await expect(closed).to_be_focused()
     await expect(phone.locator("#polls .poll-results")).to_have_count(0)
@@ -251,4 +254,11 @@ async def test_poll_lanes_run_by_keys_with_live_bars_right_to_left_on_a_tablet(
     await mod.keyboard.press("1")
     await expect(mod.locator("#lanes")).to_be_visible()
     await expect(mod.locator("#poll-lanes")).to_be_hidden()
+    # Held as a phone, the lanes stand one under another, nothing wider than the screen.
+    await mod.set_viewport_size({"width": 360, "height": 740})
+    await mod.keyboard.press("2")
+    draft_box = await mod.locator('[data-poll-lane="draft"]').bounding_box()
+    open_box = await mod.locator('[data-poll-lane="open"]').bounding_box()
+    assert draft_box and open_box and open_box["y"] >= draft_box["y"] + draft_box["height"]
+    assert await mod.evaluate("document.documentElement.scrollWidth <= innerWidth")
     await bo.sio.disconnect()
