@@ -180,7 +180,16 @@ async def test_every_control_of_the_console_is_reached_by_tab_in_order_with_a_vi
     # From the top to the language switcher at the page's end (no trap: the walk ends), the
     # bar, then the lanes, then the side panel.
     stops = [s["what"] for s in await tab_to(mod, "#lang-switch")]
-    order = ["button#next", "summary", "li", "button[approve]", "button[screen]", "input", "textarea[chat]"]
+    order = [
+        "button#next",
+        "summary",
+        "button#view-qa",
+        "li",
+        "button[approve]",
+        "button[screen]",
+        "input",
+        "textarea[chat]",
+    ]
     at = [stops.index(what) for what in order]
     assert at == sorted(at), stops
     await speaker.close()

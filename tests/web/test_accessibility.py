@@ -93,6 +93,7 @@ async def test_every_page_has_no_serious_or_critical_axe_violation(
         "landing": "/",
         "audience": f"/e/{code}",
         "moderator": f"/m/{sid}#t={world.tokens['moderator']}",
+        "moderator, poll lanes": f"/m/{sid}#t={world.tokens['moderator']}",
         "screen": f"/s/{sid}#t={world.tokens['screen']}",
         "studio": f"/studio/{sid}#t={world.tokens['speaker']}",
         "interpreter": f"/i/{sid}#t={world.tokens['interpreter']}",
@@ -105,6 +106,9 @@ async def test_every_page_has_no_serious_or_critical_axe_violation(
         base, _, fragment = path.partition("#")
         page = await browser.open(person, f"{base}{sep}lang={lang}" + (f"#{fragment}" if fragment else ""))
         await expect(page.locator("html")).to_have_attribute("lang", lang)
+        if name == "moderator, poll lanes":  # the console's other tab: drafts, open, shown
+            await page.locator("#view-polls").click()
+            await expect(page.locator("#poll-lanes .poll-mod-card")).to_have_count(3)
         await page.wait_for_load_state("networkidle")
         found[name] = await violations(page)
         await page.close()

@@ -447,6 +447,27 @@ async def check_every_page(browser: Chromium, live: LiveSession, org: Api, lang:
         await org.ok("POST", f"/api/invites/{live.links['revoked id']}/revoke")
         await visible(page, "#signin")
 
+    async def poll_lanes(page: Page) -> None:
+        """The console's poll lanes: a quiz draft, an open poll counting down, a named rating
+        closed with its results shown, an open-answer poll closed and hidden."""
+        await visible(page, "#lanes .lane")
+        polls = (
+            ("choice", "Ωμέγα ή άλφα;", ["Ωμέγα", "Άλφα"], {"correct": [0], "time_limit": 90}, []),
+            ("choice", "Βήτα ή γάμμα;", ["Βήτα", "Γάμμα"], {"time_limit": 90}, ["open"]),
+            ("rating", "Δέλτα;", [], {"anonymous": False}, ["open", "close", "show"]),
+            ("text", "Έψιλον;", [], {}, ["open", "close"]),
+        )
+        for kind, question, options, extra, actions in polls:
+            live.typed += [question, *options]
+            payload = {"session": s, "kind": kind, "question": question, "options": options, **extra}
+            ack = await live.moderator.call("poll:create", payload)
+            assert ack["ok"], ack
+            for action in actions:
+                move = {"session": s, "poll": ack["poll"], "action": action}
+                assert (await live.moderator.call("poll:state", move))["ok"]
+        await page.keyboard.press("2")
+        await expect(page.locator("#poll-lanes .poll-mod-card")).to_have_count(len(polls))
+
     pages: dict[str, tuple[str, Callable[[Page], Awaitable[None]]]] = {
         "landing": (f"/?lang={lang}", lambda p: visible(p, "form")),
         "audience": (f"/e/{code}?lang={lang}", phone),
@@ -462,6 +483,7 @@ async def check_every_page(browser: Chromium, live: LiveSession, org: Api, lang:
         "invite, no link": (f"/studio/{s}?lang={lang}", lambda p: visible(p, "#signin")),
         "audience, removed": (f"/e/{code}?lang={lang}", banned),
         "studio, link revoked": (f"/studio/{s}?lang={lang}#t={live.links['Kim Lu']}", revoked),
+        "moderator, poll lanes": (f"/m/{s}?lang={lang}#t={tokens['moderator']}", poll_lanes),
     }
     problems = {}
     for name, (path, ready) in pages.items():

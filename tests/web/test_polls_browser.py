@@ -5,10 +5,13 @@ cloud from several phones; every page in the three languages."""
 
 from __future__ import annotations
 
-import pytest
-from playwright.async_api import Page, expect
+import re
 
-from tests.conftest import World
+import aiohttp
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from tests.conftest import Running, World, person
 from tests.web.conftest import Chromium
 from tests.web.test_qa_browser import hall_screen, moderator
 from tests.web.test_screen_canvas import shot
@@ -23,15 +26,31 @@ async def phone(browser: Chromium, world: World, lang: str = "en") -> Page:
     return page
 
 
+def poll_card(mod: Page, question: str, lane: str = "") -> Locator:
+    """The console's card of the poll asking `question` (in lane `lane`: draft, open, closed)."""
+    where = f'[data-poll-lane="{lane}"]' if lane else "#poll-lanes"
+    return mod.locator(f"{where} .poll-mod-card", has_text=question)
+
+
+async def poll_lanes(mod: Page) -> None:
+    """The console's poll lanes in view (its tab)."""
+    if await mod.locator("#view-polls").get_attribute("aria-selected") != "true":
+        await mod.locator("#view-polls").click()
+    await expect(mod.locator("#poll-lanes")).to_be_visible()
+    await expect(mod.locator("#lanes")).to_be_hidden()
+
+
 async def prepare(mod: Page, kind: str, question: str, options: str = "") -> None:
-    await mod.locator("#poll-new > summary").click()
+    await poll_lanes(mod)
+    if await mod.locator("#poll-new").get_attribute("open") is None:
+        await mod.locator("#poll-new > summary").click()
     form = mod.locator("#poll-form")
     await form.locator("[name=kind]").select_option(kind)
     await form.locator("[name=question]").fill(question)
     if options:
         await form.locator("[name=options]").fill(options)
     await form.locator("button[type=submit]").click()
-    await expect(mod.locator("#polls .poll-item", has_text=question)).to_be_visible()
+    await expect(poll_card(mod, question, "draft")).to_be_visible()
 
 
 async def test_a_poll_from_the_console_to_phones_and_the_hall_screen(browser: Chromium, world: World):
@@ -42,14 +61,15 @@ async def test_a_poll_from_the_console_to_phones_and_the_hall_screen(browser: Ch
     )
     phones = [await phone(browser, world, lang) for lang in ("en", "zh-CN", "he")]
     await prepare(mod, "choice", "Which city hosts next year?", "Nanjing\nTel Aviv\n*Lagos")
-    item = mod.locator("#polls .poll-item", has_text="Which city hosts next year?")
-    await expect(item.locator(".tag").first).to_have_text("Draft")
+    item = poll_card(mod, "Which city hosts next year?")
+    await expect(item).to_have_attribute("data-state", "draft")
     for p in phones:
         await expect(p.locator("#polls")).to_be_hidden()  # a draft stays with the moderators
 
-    await mod.locator("body").click()  # focus off any field: P is the console's key
+    await mod.evaluate("document.activeElement.blur()")  # focus off any field: P is the console's key
     await mod.keyboard.press("p")
-    await expect(item.locator(".tag").first).to_have_text("Open")
+    await expect(poll_card(mod, "Which city hosts next year?", "open")).to_have_count(1)
+    await expect(item.locator(".poll-shown")).to_have_text("Results hidden")
     await expect(screen.locator("#screen-canvas")).to_have_attribute("data-mode", "poll")
     await expect(screen.locator("#screen-poll-question")).to_have_text("Which city hosts next year?")
     await expect(screen.locator("#screen-poll-options li")).to_have_text(["Nanjing", "Tel Aviv", "Lagos"])
@@ -110,7 +130,7 @@ async def test_a_word_cloud_from_several_phones(browser: Chromium, world: World)
     mod = await moderator(browser, world)
     screen = await hall_screen(browser, world)
     await prepare(mod, "words", "One word for today?")
-    item = mod.locator("#polls .poll-item", has_text="One word for today?")
+    item = poll_card(mod, "One word for today?")
     await item.locator("[data-poll-action=open]").click()
     await item.locator("[data-poll-action=show]").click()
     for words in (["Inspiring", "water"], ["inspiring"], ["合作"]):
@@ -131,7 +151,7 @@ async def test_open_answers_reach_the_hall_only_when_let_through(browser: Chromi
     mod = await moderator(browser, world)
     screen = await hall_screen(browser, world)
     await prepare(mod, "text", "What should the fund pay for first?")
-    item = mod.locator("#polls .poll-item", has_text="What should the fund pay for first?")
+    item = poll_card(mod, "What should the fund pay for first?")
     await item.locator("[data-poll-action=open]").click()
     await item.locator("[data-poll-action=show]").click()
     for text in ("Clean water for schools", "<img src=x onerror=window.__pwned=1>"):
@@ -149,3 +169,96 @@ async def test_open_answers_reach_the_hall_only_when_let_through(browser: Chromi
     await expect(answers.filter(has_text="Clean water")).to_have_attribute("data-approved", "true")
     assert await screen.evaluate("typeof window.__pwned") == "undefined"
     assert await mod.evaluate("typeof window.__pwned") == "undefined"
+
+
+TABLET = {"width": 768, "height": 1024}
+HEBREW_S = """() => document.activeElement.dispatchEvent(
+    new KeyboardEvent("keydown", {key: "ד", code: "KeyS", bubbles: true}))"""
+
+
+async def test_poll_lanes_run_by_keys_with_live_bars_right_to_left_on_a_tablet(
+    browser: Chromium, world: World, server: Running, http: aiohttp.ClientSession
+):
+    mod = await browser.open(
+        await browser.person(viewport=TABLET), f"/m/{world.session}?lang=he#t={world.tokens['moderator']}"
+    )
+    await expect(mod.locator("html")).to_have_attribute("dir", "rtl")
+    await expect(mod.locator("#settings [name=open]")).to_be_checked()  # the snapshot arrived
+    await expect(mod.locator("#lanes")).to_be_visible()  # the questions first
+    # 2: the poll lanes, 1: the questions again (the tabs follow, and keep the keyboard's place).
+    await mod.keyboard.press("2")
+    await expect(mod.locator("#view-polls")).to_have_attribute("aria-selected", "true")
+    await expect(mod.locator("#view-polls")).to_be_focused()
+    await expect(mod.locator("#lanes")).to_be_hidden()
+    await prepare(mod, "choice", "באיזו עיר בשנה הבאה?", "נאנג'ינג\nלאגוס")
+    await prepare(mod, "rating", "איך הייתה ההרצאה?")
+    drafts = mod.locator('[data-poll-lane="draft"] .poll-mod-card')
+    await expect(drafts).to_have_count(2)
+    await expect(mod.locator('[data-poll-lane="open"] .lane-empty')).to_be_visible()
+    # Right to left: Drafts at the right, Open at its left; nothing wider than the tablet.
+    draft_box = await mod.locator('[data-poll-lane="draft"]').bounding_box()
+    open_box = await mod.locator('[data-poll-lane="open"]').bounding_box()
+    assert draft_box and open_box and draft_box["x"] > open_box["x"], (draft_box, open_box)
+    assert await mod.evaluate("document.documentElement.scrollWidth <= innerWidth")
+
+    # P: the top draft moves to Open; the other waits its turn.
+    await mod.evaluate("document.activeElement.blur()")
+    await mod.keyboard.press("p")
+    card = poll_card(mod, "באיזו עיר בשנה הבאה?", "open")
+    await expect(card).to_have_count(1)
+    await expect(drafts).to_have_text([re.compile(re.escape("איך הייתה ההרצאה?"))])
+    await expect(mod.locator("#view-polls-count")).to_have_text("פתוחים: 1 · תשובות: 0")
+    await expect(card.locator(".poll-shown")).to_have_attribute("data-shown", "false")
+
+    # Answers from a phone and another person: live bars on the card, drawn in place (they
+    # glide) while the card keeps the keyboard's focus.
+    await card.focus()
+    lagos = card.locator(".poll-bar", has_text="לאגוס")
+    await lagos.evaluate("(el) => { window.__bar = el; }")
+    phone = await browser.open(
+        await browser.person(viewport={"width": 360, "height": 740}), f"/e/{world.event['code']}?lang=he"
+    )
+    await phone.locator("#polls button[aria-label='לאגוס']").click()
+    await expect(lagos.locator(".poll-count")).to_have_text("1 · 100%")
+    bo = await person(server, world, http, "Bo")
+    poll_id = await card.get_attribute("data-poll")
+    answer = {"session": world.session, "poll": poll_id, "answer": [0]}
+    assert (await bo.call("poll:answer", answer))["ok"]
+    await expect(card.locator(".poll-voters")).to_have_text("תשובות: 2")
+    await expect(lagos.locator(".poll-count")).to_have_text("1 · 50%")
+    assert await lagos.evaluate("(el) => el === window.__bar"), "the bar was drawn anew"
+    await expect(card).to_be_focused()
+    await expect(mod.locator("#view-polls-count")).to_have_text("פתוחים: 1 · תשובות: 2")
+
+    # S shows the results (the phone sees them), C closes: the card moves to Closed, focus with
+    # it; S again hides them.
+    await mod.keyboard.press("s")
+    await expect(card.locator(".poll-shown")).to_have_attribute("data-shown", "true")
+    await expect(phone.locator("#polls .poll-bar", has_text="לאגוס")).to_contain_text("1 · 50%")
+    await expect(card).to_be_focused()
+    await mod.keyboard.press("c")
+    closed = poll_card(mod, "באיזו עיר בשנה הבאה?", "closed")
+    await expect(closed).to_have_count(1)
+    await expect(closed).to_be_focused()
+    await expect(mod.locator("#view-polls-count")).to_have_text("")
+    await shot(mod, "poll-lanes-he-tablet")
+    # S again, on a Hebrew keyboard layout (the S key types "ד"): the key's place counts.
+    await mod.evaluate(HEBREW_S)
+    await expect(closed.locator(".poll-shown")).to_have_attribute("data-shown", "false")
+    await expect(closed).to_be_focused()
+    await expect(phone.locator("#polls .poll-results")).to_have_count(0)
+
+    # The keys are listed; 1 brings the questions back.
+    await mod.keyboard.press("?")
+    await expect(mod.locator("#shortcuts dl")).to_contain_text("סגירת הסקר שבפוקוס")
+    await mod.keyboard.press("1")
+    await expect(mod.locator("#lanes")).to_be_visible()
+    await expect(mod.locator("#poll-lanes")).to_be_hidden()
+    # Held as a phone, the lanes stand one under another, nothing wider than the screen.
+    await mod.set_viewport_size({"width": 360, "height": 740})
+    await mod.keyboard.press("2")
+    draft_box = await mod.locator('[data-poll-lane="draft"]').bounding_box()
+    open_box = await mod.locator('[data-poll-lane="open"]').bounding_box()
+    assert draft_box and open_box and open_box["y"] >= draft_box["y"] + draft_box["height"]
+    assert await mod.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    await bo.sio.disconnect()

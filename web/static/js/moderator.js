@@ -8,6 +8,7 @@ import { QAState } from "./qa-state.js";
 import { connected } from "./role.js";
 import { ClockView } from "./clock.js";
 import { languageName, missingFor, speakerLanguages, textElement } from "./translations.js";
+import { shortcut } from "./keys.js";
 
 const LANES = ["incoming", "queue", "screen", "done"];
 const INVERSE = {
@@ -193,6 +194,9 @@ function render({ force = false } = {}) {
   if (!frozen || force) moved.clear();
   if (focusedId) document.querySelector(`.mod-card[data-question="${focusedId}"]`)?.focus({ preventScroll: true });
   if (keyboardOn) refocus(keyboardOn);
+  // The Questions tab says what waits for approval while the poll lanes are in view.
+  const waiting = byLane.incoming.length;
+  $("#view-qa-count").textContent = waiting ? t("mod.view.waiting", { count: waiting, n: formatNumber(waiting) }) : "";
   const pill = $("#new-pill");
   pill.hidden = unseen === 0;
   pill.textContent = t("mod.new", { n: formatNumber(unseen) });
@@ -267,15 +271,16 @@ function focusedQuestion() {
   return id ? state.questions.get(id) : null;
 }
 
+// J and K walk the cards of the view on screen: the Q&A lanes or the poll lanes.
 function moveFocus(step) {
-  const cards = [...document.querySelectorAll(".mod-card")];
+  const cards = [...document.querySelectorAll(".mod-card")].filter((c) => c.checkVisibility());
   const i = cards.indexOf(document.activeElement?.closest?.(".mod-card"));
   cards[Math.max(0, Math.min(cards.length - 1, i + step))]?.focus();
 }
 
 document.addEventListener("keydown", (e) => {
-  if (!live || e.ctrlKey || e.metaKey || e.altKey || e.target.matches("input, textarea, select")) return;
-  const key = e.key.toLowerCase();
+  const key = live && shortcut(e);
+  if (!key) return;
   if (key === "u") return void undoLast();
   if (key === "n") return void next();
   if (key === "escape") return void (endMerge(), render({ force: true }));
