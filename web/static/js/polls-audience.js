@@ -43,7 +43,7 @@ export class AudiencePolls {
   tick() {
     for (const el of this.root.querySelectorAll("[data-deadline]")) {
       const left = Math.max(0, Math.ceil((Number(el.dataset.deadline) - Date.now()) / 1000));
-      el.textContent = t("poll.time_left", { s: left });
+      el.textContent = left > 0 ? t("poll.time_left", { s: left }) : t("poll.time_up");
     }
   }
 

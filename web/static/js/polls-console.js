@@ -99,6 +99,12 @@ function secondsLeft(deadline) {
   return Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
 }
 
+// "12 s left", then "Time is up: close it" (the store refuses answers past the deadline).
+function timeLeft(deadline) {
+  const s = secondsLeft(deadline);
+  return s > 0 ? t("poll.time_left", { s }) : t("poll.time_up_close");
+}
+
 // Everything a card shows but its results: when it changes, the card is made anew.
 function signature(p) {
   return JSON.stringify([p.state, p.shown, p.kind, p.question, p.options, p.multi, p.anonymous, p.correct,
@@ -111,7 +117,7 @@ function card(p) {
     text: p.shown ? t("poll.shown") : t("poll.hidden"),
   });
   const deadline = p.state === "open" && p.deadline_ms
-    ? h("span", { class: "tag tag-warn poll-deadline", "data-deadline": p.deadline_ms, text: t("poll.time_left", { s: secondsLeft(p.deadline_ms) }) })
+    ? h("span", { class: "tag tag-warn poll-deadline", "data-deadline": p.deadline_ms, text: timeLeft(p.deadline_ms) })
     : null;
   return h("li", {
     class: `mod-card poll-mod-card state-${p.state}${p.shown ? " is-shown" : ""}`, tabindex: "0",
@@ -276,7 +282,7 @@ form.addEventListener("submit", async (e) => {
 // An open poll's time limit counts down on its card.
 setInterval(() => {
   for (const el of document.querySelectorAll("#poll-lanes [data-deadline]")) {
-    el.textContent = t("poll.time_left", { s: secondsLeft(Number(el.dataset.deadline)) });
+    el.textContent = timeLeft(Number(el.dataset.deadline));
   }
 }, 1000);
 
