@@ -109,10 +109,11 @@ class Webhooks:
             yield
         finally:
             stop.set()
+            # Not waited for: it may be blocked in a read for up to READ_BLOCK_MS. Whatever it
+            # read and did not start stays pending in the group: another worker takes it.
+            consumer.cancel()
             await ticks.stop(grace=2)
-            _done, pending = await asyncio.wait([consumer], timeout=READ_BLOCK_MS / 1000 + 1)
-            for task in pending:
-                task.cancel()
+            await asyncio.wait([consumer], timeout=1)
             for task in list(self._attempts):
                 task.cancel()  # left pending in the outbox: another worker tries it again
             if self._attempts:

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from redis.exceptions import WatchError
 
 from server import appkeys
 from server.store import keys
@@ -62,12 +63,28 @@ async def test_an_ended_session_is_not_sampled(server: Running, world: World) ->
 async def _past_minutes(server: Running, session: str, rows: list[dict[str, Any]]) -> None:
     """Samples of earlier minutes, as workers would have written them."""
     r = server.app[appkeys.REDIS]
+    key = keys.insight_minutes(session)
     now_min = int((await r.time())[0]) // 60 * 60_000
-    for i, row in enumerate(rows):
-        at = now_min - (len(rows) - i) * 60_000
-        fields = {"audience|hall": 0, "audience|remote": 0, "asked": 0, "approved": 0, "answered": 0,
-                  "votes": 0, "poll_answers": 0, "rx": "{}", **row}  # fmt: skip
-        await r.xadd(keys.insight_minutes(session), fields, id=f"{at}-0")
+    # Before whatever a worker sampled already (this minute): a stream takes ids only in order,
+    # so the stream is written again, atomically, with the past minutes first.
+    while True:
+        async with r.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                sampled = await pipe.xrange(key)
+                pipe.multi()
+                pipe.delete(key)
+                for i, row in enumerate(rows):
+                    at = now_min - (len(rows) - i) * 60_000
+                    fields = {"audience|hall": 0, "audience|remote": 0, "asked": 0, "approved": 0, "answered": 0,
+                              "votes": 0, "poll_answers": 0, "rx": "{}", **row}  # fmt: skip
+                    pipe.xadd(key, fields, id=f"{at}-0")
+                for entry_id, fields in sampled:
+                    pipe.xadd(key, fields, id=entry_id)
+                await pipe.execute()
+                return
+            except WatchError:
+                continue
 
 
 async def test_the_dashboard_shows_people_and_activity_per_minute(
