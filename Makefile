@@ -33,7 +33,7 @@ run: install
 
 ## The whole test suite (real Valkey, real sockets, real Chromium).
 test: install-dev
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 3 --dist worksteal
 
 ## Lint and types.
 check: install-dev

@@ -42,11 +42,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
     """REDIS_URL when set (CI may point at a server, or a Cluster: tests/system/test_cluster.py
-    runs the suite's core so), else an embedded Valkey for the run."""
+    runs the suite's core so), else an embedded Valkey for the run: one per pytest-xdist worker,
+    since each test empties the store it uses."""
     url = os.environ.get("REDIS_URL")
     if url:
+        worker = getattr(request.config, "workerinput", {}).get("workerid")
+        if worker is not None:
+            pytest.exit("REDIS_URL names one store that every test empties: run its tests with -n 0", 2)
         yield url
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("valkey"))

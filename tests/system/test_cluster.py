@@ -69,10 +69,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSet]:
 
 @pytest.mark.timeout(240)
 def test_the_suites_core_runs_on_the_cluster(cluster: ClusterSet):
-    env = {**os.environ, "REDIS_URL": cluster.url, "PYTHONPATH": str(ROOT)}
+    # Not as a pytest-xdist worker (its variables would say so): one process, one store.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    env.update(REDIS_URL=cluster.url, PYTHONPATH=str(ROOT))
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", *CORE],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "--no-header",
+            *CORE,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -262,3 +262,63 @@ async def test_poll_lanes_run_by_keys_with_live_bars_right_to_left_on_a_tablet(
     assert draft_box and open_box and open_box["y"] >= draft_box["y"] + draft_box["height"]
     assert await mod.evaluate("document.documentElement.scrollWidth <= innerWidth")
     await bo.sio.disconnect()
+
+
+async def test_a_draft_is_edited_in_the_form_it_was_written_in(browser: Chromium, world: World):
+    mod = await moderator(browser, world)
+    await prepare(mod, "choice", "Which city next year?", "Nanjing\nTel Aviv")
+    draft = poll_card(mod, "Which city next year?", "draft")
+    await draft.locator("[data-poll-action=edit]").click()
+    form = mod.locator("#poll-form")
+    await expect(form.locator("[name=question]")).to_be_focused()
+    await expect(form.locator("[name=options]")).to_have_value("Nanjing\nTel Aviv")
+    await expect(form.locator("button[type=submit]")).to_have_text("Save changes")
+    # A quiz now: a third city, the right one marked; a time limit.
+    await form.locator("[name=question]").fill("Which city hosts next year?")
+    await form.locator("[name=options]").fill("Nanjing\n* Tel Aviv\nLagos")
+    await form.locator("[name=time_limit]").fill("30")
+    await form.locator("button[type=submit]").click()
+    edited = poll_card(mod, "Which city hosts next year?", "draft")
+    await expect(edited.locator(".poll-draft-options li")).to_have_count(3)
+    await expect(edited.locator(".poll-draft-options li").nth(1)).to_contain_text("Tel Aviv")
+    await expect(edited.locator(".poll-draft-options li").nth(1).locator(".tag")).to_be_visible()
+    await expect(mod.locator("#poll-lanes .poll-mod-card")).to_have_count(1)  # changed, not added
+    await expect(mod.locator("#mod-status")).to_have_text("Draft updated.")
+    await expect(form).to_be_hidden()
+    # The marks taken away again: no longer a quiz. Cancel leaves a draft as it was.
+    await edited.locator("[data-poll-action=edit]").click()
+    await form.locator("[name=options]").fill("Nanjing\nTel Aviv\nLagos")
+    await form.locator("button[type=submit]").click()
+    await expect(edited.locator(".poll-draft-options .tag")).to_have_count(0)
+    await edited.locator("[data-poll-action=edit]").click()
+    await form.locator("[name=question]").fill("Not this")
+    await mod.locator("#poll-edit-cancel").click()
+    await expect(form).to_be_hidden()
+    await expect(poll_card(mod, "Which city hosts next year?", "draft")).to_be_visible()
+    await expect(form.locator("button[type=submit]")).to_have_text("Save as draft")
+
+
+async def test_a_phone_typing_keeps_its_words_and_place_while_results_stream_in(
+    browser: Chromium, world: World
+):
+    mod = await moderator(browser, world)
+    await prepare(mod, "words", "One word for the keynote?")
+    item = poll_card(mod, "One word for the keynote?")
+    await item.locator("[data-poll-action=open]").click()
+    await item.locator("[data-poll-action=show]").click()
+    typist, other = await phone(browser, world), await phone(browser, world)
+    first = typist.locator("#polls .poll-words input").first
+    await first.click()
+    await first.press_sequentially("insp")
+    for word in ("water", "light", "bridge"):
+        others = other.locator("#polls .poll-words input")
+        await others.first.fill(word)
+        await other.locator("#polls .poll-words button[type=submit]").click()
+        await expect(typist.locator("#polls .cloud li", has_text=word)).to_have_count(1)
+        await expect(typist.locator("#polls .cloud li")).to_have_count(1)  # a changed answer: one word
+    await expect(first).to_be_focused()
+    await expect(first).to_have_value("insp")
+    await first.press_sequentially("iring")
+    await typist.locator("#polls .poll-words button[type=submit]").click()
+    await expect(typist.locator("#polls .poll-confirm")).to_be_visible()
+    await expect(typist.locator("#polls .cloud li", has_text="inspiring")).to_have_count(1)

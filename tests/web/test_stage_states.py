@@ -23,7 +23,9 @@ pytestmark = pytest.mark.browser
 async def test_a_recording_that_ends_falls_back_to_the_holding_slide_and_everyone_says_so(
     browser: Chromium, world: World, org: Api, media: MediaServer, tmp_path: Path
 ):
-    make_webm(tmp_path / "short.webm", seconds=4)  # served by the media fixture from tmp_path
+    make_webm(
+        tmp_path / "short.webm", seconds=8
+    )  # served from tmp_path; long enough for a slow second screen
     link = await speaker_link(org, world, "Minister")
     sid = link["invite"]["id"]
     await org.ok("PATCH", f"/api/invites/{sid}", {"backup_url": f"{media.url}/short.webm"})

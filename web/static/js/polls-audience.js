@@ -13,6 +13,7 @@ export class AudiencePolls {
     this.state = new PollState();
     this.mine = new Map(); // poll id -> result keys the person sent
     this.errors = new Map();
+    this.drafts = new Map(); // poll id -> what is typed and not sent yet (words: three values)
     setInterval(() => this.tick(), 1000);
   }
 
@@ -34,6 +35,7 @@ export class AudiencePolls {
     if (ack.ok) {
       this.mine.set(poll.id, ack.answer);
       this.errors.delete(poll.id);
+      this.drafts.delete(poll.id);
     } else {
       this.errors.set(poll.id, errorText(ack.error));
     }
@@ -52,7 +54,8 @@ export class AudiencePolls {
     const open = p.state === "open";
     if (p.kind === "text") {
       const area = h("textarea", { rows: 3, maxlength: 280, dir: "auto", disabled: !open, "aria-label": p.question });
-      area.value = mine[0] || "";
+      area.value = this.drafts.get(p.id)?.[0] ?? mine[0] ?? "";
+      area.addEventListener("input", () => this.drafts.set(p.id, [area.value]));
       const form = h("form", { class: "stack poll-open-text" }, area,
         h("button", { type: "submit", class: "primary", disabled: !open, text: t("poll.vote") }));
       form.addEventListener("submit", (e) => {
@@ -62,8 +65,10 @@ export class AudiencePolls {
       return [h("p", { class: "hint", text: t("poll.text_hint") }), form];
     }
     if (p.kind === "words") {
+      const typed = this.drafts.get(p.id);
       const inputs = [0, 1, 2].map((i) => h("input", { type: "text", maxlength: 24, dir: "auto", disabled: !open,
-        "aria-label": t("poll.word_label", { n: i + 1 }), value: mine[i] || "" }));
+        "aria-label": t("poll.word_label", { n: i + 1 }), value: typed ? typed[i] : mine[i] || "" }));
+      for (const input of inputs) input.addEventListener("input", () => this.drafts.set(p.id, inputs.map((x) => x.value)));
       const form = h("form", { class: "row poll-words" }, ...inputs,
         h("button", { type: "submit", class: "primary", disabled: !open, text: t("poll.vote") }));
       form.addEventListener("submit", (e) => {
@@ -93,17 +98,53 @@ export class AudiencePolls {
     return [group];
   }
 
-  render() {
-    const polls = this.state.list().filter((p) => p.state === "open" || p.shown || this.mine.has(p.id) && p.state !== "draft");
-    this.root.hidden = polls.length === 0;
-    this.root.replaceChildren(...polls.map((p) => h("article", { class: "card stack poll-card", "data-poll": p.id, "data-state": p.state },
+  // Everything a card shows but its results: while it stays the same, new results replace
+  // only the figure, so a person typing words or an answer keeps their place and their text.
+  signature(p) {
+    return JSON.stringify([p.state, p.shown, p.kind, p.question, p.options, p.multi, p.deadline_ms,
+      this.mine.get(p.id) || null, this.errors.get(p.id) || null, Boolean(p.results)]);
+  }
+
+  card(p) {
+    return h("article", { class: "card stack poll-card", "data-poll": p.id, "data-state": p.state, "data-sig": this.signature(p) },
       h("h2", { class: "poll-question", dir: "auto", text: p.question }),
       p.state === "open" && p.deadline_ms ? h("p", { class: "hint poll-deadline", "data-deadline": p.deadline_ms }) : null,
       ...(p.state === "open" || !p.shown ? this.answerControls(p) : []),
       this.mine.has(p.id) && p.state === "open" ? h("p", { class: "poll-confirm", role: "status", text: t("poll.your_answer") }) : null,
       p.state === "closed" && !p.shown ? h("p", { class: "hint", text: t("poll.closed_note") }) : null,
       this.errors.get(p.id) ? h("p", { class: "error", role: "alert", text: this.errors.get(p.id) }) : null,
-      p.results ? resultsFigure(p) : this.mine.has(p.id) ? h("p", { class: "hint", text: t("poll.waiting_results") }) : null)));
+      p.results ? resultsFigure(p) : this.mine.has(p.id) ? h("p", { class: "hint", text: t("poll.waiting_results") }) : null);
+  }
+
+  render() {
+    const polls = this.state.list().filter((p) => p.state === "open" || p.shown || this.mine.has(p.id) && p.state !== "draft");
+    this.root.hidden = polls.length === 0;
+    const old = new Map([...this.root.querySelectorAll(":scope > .poll-card")].map((el) => [el.dataset.poll, el]));
+    // Where the person is typing, to be given back if their card is made anew.
+    const active = document.activeElement;
+    const typing = active && this.root.contains(active) && active.matches("input, textarea")
+      ? { poll: active.closest(".poll-card").dataset.poll, index: [...active.closest(".poll-card").querySelectorAll("input, textarea")].indexOf(active),
+        start: active.selectionStart, end: active.selectionEnd }
+      : null;
+    const cards = polls.map((p) => {
+      const el = old.get(p.id);
+      if (el && el.dataset.sig === this.signature(p)) {
+        const figure = el.querySelector(".poll-results");
+        if (figure && p.results) figure.replaceWith(resultsFigure(p));
+        return el;
+      }
+      return this.card(p);
+    });
+    const same = cards.length === this.root.children.length && cards.every((el, i) => this.root.children[i] === el);
+    if (!same) this.root.replaceChildren(...cards);
+    if (typing && !(active.isConnected)) {
+      const field = this.root.querySelector(`.poll-card[data-poll="${CSS.escape(typing.poll)}"]`)
+        ?.querySelectorAll("input, textarea")[typing.index];
+      if (field && !field.disabled) {
+        field.focus({ preventScroll: true });
+        field.setSelectionRange?.(typing.start, typing.end);
+      }
+    }
     this.tick();
   }
 }

@@ -52,7 +52,11 @@ function button(poll, action, { key = "", cls = "", label = action, slot = actio
 }
 
 function actions(p) {
-  if (p.state === "draft") return [button(p, "open", { key: "P", cls: "primary" }), button(p, "delete", { cls: "danger" })];
+  if (p.state === "draft") {
+    return [button(p, "open", { key: "P", cls: "primary" }),
+      h("button", { type: "button", "data-poll-action": "edit", "data-slot": "edit", onclick: () => editDraft(p) }, t("poll.action.edit")),
+      button(p, "delete", { cls: "danger" })];
+  }
   const out = [];
   if (p.state === "open") out.push(button(p, "close", { key: "C", cls: "primary" }));
   out.push(p.shown
@@ -244,6 +248,37 @@ $("#poll-board-button").addEventListener("click", async () => {
 });
 
 const form = $("#poll-form");
+let editing = null; // the draft the form changes, or null when it makes a new one
+
+// A draft back in the form, as it was written (a quiz's right answers marked with a *).
+function editDraft(p) {
+  editing = p.id;
+  form.querySelector("[name=kind]").value = p.kind;
+  form.querySelector("[name=question]").value = p.question;
+  const right = new Set(p.correct || []);
+  form.querySelector("[name=options]").value = (p.options || []).map((o, i) => (right.has(i) ? `* ${o}` : o)).join("\n");
+  form.querySelector("[name=multi]").checked = Boolean(p.multi);
+  form.querySelector("[name=anonymous]").checked = p.anonymous !== false;
+  form.querySelector("[name=time_limit]").value = String(p.time_limit || 0);
+  form.querySelector("[type=submit]").textContent = t("poll.save");
+  $("#poll-edit-cancel").hidden = false;
+  showFields();
+  $("#poll-new").open = true;
+  form.querySelector("[name=question]").focus();
+}
+
+function leaveForm() {
+  editing = null;
+  form.reset();
+  form.querySelector("[type=submit]").textContent = t("poll.create");
+  $("#poll-edit-cancel").hidden = true;
+  $("#poll-error").textContent = "";
+  showFields();
+  $("#poll-new").open = false;
+  $("#poll-new > summary").focus();
+}
+$("#poll-edit-cancel").addEventListener("click", leaveForm);
+
 function showFields() {
   const choice = form.querySelector("[name=kind]").value === "choice";
   for (const el of form.querySelectorAll(".poll-options-field")) el.hidden = !choice;
@@ -265,17 +300,17 @@ form.addEventListener("submit", async (e) => {
     payload.options = lines.map((l) => l.replace(/^\*\s*/, ""));
     payload.multi = d.get("multi") === "on";
     const correct = lines.map((l, i) => (l.startsWith("*") ? i : -1)).filter((i) => i >= 0);
-    if (correct.length) payload.correct = correct;
+    if (correct.length || editing) payload.correct = correct; // an edit that takes the marks away sends none
   }
-  const ack = await live.request(P.POLL_CREATE, payload);
+  const ack = editing
+    ? await live.request(P.POLL_EDIT, { ...payload, poll: editing })
+    : await live.request(P.POLL_CREATE, payload);
   $("#poll-error").textContent = ack.ok ? "" : errorText(ack.error);
   if (ack.ok) {
-    // The draft joins its lane; the form folds away, its button keeps the keyboard's place.
-    form.reset();
-    showFields();
-    $("#poll-new").open = false;
-    $("#poll-new > summary").focus();
-    status(t("poll.done.create"));
+    // The draft is in its lane; the form folds away, its button keeps the keyboard's place.
+    const done = editing ? "poll.done.edit" : "poll.done.create";
+    leaveForm();
+    status(t(done));
   }
 });
 
