@@ -471,13 +471,14 @@ async def _export_polls(request: web.Request, session: ev.Session, event: ev.Eve
         row = polls.export(poll, local)
         if not poll["anonymous"]:
             # A named poll: who answered what, by the name they gave (or their alias).
+            answers = sorted((await store.responses(session.id, poll["id"])).items())
+            names = await identity.participant_names([person for person, _ in answers])
             row["responses"] = [
                 {
-                    "name": await identity.participant_name(person)
-                    or qa.pseudonym(secret, session.id, person),
+                    "name": given or qa.pseudonym(secret, session.id, person),
                     "answer": [polls.answer_label(poll, k) for k in answer],
                 }
-                for person, answer in sorted((await store.responses(session.id, poll["id"])).items())
+                for (person, answer), given in zip(answers, names, strict=True)
             ]
         out.append(row)
     return out

@@ -124,11 +124,11 @@ async def leaderboard(app: web.Application, conn: Conn, data: Any) -> dict[str, 
         raise Forbidden("The leaderboard is for the stage.")
     scores = await app[appkeys.POLLS].quiz_scores(session_id)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))[:LEADERBOARD_SIZE]
-    identity = app[appkeys.IDENTITY]
     secret = app[appkeys.AUTH].secret
+    names = await app[appkeys.IDENTITY].participant_names([person for person, _ in ranked])
     board = []
-    for rank, (person, (right, ms)) in enumerate(ranked, start=1):
-        name = await identity.participant_name(person) or qa.pseudonym(secret, session_id, person)
+    for rank, ((person, (right, ms)), given) in enumerate(zip(ranked, names, strict=True), start=1):
+        name = given or qa.pseudonym(secret, session_id, person)
         board.append({"rank": rank, "name": name, "right": right, "seconds": round(ms / 1000, 1)})
     return ok(leaderboard=board, players=len(scores))
 

@@ -225,3 +225,13 @@ class IdentityStore:
     async def participant_name(self, participant_id: str) -> str:
         """An audience member's display name ("" when they gave none)."""
         return str(await self.r.hget(keys.participant(participant_id), "name") or "")
+
+    async def participant_names(self, participant_ids: list[str]) -> list[str]:
+        """Several audience members' display names at once, in order ("" for none given)."""
+        if not participant_ids:
+            return []
+        async with self.r.pipeline(transaction=False) as pipe:
+            for participant_id in participant_ids:
+                pipe.hget(keys.participant(participant_id), "name")
+            names = await pipe.execute()
+        return [str(name or "") for name in names]
