@@ -30,6 +30,7 @@ from server.errors import (
 )
 from server.realtime import doors, sfu
 from server.realtime import protocol as p
+from server.realtime.session import tell_moderators_of_invites
 from server.store.events import new_id
 from server.store.identity import Invite
 
@@ -578,6 +579,7 @@ async def create_invite(request: web.Request) -> web.Response:
     invite, token = await request.app[appkeys.AUTH].create_invite(
         role, event_id, session_id, label, float(hours)
     )
+    await tell_moderators_of_invites(request.app, event_id, session_id)
     return json_ok(
         status=201,
         invite=invite.public(),
@@ -608,6 +610,7 @@ async def revoke_invite(request: web.Request) -> web.Response:
     invite = await _invite_for_organizer(request)
     await request.app[appkeys.IDENTITY].revoke_invite(invite.id)
     await close_invite_connections(request, [invite.id], "This link was revoked by the organizer.")
+    await tell_moderators_of_invites(request.app, invite.event_id, invite.session_id)
     return json_ok(invite={**invite.public(), "revoked": True})
 
 
@@ -628,6 +631,7 @@ async def update_invite(request: web.Request) -> web.Response:
     lineup = request.app[appkeys.LINEUP]
     for session_id in sessions:
         await lineup.touch(session_id, invite_id, url)  # logged: every stage shows the recording
+    await tell_moderators_of_invites(request.app, invite.event_id, invite.session_id)
     return json_ok(invite={**invite.public(), "backup_url": url or None})
 
 

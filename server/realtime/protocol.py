@@ -48,6 +48,7 @@ CLOSED = "connection:closed"
 CHAT_MESSAGE = "chat:message"  # backstage: to the session's moderators and speakers
 HAND_QUEUE = "hand:queue"  # to moderators: the raised hands in arrival order
 HAND_MINE = "hand:mine"  # to the person: their hand's state (with a speaker token once brought)
+STAFF_INVITES = "staff:invites"  # to moderators: the session's links, anew after one changed
 STAGE_TAKEOVER = "stage:takeover"  # to a speaker's other sockets: their studio opened elsewhere
 RTC_PEER = "rtc:peer"  # a peer one may connect to arrived (present) or left
 SESSION_RESYNC = "session:resync"  # this worker missed broadcasts: fetch a snapshot

@@ -164,12 +164,25 @@ async def _staff(app: web.Application, conn: Conn, ls: LocalSession) -> dict[str
     if media is not None:
         out["rtc"] = media
     if conn.principal.presence_role == idn.MODERATOR:
-        # Staff only: the links that reach this session (labels, roles, expiry; never tokens).
-        invites = await app[appkeys.IDENTITY].list_invites(ls.state.event_id)
-        out["staff"] = {
-            "invites": [i.public() for i in invites if i.session_id in ("", ls.id) and not i.revoked]
-        }
+        out["staff"] = {"invites": await session_invites(app, ls.state.event_id, ls.id)}
     return out
+
+
+async def session_invites(app: web.Application, event_id: str, session_id: str) -> list[dict[str, Any]]:
+    """Staff only: the links that reach a session (labels, roles, expiry; never tokens)."""
+    invites = await app[appkeys.IDENTITY].list_invites(event_id)
+    return [i.public() for i in invites if i.session_id in ("", session_id) and not i.revoked]
+
+
+async def tell_moderators_of_invites(app: web.Application, event_id: str, session_id: str) -> None:
+    """After a link was made, revoked or changed: the moderators of the sessions it reaches get
+    their list anew (`staff:invites`), so "invited, not arrived" is right without a reload. A
+    broadcast a deaf worker missed is made good by the snapshot its resync fetches."""
+    sessions = [session_id] if session_id else await app[appkeys.EVENTS].session_ids(event_id)
+    sio = app[appkeys.SIO]
+    for sid in sessions:
+        message = {"session": sid, "invites": await session_invites(app, event_id, sid)}
+        await sio.emit(p.STAFF_INVITES, message, room=p.moderators_room(sid))
 
 
 async def _position_now(app: web.Application, session_id: str) -> Position | None:

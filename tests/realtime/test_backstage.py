@@ -687,3 +687,40 @@ async def test_backups_count_toward_the_four_on_stage(server: Running, bs: Backs
     snap = await bs.aud.call("session:snapshot", {})
     on_stage = {s["speaker"]: s["state"] for s in snap["stage"]["lineup"]}
     assert on_stage == {bs.a_id: "backup", bs.b_id: "backup", links[1][0]: "live", links[2][0]: "live"}
+
+
+# --- links the console learns of ------------------------------------------------------------
+
+
+async def test_a_link_made_revoked_or_changed_reaches_the_sessions_moderators_only(
+    server: Running, world: World, org: Api, bs: Backstage
+):
+    interpreter, _ = await join(server, world, {"token": world.tokens["interpreter"]})
+    other = world.sessions[1]["id"]
+    elsewhere, _ = await join(server, world, {"token": world.tokens["organizer"]}, session=other)
+    ((new_id, _),) = await speaker_links(org, world, 1)
+    for c in (bs.mod, bs.organizer):
+        told = await c.wait_for(
+            lambda c: [m for m in c.events("staff:invites") if new_id in {i["id"] for i in m["invites"]}]
+        )
+        assert told[-1]["session"] == world.session
+        assert new_id in {i["id"] for i in told[-1]["invites"]}
+        assert "token" not in json.dumps(told[-1])
+    await org.ok("PATCH", f"/api/invites/{new_id}", {"backup_url": "https://media.example.org/talk.mp4"})
+    changed = await bs.mod.wait_for(
+        lambda c: [
+            m
+            for m in c.events("staff:invites")
+            for i in m["invites"]
+            if i["id"] == new_id and i.get("backup_url")
+        ]
+    )
+    assert changed
+    await org.ok("POST", f"/api/invites/{new_id}/revoke")
+    await bs.mod.wait_for(lambda c: new_id not in {i["id"] for i in c.events("staff:invites")[-1]["invites"]})
+    # An event-wide link reaches every session's moderators; nobody else hears of links.
+    await org.ok("POST", f"/api/events/{world.event['id']}/invites", {"role": "screen", "label": "Foyer"})
+    await elsewhere.wait_for(lambda c: any(m["session"] == other for m in c.events("staff:invites")))
+    await asyncio.sleep(0.3)  # as long again as the moderators' took
+    for c in (bs.a, bs.b, bs.screen, bs.aud, interpreter):
+        assert c.events("staff:invites") == []

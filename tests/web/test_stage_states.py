@@ -74,6 +74,12 @@ async def test_the_lineup_shows_who_is_missing_and_go_live_waits_for_a_connectio
     item = mod.locator(f"#lineup li[data-speaker='{arriving['invite']['id']}']")
     await expect(item).to_have_attribute("data-online", "true")
     await expect(invited).to_have_count(2)
+    # A link made (then revoked) while the console is open shows (and goes) without a reload.
+    late = await speaker_link(org, world, "Late addition")
+    await expect(invited).to_have_count(3)
+    await expect(mod.locator("#lineup .stage-invited", has_text="Late addition")).to_be_visible()
+    await org.ok("POST", f"/api/invites/{late['invite']['id']}/revoke")
+    await expect(invited).to_have_count(2)
     await expect(item.locator("[data-stage=live]")).to_be_enabled()
 
     # Room to breathe at 1280x800: the moves on one row, the cue box whole.

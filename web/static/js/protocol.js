@@ -44,6 +44,7 @@ export const SESSION_FEED = "session:feed"; // a session's changes, in log order
 export const CLOSED = "connection:closed";
 export const CHAT_MESSAGE = "chat:message";
 export const HAND_QUEUE = "hand:queue";
+export const STAFF_INVITES = "staff:invites"; // to moderators: the session's links, after one changed
 export const HAND_MINE = "hand:mine";
 export const RTC_PEER = "rtc:peer";
 export const STAGE_TAKEOVER = "stage:takeover";

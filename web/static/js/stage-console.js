@@ -237,6 +237,11 @@ document.addEventListener("podium:live", (e) => {
   live.socket.on(P.HAND_QUEUE, (msg) => {
     if (msg.session === live.sessionId) renderHands(msg.hands);
   });
+  live.socket.on(P.STAFF_INVITES, (msg) => {
+    if (msg.session !== live.sessionId) return;
+    setInvited(msg.invites);
+    renderLineup();
+  });
 });
 
 function applyStage(stage) {
@@ -245,12 +250,17 @@ function applyStage(stage) {
   renderLineup();
 }
 
+// The session's own speaker links not revoked or expired: "invited, not arrived" until they come.
+function setInvited(invites) {
+  const now = Date.now() / 1000;
+  invited = (invites || []).filter((inv) =>
+    inv.role === "speaker" && inv.session_id === live?.sessionId && !inv.revoked && inv.expires_at > now);
+}
+
 document.addEventListener("podium:snapshot", (e) => {
   const snap = e.detail;
   syncClock(snap.clock?.now_ms);
-  const now = Date.now() / 1000;
-  invited = (snap.staff?.invites || []).filter((inv) =>
-    inv.role === "speaker" && inv.session_id === live?.sessionId && !inv.revoked && inv.expires_at > now);
+  setInvited(snap.staff?.invites);
   media?.snapshot(snap.rtc);
   cues.clear();
   for (const c of snap.backstage?.cues || []) cues.set(c.id, c);
