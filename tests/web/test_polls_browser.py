@@ -167,6 +167,17 @@ async def test_open_answers_reach_the_hall_only_when_let_through(browser: Chromi
         ["Clean water for schools"]
     )
     await expect(answers.filter(has_text="Clean water")).to_have_attribute("data-approved", "true")
+    # More answers arriving leave the ones there in place (the moderator's pointer is on them).
+    pointed = await answers.filter(has_text="<img").locator("button").element_handle()
+    await mod.evaluate("(b) => { b.dataset.marked = 'yes'; }", pointed)
+    for text in ("Teachers", "Teachers"):
+        p = await phone(browser, world)
+        await p.locator("#polls .poll-open-text textarea").fill(text)
+        await p.locator("#polls .poll-open-text button[type=submit]").click()
+        await expect(p.locator("#polls .poll-confirm")).to_be_visible()
+    await expect(answers.filter(has_text="Teachers")).to_contain_text("×2")
+    assert await mod.evaluate("(b) => b.isConnected && b.dataset.marked === 'yes'", pointed)
+    await expect(answers.last).to_contain_text("Teachers")
     assert await screen.evaluate("typeof window.__pwned") == "undefined"
     assert await mod.evaluate("typeof window.__pwned") == "undefined"
 

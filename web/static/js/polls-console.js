@@ -72,18 +72,43 @@ function openAnswers(p) {
   const r = p.results || { voters: 0, counts: {} };
   const answers = Object.entries(r.counts || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   return h("figure", { class: "poll-results poll-texts" },
-    h("ul", { class: "list poll-text-list" }, answers.map(([text, n]) => {
-      const on = approved.has(text);
-      return h("li", { class: `poll-text${on ? " is-approved" : ""}`, "data-approved": String(on) },
-        h("span", { dir: "auto", text }), n > 1 ? h("span", { class: "hint", text: ` ×${formatNumber(n)}` }) : null, " ",
-        h("button", { type: "button", class: on ? "" : "primary", "data-text-action": on ? "hide" : "approve", "data-text": text,
-          text: on ? t("poll.text_hide") : t("poll.text_approve"),
-          onclick: async () => {
-            const ack = await live.request(P.POLL_APPROVE, { session: live.sessionId, poll: p.id, text, approve: !on });
-            if (!ack.ok) status(errorText(ack.error));
-          } }));
-    })),
+    h("ul", { class: "list poll-text-list" }, answers.map(([text, n]) => openAnswer(p, text, n, approved.has(text)))),
     h("p", { class: "poll-voters", text: t("poll.voters", { count: r.voters, n: formatNumber(r.voters) }) }));
+}
+
+// One open answer with its count and its button; `data-text` is its identity on the card.
+function openAnswer(p, text, n, on) {
+  return h("li", { class: `poll-text${on ? " is-approved" : ""}`, "data-approved": String(on), "data-text": text },
+    h("span", { dir: "auto", text }), h("span", { class: "hint poll-text-count", text: n > 1 ? ` ×${formatNumber(n)}` : "" }), " ",
+    h("button", { type: "button", class: on ? "" : "primary", "data-text-action": on ? "hide" : "approve", "data-text": text,
+      text: on ? t("poll.text_hide") : t("poll.text_approve"),
+      onclick: async () => {
+        const ack = await live.request(P.POLL_APPROVE, { session: live.sessionId, poll: p.id, text, approve: !on });
+        if (!ack.ok) status(errorText(ack.error));
+      } }));
+}
+
+// New open answers on a card: the ones there stay where they are (a moderator's pointer is
+// on them), a changed one is replaced in its place, new ones join at the end.
+function refreshOpenAnswers(list, p) {
+  const approved = new Set(p.approved || []);
+  const counts = p.results?.counts || {};
+  const have = new Map([...list.children].map((li) => [li.dataset.text, li]));
+  for (const [text, li] of have) {
+    if (!(text in counts)) { li.remove(); continue; }
+    const on = approved.has(text);
+    if (li.dataset.approved !== String(on)) {
+      const focused = li.contains(document.activeElement);
+      const fresh = openAnswer(p, text, counts[text], on);
+      li.replaceWith(fresh);
+      if (focused) fresh.querySelector("button").focus({ preventScroll: true });
+    } else {
+      li.querySelector(".poll-text-count").textContent = counts[text] > 1 ? ` ×${formatNumber(counts[text])}` : "";
+    }
+  }
+  const arrived = Object.entries(counts).filter(([text]) => !have.has(text))
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  list.append(...arrived.map(([text, n]) => openAnswer(p, text, n, approved.has(text))));
 }
 
 // What a draft will ask: its answers (a quiz's right ones marked), nothing to count yet.
@@ -112,7 +137,7 @@ function timeLeft(deadline) {
 // Everything a card shows but its results: when it changes, the card is made anew.
 function signature(p) {
   return JSON.stringify([p.state, p.shown, p.kind, p.question, p.options, p.multi, p.anonymous, p.correct,
-    p.time_limit, p.deadline_ms, p.approved, p.kind === "text" ? p.results : null]);
+    p.time_limit, p.deadline_ms]);
 }
 
 function card(p) {
@@ -142,6 +167,12 @@ function card(p) {
 // (and glide there); anything else of the figure is drawn anew.
 function refresh(el, p) {
   const before = el.querySelector(".poll-results");
+  if (before && p.kind === "text") {
+    refreshOpenAnswers(before.querySelector(".poll-text-list"), p);
+    const voters = p.results?.voters || 0;
+    before.querySelector(".poll-voters").textContent = t("poll.voters", { count: voters, n: formatNumber(voters) });
+    return;
+  }
   const after = results(p);
   if (!before || !after) return;
   const old = [...before.querySelectorAll(".poll-bar")];
