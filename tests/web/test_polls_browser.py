@@ -333,3 +333,23 @@ async def test_a_phone_typing_keeps_its_words_and_place_while_results_stream_in(
     await typist.locator("#polls .poll-words button[type=submit]").click()
     await expect(typist.locator("#polls .poll-confirm")).to_be_visible()
     await expect(typist.locator("#polls .cloud li", has_text="inspiring")).to_have_count(1)
+
+
+async def test_what_another_moderator_does_to_a_poll_is_said_aloud_and_ones_own_is_not(
+    browser: Chromium, world: World
+):
+    mod = await moderator(browser, world)
+    colleague = await moderator(browser, world)
+    await prepare(mod, "rating", "How was the keynote?")
+    await poll_lanes(colleague)
+    await expect(poll_card(colleague, "How was the keynote?", "draft")).to_be_visible()
+    await poll_card(mod, "How was the keynote?").locator("[data-poll-action=open]").click()
+    await expect(colleague.locator("#announcer")).to_have_text("Poll open: How was the keynote?")
+    await expect(mod.locator("#mod-status")).to_have_text("Poll open.")
+    await poll_card(colleague, "How was the keynote?").locator("[data-poll-action=show]").click()
+    await expect(mod.locator("#announcer")).to_have_text("Results shown in the hall: How was the keynote?")
+    await expect(poll_card(colleague, "How was the keynote?").locator(".poll-shown")).to_have_attribute(
+        "data-shown", "true"
+    )
+    await colleague.wait_for_timeout(200)  # past the announcer's own short delay
+    await expect(colleague.locator("#announcer")).to_have_text("Poll open: How was the keynote?")

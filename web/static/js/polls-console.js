@@ -10,6 +10,7 @@ import { t, errorText, formatNumber } from "./i18n.js";
 import * as P from "./protocol.js";
 import { connected } from "./role.js";
 import { shortcut } from "./keys.js";
+import { announce } from "./announce.js";
 import { PollState, resultsFigure, leaderboardItems } from "./polls-view.js";
 
 const LANES = ["draft", "open", "closed"];
@@ -20,10 +21,15 @@ function status(text) {
   $("#mod-status").textContent = text;
 }
 
+const own = new Set(); // "<poll>:<change>" this console asked for: said in #mod-status, not again
+
 async function act(poll, action) {
   const voters = poll.results?.voters || 0;
   if (action === "delete" && voters && !confirm(t("poll.delete_confirm", { count: voters, n: formatNumber(voters) }))) return;
+  const mine = `${poll.id}:${action === "reopen" ? "open" : action}`;
+  own.add(mine);
   const ack = await live.request(P.POLL_STATE, { session: live.sessionId, poll: poll.id, action });
+  if (!ack.ok || ack.changed === false) own.delete(mine); // nothing will come to be kept quiet about
   status(ack.ok ? t(`poll.done.${action}`) : errorText(ack.error));
 }
 
@@ -356,8 +362,26 @@ document.addEventListener("podium:snapshot", (e) => {
   state.reset(e.detail.polls);
   render();
 });
+// What another moderator (or the console in another tab) did to a poll is said aloud; what
+// this one did is already in #mod-status.
+function changesOf(before, after) {
+  if (!before) return [];
+  const out = [];
+  if (after.state !== before.state && (after.state === "open" || after.state === "closed")) out.push(after.state === "open" ? "open" : "close");
+  if (Boolean(after.shown) !== Boolean(before.shown)) out.push(after.shown ? "show" : "hide");
+  return out;
+}
+
 document.addEventListener("podium:polls", (e) => {
+  const before = new Map((e.detail.polls || []).map((p) => [p.id, state.polls.get(p.id)]));
   state.apply(e.detail);
+  for (const p of e.detail.polls || []) {
+    if (p.removed) continue;
+    for (const change of changesOf(before.get(p.id), p)) {
+      if (own.delete(`${p.id}:${change}`)) continue;
+      announce(t(`announce.poll.${change}`, { question: p.question }));
+    }
+  }
   render();
 });
 
