@@ -84,9 +84,15 @@ async def answer(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
         raise Forbidden("Polls are for the audience.")
     store = app[appkeys.POLLS]
     poll_id = validate.identifier(data["poll"], "poll")
-    poll = pl.poll_from_fields(await store.get(session_id, poll_id))
-    if poll["state"] != "open":
-        raise Conflict("This poll is not open.")
+    # The answer is checked against the poll as this worker's copy of the session has it (a
+    # poll's kind and options never change once it opened); only a poll not open there is
+    # read from the store. polls.lua checks again, atomically, that it is open and in time.
+    local = app[appkeys.HUB].sessions.get(session_id)
+    poll = local.state.polls.get(poll_id) if local is not None else None
+    if poll is None or poll.get("state") != "open":
+        poll = pl.poll_from_fields(await store.get(session_id, poll_id))
+        if poll["state"] != "open":
+            raise Conflict("This poll is not open.")
     keys = pl.answer_keys(poll, data["answer"])
     changed, voters = await store.answer(session_id, poll_id, person, keys)
     return ok(poll=poll_id, answer=keys, changed=changed, voters=voters)
