@@ -488,6 +488,7 @@ class Fleet:
         ack_ms = array("d")
         refused: dict[str, int] = defaultdict(int)
         accepted: dict[str, int] = defaultdict(int)
+        messages: dict[str, int] = defaultdict(int)
         out = {"sent": 0, "ok": 0, "timeouts": 0, "voters": 0, "first_sent": math.inf, "last_ack": 0.0}
         rng = random.Random(f"{plan.get('seed', 0)}:{os.getpid()}")
 
@@ -508,6 +509,7 @@ class Fleet:
             else:
                 code = ack.get("error", {}).get("code")
                 refused[str(code)] += 1
+                messages[f"{code}: {ack.get('error', {}).get('message')}"] += 1
                 if (ack.get("error") or {}).get("message") == "timed out":
                     out["timeouts"] += 1  # applied or not: the phone cannot know
             return dict(ack)
@@ -531,7 +533,12 @@ class Fleet:
             out["voters"] += bool(held)
 
         await asyncio.gather(*(one(p) for p in self.phones if p.joined))
-        return out | {"refused": dict(refused), "accepted": dict(accepted), "ack_ms": ack_ms.tobytes()}
+        return out | {
+            "refused": dict(refused),
+            "messages": dict(messages),
+            "accepted": dict(accepted),
+            "ack_ms": ack_ms.tobytes(),
+        }
 
     def start_load(self, asks: float, votes: float, reactions: float) -> None:
         self.load_task = asyncio.ensure_future(self._load(asks, votes, reactions))

@@ -64,6 +64,7 @@ class Burst:
     ok: int = 0
     timeouts: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    refused_messages: dict[str, int] = field(default_factory=dict)  # "code: message" -> count
     ack_p50_ms: float = 0
     ack_p95_ms: float = 0
     ack_p99_ms: float = 0
@@ -196,6 +197,8 @@ async def burst(
     for x in results:
         for code, k in x["refused"].items():
             run.refused[code] = run.refused.get(code, 0) + k
+        for message, k in x["messages"].items():
+            run.refused_messages[message] = run.refused_messages.get(message, 0) + k
         for key, k in x["accepted"].items():
             run.accepted[key] = run.accepted.get(key, 0) + k
     if path == "poll":
@@ -394,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs:
         print(
             f"{r.path} N={r.n}: store {r.store}, acks accepted {r.accepted}, "
-            f"moderator acks ms {r.mod_ack_ms}, {'right' if r.correct else 'WRONG'}"
+            f"moderator acks ms {r.mod_ack_ms}, refused {r.refused_messages or 0}, "
+            f"{'right' if r.correct else 'WRONG'}"
         )
         for note in r.notes:
             print(f"note ({r.path}, N={r.n}): {note}")
