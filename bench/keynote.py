@@ -20,6 +20,7 @@ delivered frame.
     .venv/bin/python -m bench.keynote --clients 500,1000 --seconds 20
     .venv/bin/python -m bench.keynote --clients 50 --seconds 3 --warmup 1 --procs 1   # a smoke run
     .venv/bin/python -m bench.keynote --clients 5000 --storm   # + kill a worker, see them come back
+    .venv/bin/python -m bench.keynote --clients 2000 --target podium --metrics on,off --scrape 15
 
 Everything runs on 127.0.0.1 and is stopped at the end (also on Ctrl-C).
 """
@@ -257,6 +258,12 @@ class Run:
     background_sent: dict[str, int] = field(default_factory=dict)
     background_refused: dict[str, int] = field(default_factory=dict)
     background_ack_p99_ms: dict[str, float] = field(default_factory=dict)
+    background_ack_ms: dict[str, list[float]] = field(default_factory=dict)  # kind: p50, p95, p99
+    ack_all_ms: list[float] = field(default_factory=list)  # every kind: p50, p95, p99, max
+    metrics: str = "on"  # Podium's metrics.enabled ("on" as shipped, or "off")
+    scrapes: int = 0  # GET /metrics during the run (--scrape)
+    scrape_ms_max: float = 0
+    scrape_bytes: int = 0
     storm: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -298,13 +305,33 @@ async def mint(api: Api, code: str, n: int) -> list[str]:
     return tokens
 
 
-async def podium_run(args: argparse.Namespace, n: int, workdir: Path, http: aiohttp.ClientSession) -> Run:
+async def scrape(url: str, every: float, run: Run, http: aiohttp.ClientSession) -> None:
+    """GET /metrics every `every` seconds, as Prometheus would, until cancelled."""
+    while True:
+        t = time.monotonic()
+        async with http.get(f"{url}/metrics") as r:
+            body = await r.read()
+            if r.status != 200:
+                raise RuntimeError(f"GET /metrics: {r.status}")
+        run.scrapes += 1
+        run.scrape_ms_max = max(run.scrape_ms_max, (time.monotonic() - t) * 1000)
+        run.scrape_bytes = len(body)
+        await asyncio.sleep(max(0.0, every - (time.monotonic() - t)))
+
+
+async def podium_run(
+    args: argparse.Namespace, n: int, workdir: Path, http: aiohttp.ClientSession, metrics: str = "on"
+) -> Run:
     env = {"PODIUM_LOG_LEVEL": args.log_level, "PODIUM_JOIN_PER_MINUTE_PER_IP": "100000000"}
     env.update(item.split("=", 1) for item in args.podium_env)
+    if metrics == "off":
+        env["PODIUM_METRICS_ENABLED"] = "false"
     podium = Podium(workdir, args.workers, None, args.log_level, 500, source=args.podium_dir, extra_env=env)
-    run = Run(target="podium", n=n, procs=args.procs or procs_for(n))
+    target = "podium" if metrics == "on" else "podium, metrics off"
+    run = Run(target=target, n=n, procs=args.procs or procs_for(n), metrics=metrics)
     fleets: Fleets | None = None
     mod = Moderator()
+    scraper: asyncio.Future[None] | None = None
     try:
         api = Api(podium, http)
         event = await api.new_event("Keynote")
@@ -321,11 +348,19 @@ async def podium_run(args: argparse.Namespace, n: int, workdir: Path, http: aioh
         await mod.connect(podium.url, invite["token"], session)
         await asyncio.sleep(1.0)
         rss_after = sum(rss_kb(p) for p in podium.workers)
+        if args.scrape and metrics == "on":
+            scraper = asyncio.ensure_future(scrape(podium.url, args.scrape, run, http))
         await measure(args, run, podium, fleets, mod, joined, rss_before, rss_after)
+        if scraper is not None:
+            scraper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scraper
         if args.storm:
             await storm(args, run, podium, fleets, mod)
         return run
     finally:
+        if scraper is not None:
+            scraper.cancel()
         await mod.close()
         if fleets is not None:
             await fleets.stop()
@@ -424,6 +459,9 @@ async def measure(
         run.background_sent = dict(sent)
         run.background_refused = dict(refused) | {f"moderator {k}": v for k, v in mod.refused.items()}
         run.background_ack_p99_ms = {k: round(pct(v, 99), 1) for k, v in acks.items()}
+        run.background_ack_ms = {k: [round(pct(v, q), 1) for q in (50, 95, 99)] for k, v in acks.items()}
+        every = [x for v in acks.values() for x in v]
+        run.ack_all_ms = [round(pct(every, q), 1) for q in (50, 95, 99)] + [round(max(every or [0]), 1)]
     if run.loadgen_max_proc_cpu > 0.8:
         run.notes.append(
             f"a phone process used {run.loadgen_max_proc_cpu:.0%} of a core: it may have been the bottleneck"
@@ -580,6 +618,24 @@ def table(runs: list[Run]) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def metrics_table(runs: list[Run]) -> str:
+    """Podium with metrics on (scraped) and off: acks, CPU, latency."""
+    rows = [
+        "| N | metrics | acks p50 / p95 / p99 / max ms | moderator ack p99 ms | action → phone p99 ms "
+        "| server CPU s | µs/frame | scrapes (max ms, bytes) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        if r.target.startswith("podium"):
+            acks = " / ".join(f"{x:.0f}" for x in r.ack_all_ms)
+            scraped = f"{r.scrapes} ({r.scrape_ms_max:.0f}, {r.scrape_bytes:,})" if r.scrapes else "–"
+            rows.append(
+                f"| {r.n:,} | {r.metrics} | {acks} | {r.mod_ack_p99_ms:.0f} | {r.p99_ms:.0f} "
+                f"| {r.server_cpu_s:.1f} | {r.us_per_frame:.1f} | {scraped} |"
+            )
+    return "\n".join(rows)
+
+
 def headline(runs: list[Run], p99_ms: float) -> str:
     good = [
         r.n
@@ -645,6 +701,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="extra environment for Podium, e.g. PODIUM_EVENT_LOOP=asyncio (repeatable)",
     )
+    p.add_argument(
+        "--metrics",
+        default="on",
+        help="Podium runs per N with metrics.enabled on or off, in this order (e.g. on,off,on,off)",
+    )
+    p.add_argument("--scrape", type=float, default=0.0, help="GET /metrics every S seconds (0: never)")
     p.add_argument("--json", type=Path, help="write every number here")
     return p.parse_args(argv)
 
@@ -655,12 +717,16 @@ async def run_all(args: argparse.Namespace) -> list[Run]:
     async with aiohttp.ClientSession() as http:
         for n in [int(x) for x in args.clients.split(",")]:
             with tempfile.TemporaryDirectory(prefix="podium-keynote-") as tmp:
-                pod = await podium_run(args, n, Path(tmp), http) if "podium" in targets else None
-                if pod is not None:
-                    runs.append(pod)
-                    print(table([pod]), flush=True)
-                    if pod.storm:
-                        print("  storm:", json.dumps(pod.storm, ensure_ascii=False), flush=True)
+                pod = None
+                for metrics in [m.strip() for m in args.metrics.split(",")] if "podium" in targets else []:
+                    workdir = Path(tmp) / f"podium-{len(runs)}"
+                    workdir.mkdir()
+                    run = await podium_run(args, n, workdir, http, metrics)
+                    runs.append(run)
+                    print(table([run]), flush=True)
+                    if run.storm:
+                        print("  storm:", json.dumps(run.storm, ensure_ascii=False), flush=True)
+                    pod = pod or run
                 ref = pod or Run(
                     target="podium",
                     n=n,
@@ -688,6 +754,9 @@ def main(argv: list[str] | None = None) -> int:
     print(headline(runs, args.p99_ms))
     for line in ratios(runs):
         print(line)
+    if any(r.metrics == "off" for r in runs):
+        print()
+        print(metrics_table(runs))
     for r in runs:
         for note in r.notes:
             print(f"note ({r.target}, N={r.n}): {note}")

@@ -21,7 +21,9 @@ and when each went on screen.
 The process is driven by its parent (bench/keynote.py) over a multiprocessing pipe:
 `join` (connect and join its share of phones), `load` (send asks, votes and reactions at
 given rates from random phones), `mark` (forget what was seen: measuring starts),
-`report`, `stop`.
+`report`, `stop`; for bench/poll.py, `watch` (follow one poll's results, or some
+questions' votes, as each page shows them) and `answer` (every phone answers once within a
+burst, some change their answer once).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import os
 import random
 import resource
@@ -51,6 +54,13 @@ def raise_open_files() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def tally_of(results: dict[str, Any] | None) -> dict[str, int] | None:
+    """A poll's results as one flat dict: `voters` and the count of each answer key."""
+    if results is None:
+        return None
+    return {"voters": int(results["voters"]), **{str(k): int(v) for k, v in results["counts"].items()}}
 
 
 @dataclass
@@ -108,6 +118,14 @@ class Phone(WSListener):  # type: ignore[misc]
         self.lost_at: float | None = None
         self.shown: set[str] = set()  # questions this page has shown approved
         self.screened: set[str] = set()  # questions this page has shown on screen
+        # What this page shows of the watched poll's results, or the watched questions'
+        # votes (bench/poll.py): None until it shows any; when it last changed; how many
+        # frames carried it; when it first showed the poll closed with results.
+        self.tally: dict[str, int] | None = None
+        self.tally_at = 0.0
+        self.tally_frames = 0
+        self.poll_state = ""
+        self.final_at = 0.0
 
     # --- the wire -------------------------------------------------------------------------
 
@@ -262,7 +280,10 @@ class Phone(WSListener):  # type: ignore[misc]
     def settle(self, snap: dict[str, Any]) -> None:
         self.fleet.counters.snapshots += 1
         self.pos = list(snap["at"])
-        self.see_questions(snap.get("qa") or {}, time.monotonic())
+        now = time.monotonic()
+        self.see_questions(snap.get("qa") or {}, now)
+        if self.fleet.watch_poll:
+            self.see_polls(snap.get("polls") or [], {}, now, whole=True)
 
     def release(self) -> None:
         self.syncing = False
@@ -279,6 +300,8 @@ class Phone(WSListener):  # type: ignore[misc]
             counters.resets += 1
             self.pos = list(frame["to"])
             self.see_questions(frame["snapshot"].get("qa") or {}, now)
+            if self.fleet.watch_poll:
+                self.see_polls(frame["snapshot"].get("polls") or [], {}, now, whole=True)
             return
         if frame["to"] <= self.pos:
             counters.stale += 1
@@ -296,6 +319,11 @@ class Phone(WSListener):  # type: ignore[misc]
         qa = frame.get("qa")
         if qa:
             self.see_questions(qa, now)
+        fleet = self.fleet
+        if fleet.watch_votes and "votes" in frame:
+            self.see_votes(frame["votes"], now)
+        if fleet.watch_poll and ("polls" in frame or "poll_results" in frame):
+            self.see_polls(frame.get("polls") or [], frame.get("poll_results") or {}, now)
         self.pos = frame["to"]
 
     def see_questions(self, qa: dict[str, Any], now: float) -> None:
@@ -311,6 +339,51 @@ class Phone(WSListener):  # type: ignore[misc]
                 self.shown.add(qid)
                 fleet.shown[qid].append(now)
                 fleet.approved.add(qid)
+        if fleet.watch_votes:
+            votes = {q["id"]: q["votes"] for q in qa.get("questions", ()) if "votes" in q}
+            if votes:
+                self.see_votes(votes, now)
+
+    def see_votes(self, votes: dict[str, int], now: float) -> None:
+        """The watched questions' vote counts as this page shows them (qa-state.js)."""
+        mine = {qid: n for qid, n in votes.items() if qid in self.fleet.watch_votes}
+        if mine:
+            self.tally_frames += 1
+            self.show_tally({**(self.tally or {}), **mine}, now)
+
+    def see_polls(
+        self, polls: list[dict[str, Any]], results: dict[str, Any], now: float, whole: bool = False
+    ) -> None:
+        """The watched poll as live.js mirrors it: a poll in `polls` replaces the page's copy
+        (results included, or none), `poll_results` replaces its results; a snapshot
+        (`whole`) replaces every poll."""
+        watched = self.fleet.watch_poll
+        found = False
+        for p in polls:
+            if p["id"] != watched:
+                continue
+            found = True
+            if p.get("removed"):
+                self.poll_state = ""
+                self.show_tally(None, now)
+                continue
+            self.poll_state = p["state"]
+            if "results" in p:
+                self.tally_frames += 1
+            self.show_tally(tally_of(p.get("results")), now)
+        if whole and not found:
+            self.poll_state = ""
+            self.show_tally(None, now)
+        if watched in results and self.poll_state:
+            self.tally_frames += 1
+            self.show_tally(tally_of(results[watched]), now)
+        if self.poll_state == "closed" and self.tally is not None and not self.final_at:
+            self.final_at = now
+
+    def show_tally(self, tally: dict[str, int] | None, now: float) -> None:
+        if tally != self.tally:
+            self.tally = tally
+            self.tally_at = now
 
     async def resume(self) -> None:
         if self.syncing or not self.joined:
@@ -348,6 +421,8 @@ class Fleet:
         self.load_task: asyncio.Task[None] | None = None
         self.ack_ms: dict[str, array[float]] = defaultdict(lambda: array("d"))
         self.lag_max_ms = 0.0
+        self.watch_poll = ""  # the poll whose results the phones keep (bench/poll.py)
+        self.watch_votes: frozenset[str] = frozenset()  # the questions whose votes they keep
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -374,6 +449,96 @@ class Fleet:
         self.screen_seen.clear()
         self.ack_ms.clear()
         self.lag_max_ms = 0.0
+        for p in self.phones:
+            p.tally_frames = 0
+
+    def watch(self, poll: str, questions: list[str]) -> None:
+        """Keep what each page shows of this poll's results (or these questions' votes), from
+        now on; forget what was kept of anything watched before."""
+        self.watch_poll = poll
+        self.watch_votes = frozenset(questions)
+        for p in self.phones:
+            p.tally, p.tally_at, p.tally_frames, p.poll_state, p.final_at = None, 0.0, 0, "", 0.0
+
+    def check(self, expected: dict[str, int]) -> dict[str, Any]:
+        """How many joined phones show `expected` now (and, for a poll, show it closed)."""
+        joined = [p for p in self.phones if p.joined]
+        return {
+            "phones": len(joined),
+            "match": sum(p.tally == expected for p in joined),
+            "final": sum(p.tally == expected and p.final_at > 0 for p in joined),
+        }
+
+    def tallies(self) -> list[tuple[Any, float, int, float]]:
+        """Per joined phone: what it shows, when that last changed, how many frames carried the
+        watched thing since `mark`, when it first showed the poll closed with results."""
+        return [(p.tally, p.tally_at, p.tally_frames, p.final_at) for p in self.phones if p.joined]
+
+    async def answer_burst(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """Every joined phone answers once at a random moment of the burst; a share of them
+        change their answer once, later in the burst, after the first answer's ack.
+
+        plan: kind ("poll": poll:answer with an option; "vote": qa:vote for a question, its
+        "change" a vote for a second one), poll, choices (option numbers or question ids),
+        weights, start (a CLOCK_MONOTONIC time, the same in every process), burst (s),
+        change (the share that changes), timeout (s, per ack)."""
+        kind, choices, weights = plan["kind"], list(plan["choices"]), list(plan["weights"])
+        session = self.config.session
+        event = "poll:answer" if kind == "poll" else "qa:vote"
+        ack_ms = array("d")
+        refused: dict[str, int] = defaultdict(int)
+        accepted: dict[str, int] = defaultdict(int)
+        messages: dict[str, int] = defaultdict(int)
+        out = {"sent": 0, "ok": 0, "timeouts": 0, "voters": 0, "first_sent": math.inf, "last_ack": 0.0}
+        rng = random.Random(f"{plan.get('seed', 0)}:{os.getpid()}")
+
+        async def send(phone: Phone, choice: Any) -> dict[str, Any]:
+            if kind == "poll":
+                payload = {"session": session, "poll": plan["poll"], "answer": [choice]}
+            else:
+                payload = {"session": session, "question": choice, "vote": True}
+            t0 = time.monotonic()
+            out["first_sent"] = min(out["first_sent"], t0)
+            out["sent"] += 1
+            ack = await phone.request(event, payload, timeout=plan["timeout"])
+            t1 = time.monotonic()
+            ack_ms.append((t1 - t0) * 1000)
+            if ack.get("ok"):
+                out["ok"] += 1
+                out["last_ack"] = max(out["last_ack"], t1)
+            else:
+                code = ack.get("error", {}).get("code")
+                refused[str(code)] += 1
+                messages[f"{code}: {ack.get('error', {}).get('message')}"] += 1
+                if (ack.get("error") or {}).get("message") == "timed out":
+                    out["timeouts"] += 1  # applied or not: the phone cannot know
+            return dict(ack)
+
+        async def one(phone: Phone) -> None:
+            start = plan["start"] + rng.random() * plan["burst"]
+            await asyncio.sleep(max(0.0, start - time.monotonic()))
+            first = rng.choices(choices, weights)[0]
+            held: list[Any] = []
+            if (await send(phone, first)).get("ok"):
+                held.append(first)
+            if rng.random() < plan["change"]:
+                others = [(c, w) for c, w in zip(choices, weights, strict=True) if c != first]
+                second = rng.choices([c for c, _ in others], [w for _, w in others])[0]
+                later = start + rng.random() * (plan["start"] + plan["burst"] - start)
+                await asyncio.sleep(max(0.0, later - time.monotonic()))
+                if (await send(phone, second)).get("ok"):
+                    held = [second] if kind == "poll" else [*held, second]
+            for c in held:
+                accepted[str(c)] += 1
+            out["voters"] += bool(held)
+
+        await asyncio.gather(*(one(p) for p in self.phones if p.joined))
+        return out | {
+            "refused": dict(refused),
+            "messages": dict(messages),
+            "accepted": dict(accepted),
+            "ack_ms": ack_ms.tobytes(),
+        }
 
     def start_load(self, asks: float, votes: float, reactions: float) -> None:
         self.load_task = asyncio.ensure_future(self._load(asks, votes, reactions))
@@ -484,6 +649,15 @@ async def serve(conn: Any, config: Config) -> None:
                 conn.send(True)
             elif command == "report":
                 conn.send(fleet.report())
+            elif command == "watch":
+                fleet.watch(*args)
+                conn.send(True)
+            elif command == "answer":
+                conn.send(await fleet.answer_burst(args))
+            elif command == "check":
+                conn.send(fleet.check(args))
+            elif command == "tallies":
+                conn.send(fleet.tallies())
             elif command == "stop":
                 await fleet.stop()
                 conn.send(True)

@@ -55,7 +55,8 @@ DRAIN_S = 3.0  # how long a stopping worker waits for the events in flight
 async def _store(app: web.Application) -> AsyncIterator[None]:
     """Redis pool, the stores on it, and the signing secret every worker shares."""
     settings = app[appkeys.SETTINGS]
-    observer = app[appkeys.METRICS].redis_call
+    metrics = app[appkeys.METRICS]
+    observer = metrics.redis_call if metrics.enabled else None
     client = connect(
         settings.redis_url,
         socket_timeout=settings.redis_socket_timeout,
@@ -202,7 +203,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[appkeys.SETTINGS] = settings
     app[appkeys.WORKER_ID] = secrets.token_hex(8)
-    app[appkeys.METRICS] = Metrics()
+    app[appkeys.METRICS] = Metrics(enabled=settings.metrics_enabled)
     app[appkeys.CONNECTIONS] = Connections()
     app[appkeys.CHORES] = set()
     app[appkeys.CATALOGS] = Catalogs()
@@ -219,13 +220,15 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app)
     app[appkeys.SIO] = sio
     health.setup(app)
-    metrics_http.setup(app)
+    if settings.metrics_enabled:
+        metrics_http.setup(app)
     api.setup(app)
     insight.setup(app)
     pages.setup(app)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_realtime)
-    app.cleanup_ctx.append(_metrics)
+    if settings.metrics_enabled:
+        app.cleanup_ctx.append(_metrics)
     app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(sfu.context)
     app.on_shutdown.append(_on_shutdown)

@@ -207,8 +207,10 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     env = dict(os.environ, REDIS_URL=settings.redis_url, PORT=str(settings.port), HOST=settings.host)
     env["PODIUM_DATA_DIR"] = str(settings.data_dir)
-    metrics = MetricsDir()
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics.path)
+    metrics = MetricsDir() if settings.metrics_enabled else None
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if metrics is not None:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics.path)
     workers: Workers | None = None
     try:
         workers = Workers(max(1, settings.workers), env, metrics)
@@ -241,7 +243,8 @@ def serve(settings: Settings) -> int:
             workers.stop()
         if supervisor is not None:
             supervisor.store.stop()
-        metrics.remove()
+        if metrics is not None:
+            metrics.remove()
         logger.info("Podium stopped")
 
 

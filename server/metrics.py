@@ -64,8 +64,10 @@ def multiprocess_dir() -> str | None:
 class Metrics:
     """The instruments of one worker, and its exposition."""
 
-    def __init__(self) -> None:
-        self.multiproc_dir = multiprocess_dir()
+    def __init__(self, enabled: bool = True) -> None:
+        # Off (metrics.enabled = false): the instruments exist but nothing is recorded.
+        self.enabled = enabled
+        self.multiproc_dir = multiprocess_dir() if enabled else None
         r = self.registry = CollectorRegistry(auto_describe=True)
 
         self.connections = Gauge(
@@ -211,6 +213,8 @@ class Metrics:
 
     def answered(self, event: str, ack: Any, seconds: float, outcomes: Counter | None = None) -> None:
         """An event was answered with `ack` after `seconds`."""
+        if not self.enabled:
+            return
         pair = self._events.get(event)
         if pair is None:
             event, pair = UNKNOWN, self._events[UNKNOWN]
@@ -229,10 +233,14 @@ class Metrics:
 
     def connected(self, role: str) -> None:
         """A socket signed in (count it until `disconnected`)."""
+        if not self.enabled:
+            return
         self._roles.get(role, self.connections.labels(UNKNOWN)).inc()
 
     def disconnected(self, role: str, reason: Any) -> None:
         """A counted socket closed."""
+        if not self.enabled:
+            return
         self._roles.get(role, self.connections.labels(UNKNOWN)).dec()
         self.disconnects.labels(DISCONNECT_REASONS.get(str(reason), "other")).inc()
 
@@ -240,6 +248,8 @@ class Metrics:
 
     def feed_written(self, view: str, written: int, skipped: int) -> None:
         """A view's frame was made and written to `written` sockets (`skipped` not reading)."""
+        if not self.enabled:
+            return
         frames, deliveries, lagging = self._views[view]
         frames.inc()
         if written:
@@ -251,6 +261,8 @@ class Metrics:
 
     def redis_call(self, args: tuple[Any, ...], seconds: float, exc: BaseException | None) -> None:
         """A round trip to the store (server/store/connection.py calls this for each)."""
+        if not self.enabled:
+            return
         command = _command_label(args)
         if exc is None:
             self.redis_seconds.labels(command).observe(seconds)

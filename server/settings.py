@@ -102,6 +102,8 @@ class Settings:
     # answers (ranges; empty: any address, only with a token). docs/operations.md.
     metrics_token: str = field(default="", repr=False)
     metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Off: no /metrics, nothing recorded (docs/operations.md, "Metrics (Prometheus)").
+    metrics_enabled: bool = True
 
     # The organizer's picture (docs/operations.md, "Insight"): a sample per running session
     # per minute, kept retention_days after the session's last one, at most max_samples each.
@@ -166,6 +168,7 @@ _TOML_NAMES = {
     "feed.slow_bytes": "feed_slow_bytes",
     "metrics.token": "metrics_token",
     "metrics.allow": "metrics_allow",
+    "metrics.enabled": "metrics_enabled",
     "insight.retention_days": "insight_retention_days",
     "insight.max_samples": "insight_max_samples",
     "insight.sample_s": "insight_sample_s",

@@ -39,7 +39,7 @@ class PresenceService:
             self.settings.redis_url,
             name="podium-heartbeat",
             socket_timeout=self.settings.redis_socket_timeout,
-            observer=self.metrics.redis_call,
+            observer=self.metrics.redis_call if self.metrics.enabled else None,
         )
         pending = app[appkeys.PENDING]  # what any of them changes, the flush logs
         self.beat_store = PresenceStore(self.beat, pending)

@@ -327,7 +327,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
             "health_check_interval": settings.redis_health_check_interval,
         },
     )
-    manager.metrics = app[appkeys.METRICS]
+    manager.metrics = app[appkeys.METRICS] if settings.metrics_enabled else None
     sio = PodiumServer(
         async_mode="aiohttp",
         client_manager=manager,

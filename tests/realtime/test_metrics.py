@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from server import appkeys
 from server.settings import load_settings
 from tests.conftest import Running, World, audience_token, moderator
 
@@ -174,3 +175,22 @@ def test_settings_refuse_an_open_metrics_endpoint_and_bad_ranges():
     s = load_settings(env={"PODIUM_METRICS_ALLOW": "10.0.0.0/8", "PODIUM_METRICS_TOKEN": "t"})
     assert s.metrics_allow == ("10.0.0.0/8",)
     assert "metrics_token" not in repr(s)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"metrics_enabled": False}], indirect=True)
+async def test_with_metrics_off_there_is_no_endpoint_and_nothing_is_recorded(
+    server: Running, world: World, http
+):
+    phone = await server.client(auth={"participant": await audience_token(http, server, world.event["code"])})
+    assert (await phone.call("session:join", {"session": world.session}))["ok"]
+    async with http.get(f"{server.url}/metrics") as r:
+        assert r.status == 404
+    metrics = server.app[appkeys.METRICS]
+    assert not metrics.enabled
+    assert metrics.events.labels("session:join")._value.get() == 0
+    assert metrics.connections.labels("audience")._value.get() == 0
+
+
+def test_metrics_can_be_turned_off_in_the_config_or_the_environment():
+    assert load_settings(env={}).metrics_enabled
+    assert not load_settings(env={"PODIUM_METRICS_ENABLED": "false"}).metrics_enabled

@@ -51,6 +51,22 @@ def test_the_keynote_runs_against_podium_and_both_baselines_and_through_a_worker
 
 
 @pytest.mark.slow
+def test_the_poll_bench_runs_a_vote_burst_and_a_poll_burst_and_every_phone_ends_with_the_stores_totals(
+    tmp_path: Path,
+):
+    out = tmp_path / "poll.json"
+    bench(
+        "bench.poll", "--clients", "30", "--burst", "1", "--pause", "0.3", "--procs", "2", "--json", str(out)
+    )
+    runs = {r["path"]: r for r in json.loads(out.read_text())["runs"]}
+    assert set(runs) == {"vote", "poll"}
+    for r in runs.values():
+        assert r["correct"] and r["phones_right"] == 30 and r["ok"] >= 30, r
+        assert r["frames_mean"] > 0, r
+    assert runs["poll"]["store"]["voters"] == 30 and runs["poll"]["final_reach"] == 1.0, runs["poll"]
+
+
+@pytest.mark.slow
 def test_the_presence_join_storm_runs(tmp_path: Path):
     bench(
         "bench.presence_join",
