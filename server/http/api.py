@@ -31,6 +31,7 @@ from server.errors import (
 from server.realtime import doors, sfu
 from server.realtime import protocol as p
 from server.realtime.session import tell_moderators_of_invites
+from server.store.connection import store_trouble
 from server.store.events import new_id
 from server.store.identity import Invite
 
@@ -73,9 +74,9 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         return json_error(Invalid("This method is not allowed here."))
     except web.HTTPException:
         raise
-    except (RedisError, RedisClusterException):
+    except (RedisError, RedisClusterException) as exc:
         logger.exception("%s %s: store unavailable", request.method, request.path)
-        return json_error(Unavailable("Podium cannot reach its store; try again shortly."))
+        return json_error(Unavailable(store_trouble(exc)))
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
         return web.json_response(

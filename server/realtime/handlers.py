@@ -24,6 +24,7 @@ from server.domain import identity as idn
 from server.errors import Invalid, PodiumError, error
 from server.logs import bind
 from server.realtime.connections import Conn
+from server.store.connection import store_trouble
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +107,7 @@ def register(
             except (RedisError, RedisClusterException, TimeoutError) as exc:
                 # Expected under overload (a full pool) or an outage: one line, no traceback.
                 logger.warning("%s: store unavailable: %s", name, exc or type(exc).__name__)
-                return error(
-                    "unavailable", "Podium cannot reach its store; try again shortly.", retry_after=1
-                )
+                return error("unavailable", store_trouble(exc), retry_after=1)
             except Exception:
                 logger.exception("%s failed", name)
                 return error("internal", "Something went wrong on our side.")

@@ -28,6 +28,7 @@ from server.realtime.feed import LocalSession
 from server.realtime.stage import speaker_arrived
 from server.store import keys
 from server.store.backstage import hand_from, queue_my_hand
+from server.store.connection import store_trouble
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +82,7 @@ async def on_connect(app: web.Application, sid: str, environ: dict[str, Any], au
         except (RedisError, RedisClusterException, TimeoutError, OSError) as exc:
             app[appkeys.CONNECTIONS].pop(sid, None)
             logger.warning("refused socket: store unavailable: %s", exc or type(exc).__name__)
-            raise _refuse(
-                Unavailable("Podium cannot reach its store; try again shortly.", retry_after=2)
-            ) from None
+            raise _refuse(Unavailable(store_trouble(exc), retry_after=2)) from None
         except Exception:
             # python-socketio answers nothing at all when this handler raises anything else.
             app[appkeys.CONNECTIONS].pop(sid, None)

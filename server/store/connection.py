@@ -36,7 +36,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import MaxConnectionsError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # A redis.asyncio.Redis made with decode_responses=True. redis-py's annotations assume
@@ -497,3 +497,15 @@ def _dedicated(url: str, *, name: str, socket_timeout: float | None, connect_tim
     client = DurableRedis(connection_pool=pool, single_connection_client=True)
     client.auto_close_connection_pool = True  # as from_url's: closing the client closes its pool
     return client
+
+
+def store_trouble(exc: BaseException) -> str:
+    """What to tell a caller whose request failed on the store: that Podium is busy, when no
+    connection was free in time (a burst: retried, it gets through), or that the store cannot
+    be reached (an outage)."""
+    busy = isinstance(exc, MaxConnectionsError) or any(
+        marker in str(exc) for marker in ("No connection available", "no free connection")
+    )
+    if busy:
+        return "Podium is busy; trying again shortly."
+    return "Podium cannot reach its store; try again shortly."

@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 import socketio
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server import appkeys
+from server.store.connection import store_trouble
 from tests.conftest import OwnStore, Running, World, audience_token, make_settings, start_server, stop_server
 
 
@@ -130,3 +134,13 @@ async def test_a_worker_whose_request_pool_runs_dry_is_not_declared_dead(
         assert ack["ok"], ack
     finally:
         await stop_server(other)
+
+
+def test_a_full_pool_is_told_as_busy_and_an_outage_as_unreachable() -> None:
+    busy = "Podium is busy; trying again shortly."
+    assert store_trouble(RedisConnectionError("No connection available.")) == busy  # redis-py's pool
+    assert store_trouble(MaxConnectionsError("Too many connections")) == busy
+    assert store_trouble(RedisConnectionError("no free connection to the Cluster within 5 s")) == busy
+    down = "Podium cannot reach its store; try again shortly."
+    assert store_trouble(RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")) == down
+    assert store_trouble(RedisTimeoutError("Timeout reading from 127.0.0.1:6379")) == down

@@ -11,7 +11,9 @@ import aiohttp
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from tests.conftest import Running, World, person
+from server import appkeys
+from tests.conftest import OwnStore, Running, World, person
+from tests.conftest import moderator as moderator_socket
 from tests.web.conftest import Chromium
 from tests.web.test_qa_browser import hall_screen, moderator
 from tests.web.test_screen_canvas import shot
@@ -353,3 +355,33 @@ async def test_what_another_moderator_does_to_a_poll_is_said_aloud_and_ones_own_
     )
     await colleague.wait_for_timeout(200)  # past the announcer's own short delay
     await expect(colleague.locator("#announcer")).to_have_text("Poll open: How was the keynote?")
+
+
+async def test_an_answer_refused_while_the_store_hangs_is_sent_again_and_counted_once(
+    browser: Chromium, own: OwnStore
+):
+    world, server = own.world, own.server
+    mod = await moderator_socket(server, world)
+    ack = await mod.call("poll:create", {"session": world.session, "kind": "choice", "question": "Tea or coffee?",
+                                         "options": ["Tea", "Coffee"]})  # fmt: skip
+    poll = ack["poll"]
+    assert (await mod.call("poll:state", {"session": world.session, "poll": poll, "action": "open"}))["ok"]
+    page = await browser.open(await browser.person(), f"{server.url}/e/{world.event['code']}")
+    choice = page.locator("#polls .poll-choices button", has_text="Coffee")
+    await expect(choice).to_be_enabled()
+    own.freeze()
+    try:
+        await choice.click()
+        # The store does not answer within its timeout: Podium says so, the page sends again.
+        await expect(page.locator("#polls .poll-card .error")).to_have_text(
+            "Your answer did not get through yet: sending it again…", timeout=8000
+        )
+    finally:
+        own.thaw()
+    await expect(page.locator("#polls .poll-confirm")).to_be_visible(timeout=15000)
+    await expect(page.locator("#polls .poll-card .error")).to_have_count(0)
+    await expect(choice).to_have_attribute("aria-pressed", "true")
+    store = server.app[appkeys.POLLS]
+    assert await store.responses(world.session, poll) != {}
+    assert len(await store.responses(world.session, poll)) == 1
+    await page.close()

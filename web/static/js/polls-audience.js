@@ -6,6 +6,8 @@ import { t, errorText } from "./i18n.js";
 import * as P from "./protocol.js";
 import { PollState, resultsFigure } from "./polls-view.js";
 
+const RETRIES = 4;
+
 export class AudiencePolls {
   constructor(live, root) {
     this.live = live;
@@ -14,6 +16,8 @@ export class AudiencePolls {
     this.mine = new Map(); // poll id -> result keys the person sent
     this.errors = new Map();
     this.drafts = new Map(); // poll id -> what is typed and not sent yet (words: three values)
+    this.retries = new Map(); // poll id -> the timer that sends a refused answer again
+    this.turns = new Map(); // poll id -> how many answers were sent: only the last one's ack counts
     setInterval(() => this.tick(), 1000);
   }
 
@@ -30,14 +34,27 @@ export class AudiencePolls {
     this.render();
   }
 
-  async send(poll, answer) {
+  // An answer Podium could not take now (busy, or its store out for a moment) is sent again
+  // after the wait it names, a few times: an answer is a set, so sending it twice is harmless.
+  // A newer answer to the same poll replaces the one waiting.
+  async send(poll, answer, attempt = 0) {
+    clearTimeout(this.retries.get(poll.id));
+    this.retries.delete(poll.id);
+    const turn = (this.turns.get(poll.id) || 0) + 1;
+    this.turns.set(poll.id, turn);
     const ack = await this.live.request(P.POLL_ANSWER, { session: this.live.sessionId, poll: poll.id, answer });
+    if (this.turns.get(poll.id) !== turn) return; // a newer answer was sent meanwhile: it speaks
+    const again = !ack.ok && ack.error?.code === "unavailable" && attempt < RETRIES;
+    if (again) {
+      const wait = (ack.error.retry_after || 1) * 1000 * (1 + Math.random());
+      this.retries.set(poll.id, setTimeout(() => this.send(poll, answer, attempt + 1), wait));
+    }
     if (ack.ok) {
       this.mine.set(poll.id, ack.answer);
       this.errors.delete(poll.id);
       this.drafts.delete(poll.id);
     } else {
-      this.errors.set(poll.id, errorText(ack.error));
+      this.errors.set(poll.id, again ? t("poll.sending_again") : errorText(ack.error));
     }
     this.render();
   }
