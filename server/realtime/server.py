@@ -60,6 +60,7 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._beat = b"podium-beat:" + self.host_id.encode()
         self.cluster = parse_cluster_url(self.redis_url)
         self._sub_client: Any = None
+        self._closing: set[asyncio.Task[None]] = set()  # replaced clients being closed
         self._watch: asyncio.Task[None] | None = None
         self._recovering: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None  # counts emits, local and published
@@ -122,7 +123,10 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     def _close_later(self, clients: list[Any]) -> None:
         task = asyncio.get_running_loop().create_task(_close_quietly(clients))
-        self._closing = task  # keep a reference until it is done
+        # Held until done (the loop keeps only weak references to tasks), and waited for by
+        # stop(): a close still pending when the loop ends would leave its sockets open.
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
         failing = False
@@ -248,6 +252,8 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             # Bounded: a cancel absorbed inside the Redis client must not hold shutdown.
             await asyncio.wait(tasks, timeout=2)
         await _close_quietly([c for c in (self._sub_client, self.redis) if c is not None])
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=2)
         self.connected = False
 
     async def disconnect_room(self, room: str, namespace: str = "/") -> None:
