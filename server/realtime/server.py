@@ -15,6 +15,7 @@ import socketio
 from aiohttp import WSMsgType, web
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from socketio.redis_manager import parse_redis_sentinel_url
 
 from server import appkeys
@@ -61,6 +62,9 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self.cluster = parse_cluster_url(self.redis_url)
         self._sub_client: Any = None
         self._closing: set[asyncio.Task[None]] = set()  # replaced clients being closed
+        # Set by stop(): a socket closed after it (its disconnect may broadcast) must not make
+        # a new client that nobody would close.
+        self._stopped = False
         self._watch: asyncio.Task[None] | None = None
         self._recovering: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None  # counts emits, local and published
@@ -115,6 +119,8 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def _redis_connect(self) -> None:
         """The publishing client (python-socketio calls this again after a failed publish);
         the client it replaces is closed, not left for the collector."""
+        if self._stopped:
+            raise RedisConnectionError("the worker is stopping: no more broadcasts")
         old: Any = getattr(self, "redis", None)
         self.redis = self._new_client(listening=False)
         self.connected = True
@@ -130,7 +136,7 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
         failing = False
-        while True:
+        while not self._stopped:
             client = self._new_client(listening=True)
             old, self._sub_client = self._sub_client, client
             if old is not None:
@@ -176,7 +182,10 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     async def _publish(self, data: Any) -> Any:
         """As AsyncRedisManager._publish (two attempts, a new client for the second), on
-        this manager's channel, sharded or not."""
+        this manager's channel, sharded or not. Nothing once the manager stopped."""
+        if self._stopped:
+            logger.debug("broadcast after stop not sent")
+            return None
         for attempt in range(2):
             try:
                 if not self.connected:
@@ -245,6 +254,7 @@ class PodiumRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     async def stop(self) -> None:
         """Stop listening and watching; close every client."""
+        self._stopped = True
         tasks = {t for t in (self._watch, getattr(self, "thread", None)) if t is not None}
         for task in tasks:
             task.cancel()
@@ -313,11 +323,13 @@ class PodiumServer(socketio.AsyncServer):  # type: ignore[misc]
 
 async def _close_quietly(clients: list[Any]) -> None:
     for client in clients:
+        # A client from Sentinel.master_for() leaves the Sentinel's own connections open:
+        # they are closed too, also when closing the client failed (a primary gone mid-failover).
+        sentinel = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
         with contextlib.suppress(Exception):
             await client.aclose()
-            # A client from Sentinel.master_for() leaves the Sentinel's own connections open.
-            sentinel = getattr(client.connection_pool, "sentinel_manager", None)
-            if sentinel is not None:
+        if sentinel is not None:
+            with contextlib.suppress(Exception):
                 await sentinel.aclose()
 
 
@@ -331,6 +343,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
         redis_options={
             "socket_connect_timeout": settings.redis_socket_timeout,
             "health_check_interval": settings.redis_health_check_interval,
+            "client_name": "podium-broadcast",  # in CLIENT LIST (and in any leak report)
         },
     )
     manager.metrics = app[appkeys.METRICS] if settings.metrics_enabled else None
