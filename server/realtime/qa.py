@@ -7,7 +7,6 @@ to every face, each seeing what its role may. Vote counts are coalesced into the
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -21,6 +20,7 @@ from server.errors import Conflict, Forbidden, Invalid, ok
 from server.realtime import handlers, webhooks
 from server.realtime import protocol as p
 from server.realtime.connections import Conn
+from server.store.events import new_id
 
 
 def now_ms() -> int:
@@ -76,7 +76,7 @@ async def ask(app: web.Application, conn: Conn, data: Any) -> dict[str, Any]:
     secret = app[appkeys.AUTH].secret
     qid, created, version = await store.ask(
         session_id,
-        question_id=secrets.token_urlsafe(9),
+        question_id=new_id(9),
         client_id=client_id,
         person=pid,
         name=name,

@@ -11,6 +11,7 @@ from typing import Any
 from server.errors import Forbidden, NotFound
 from server.store import keys
 from server.store.connection import Client
+from server.store.events import new_id
 
 KEEP_CUES = 100
 KEEP_CHAT = 200
@@ -48,7 +49,7 @@ class BackstageStore:
         self, session_id: str, speaker: str, kind: str, *, text: str, minutes: int | None, by: str
     ) -> dict[str, Any]:
         """A new cue to one speaker; the oldest drop off past KEEP_CUES."""
-        cue_id = secrets.token_urlsafe(8)
+        cue_id = new_id(8)
         at = now_ms()
         fields: dict[str, str | int] = {"speaker": speaker, "kind": kind, "text": text, "by": by, "at": at}
         if minutes:

@@ -384,9 +384,11 @@ class DurableRedis(aioredis.Redis):
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         """Close the connections, and those to the Sentinels when this client made them."""
         owner = close_connection_pool or (close_connection_pool is None and self.auto_close_connection_pool)
-        await super().aclose(close_connection_pool)
-        if owner and isinstance(self.connection_pool, SentinelConnectionPool):
-            await self.connection_pool.sentinel_manager.aclose()
+        try:
+            await super().aclose(close_connection_pool)
+        finally:  # also when closing failed (a primary gone mid-failover)
+            if owner and isinstance(self.connection_pool, SentinelConnectionPool):
+                await self.connection_pool.sentinel_manager.aclose()
 
 
 class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):

@@ -15,9 +15,13 @@ from server.store.connection import Client
 PURGE_BATCH = 500  # keys a purge reads per SCAN step and unlinks per call
 
 
-def new_id() -> str:
-    """A random, URL-safe id (128 bits)."""
-    return secrets.token_urlsafe(16)
+def new_id(nbytes: int = 16) -> str:
+    """A random, URL-safe id (128 bits by default) that begins with a letter or a digit: one
+    that began with "-" would be quoted as a formula in a CSV export, and no longer match."""
+    while True:
+        candidate = secrets.token_urlsafe(nbytes)
+        if candidate[0].isalnum():
+            return candidate
 
 
 def _event_fields(event: Event) -> dict[str, str | int]:

@@ -4,13 +4,13 @@ answers change the results at once and reach the log coalesced (polls_flush.lua)
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from server.domain.polls import poll_from_fields
 from server.errors import NotFound
 from server.store import keys, scripts
 from server.store.connection import Client, fleeting
+from server.store.events import new_id
 from server.store.pending import POLLS, Pending, flush
 from server.store.qa import check
 
@@ -45,7 +45,7 @@ class PollStore:
 
     async def create(self, session_id: str, definition: dict[str, Any]) -> tuple[str, int]:
         """A new draft; (its id, the session's version)."""
-        poll_id = secrets.token_urlsafe(9)
+        poll_id = new_id(9)
         (version,) = await self._run("create", session_id, poll_id, *_flat(definition))
         return poll_id, int(version)
 

@@ -141,3 +141,9 @@ async def test_participants_keep_their_name(rclient):
     assert await ids.touch_participant("p1", 2, "Ann") == "Ann"
     assert await ids.touch_participant("p1", 3) == "Ann"
     assert await ids.participant_name("p1") == "Ann"
+
+
+def test_ids_begin_with_a_letter_or_a_digit_so_a_csv_export_keeps_them_as_they_are() -> None:
+    ids = [new_id(9) for _ in range(3000)] + [new_id() for _ in range(3000)]
+    assert all(i[0].isalnum() for i in ids)
+    assert len(set(ids)) == len(ids) and {len(i) for i in ids} == {12, 22}
