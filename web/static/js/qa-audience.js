@@ -174,7 +174,10 @@ export class AudienceQA {
       ? [h("p", { class: "on-screen-label", text: t("qa.on_screen_now") }), h("ul", { class: "questions" }, this.row(screen))]
       : []));
     const mineIds = new Set(s.mine.keys());
-    const pendingOutbox = this.outbox().map((item) => ({
+    // A question whose ack is still on its way may already have come back through the feed:
+    // shown once, as the feed has it, not also as "sending…".
+    const arrived = new Set([...s.mine.values()].map((q) => q.text));
+    const pendingOutbox = this.outbox().filter((item) => !arrived.has(item.text)).map((item) => ({
       id: `outbox-${item.client_id}`, text: item.text, votes: 0, state: "sending", name: "", anonymous: item.anonymous,
     }));
     const mine = [...s.mine.values()].filter((q) => !["approved", "answered", "withdrawn", "merged"].includes(q.state));
