@@ -29,6 +29,7 @@ from server.realtime.stage import speaker_arrived
 from server.store import keys
 from server.store.backstage import hand_from, queue_my_hand
 from server.store.connection import store_trouble
+from server.store.identity import Invite
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,10 @@ async def _staff(app: web.Application, conn: Conn, ls: LocalSession) -> dict[str
 
 async def session_invites(app: web.Application, event_id: str, session_id: str) -> list[dict[str, Any]]:
     """Staff only: the links that reach a session (labels, roles, expiry; never tokens)."""
-    invites = await app[appkeys.IDENTITY].list_invites(event_id)
+    return _reaching(await app[appkeys.IDENTITY].list_invites(event_id), session_id)
+
+
+def _reaching(invites: list[Invite], session_id: str) -> list[dict[str, Any]]:
     return [i.public() for i in invites if i.session_id in ("", session_id) and not i.revoked]
 
 
@@ -178,9 +182,10 @@ async def tell_moderators_of_invites(app: web.Application, event_id: str, sessio
     their list anew (`staff:invites`), so "invited, not arrived" is right without a reload. A
     broadcast a deaf worker missed is made good by the snapshot its resync fetches."""
     sessions = [session_id] if session_id else await app[appkeys.EVENTS].session_ids(event_id)
+    invites = await app[appkeys.IDENTITY].list_invites(event_id)  # once, for every session
     sio = app[appkeys.SIO]
     for sid in sessions:
-        message = {"session": sid, "invites": await session_invites(app, event_id, sid)}
+        message = {"session": sid, "invites": _reaching(invites, sid)}
         await sio.emit(p.STAFF_INVITES, message, room=p.moderators_room(sid))
 
 
