@@ -273,7 +273,7 @@ function focusedQuestion() {
 
 // J and K walk the cards of the view on screen: the Q&A lanes or the poll lanes.
 function moveFocus(step) {
-  const cards = [...document.querySelectorAll(".mod-card")].filter((c) => c.checkVisibility());
+  const cards = [...document.querySelectorAll(".mod-card")].filter((c) => c.getClientRects().length > 0);
   const i = cards.indexOf(document.activeElement?.closest?.(".mod-card"));
   cards[Math.max(0, Math.min(cards.length - 1, i + step))]?.focus();
 }
